@@ -1,0 +1,346 @@
+//! The wire format of the task API (requests, responses, OpenAPI schemas) and its mapping to the domain.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::domain::notification::NotificationSettings;
+use crate::domain::violations::Collector;
+use crate::domain::{
+    Nullable, NotificationSettingsInput, Priority, RecurrenceAnchor, RecurrenceInput, Reminder, ReminderInput,
+    Task, TaskPatch, TaskSpecInput, TaskStatus, Violations,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PriorityDto {
+    Low,
+    #[default]
+    Medium,
+    High,
+    Urgent,
+}
+
+impl From<PriorityDto> for Priority {
+    fn from(dto: PriorityDto) -> Self {
+        match dto {
+            PriorityDto::Low => Priority::Low,
+            PriorityDto::Medium => Priority::Medium,
+            PriorityDto::High => Priority::High,
+            PriorityDto::Urgent => Priority::Urgent,
+        }
+    }
+}
+
+impl From<Priority> for PriorityDto {
+    fn from(priority: Priority) -> Self {
+        match priority {
+            Priority::Low => PriorityDto::Low,
+            Priority::Medium => PriorityDto::Medium,
+            Priority::High => PriorityDto::High,
+            Priority::Urgent => PriorityDto::Urgent,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatusDto {
+    Open,
+    Completed,
+}
+
+impl From<TaskStatus> for TaskStatusDto {
+    fn from(status: TaskStatus) -> Self {
+        match status {
+            TaskStatus::Open => TaskStatusDto::Open,
+            TaskStatus::Completed => TaskStatusDto::Completed,
+        }
+    }
+}
+
+/// Where the next occurrence is counted from: the schedule of due dates, or the moment of completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecurrenceAnchorDto {
+    #[default]
+    Due,
+    Completion,
+}
+
+/// A recurrence rule: RFC 5545 RRULE subset (FREQ=DAILY|WEEKLY|MONTHLY|YEARLY, INTERVAL, BYDAY, BYMONTHDAY,
+/// COUNT or UNTIL), starting at `due_at` in the task's `time_zone`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecurrenceDto {
+    #[schema(example = "FREQ=WEEKLY;BYDAY=MO,TH")]
+    pub rrule: String,
+    #[serde(default)]
+    pub anchor: RecurrenceAnchorDto,
+}
+
+impl From<RecurrenceDto> for RecurrenceInput {
+    fn from(dto: RecurrenceDto) -> Self {
+        let anchor = match dto.anchor {
+            RecurrenceAnchorDto::Due => RecurrenceAnchor::Due,
+            RecurrenceAnchorDto::Completion => RecurrenceAnchor::Completion,
+        };
+        RecurrenceInput { rule: dto.rrule, anchor }
+    }
+}
+
+/// A reminder: `minutes` before the due time, or at a fixed instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ReminderDto {
+    BeforeDue { minutes: i64 },
+    At { at: DateTime<Utc> },
+}
+
+impl From<ReminderDto> for ReminderInput {
+    fn from(dto: ReminderDto) -> Self {
+        match dto {
+            ReminderDto::BeforeDue { minutes } => ReminderInput::BeforeDue { minutes },
+            ReminderDto::At { at } => ReminderInput::At { at },
+        }
+    }
+}
+
+impl From<Reminder> for ReminderDto {
+    fn from(reminder: Reminder) -> Self {
+        match reminder {
+            Reminder::BeforeDue { minutes } => ReminderDto::BeforeDue { minutes: i64::from(minutes) },
+            Reminder::At { at } => ReminderDto::At { at },
+        }
+    }
+}
+
+fn default_time_zone() -> String {
+    "UTC".to_owned()
+}
+
+/// A new task. Server-set fields (`id`, `status`, `version`, timestamps) are rejected.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTaskRequest {
+    #[schema(example = "Water the plants")]
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub priority: PriorityDto,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub due_at: Option<DateTime<Utc>>,
+    /// IANA zone the due time and recurrence are interpreted in; defaults to UTC.
+    #[serde(default = "default_time_zone")]
+    #[schema(example = "Europe/Berlin")]
+    pub time_zone: String,
+    #[serde(default)]
+    pub recurrence: Option<RecurrenceDto>,
+    #[serde(default)]
+    pub reminders: Vec<ReminderDto>,
+    /// Joins an existing series (used when the next occurrence of a recurring task is created).
+    #[serde(default)]
+    pub series_id: Option<Uuid>,
+}
+
+impl CreateTaskRequest {
+    pub fn into_input(self) -> (TaskSpecInput, Option<Uuid>) {
+        let input = TaskSpecInput {
+            title: self.title,
+            description: self.description,
+            priority: self.priority.into(),
+            labels: self.labels,
+            due_at: self.due_at,
+            time_zone: self.time_zone,
+            recurrence: self.recurrence.map(Into::into),
+            reminders: self.reminders.into_iter().map(Into::into).collect(),
+        };
+        (input, self.series_id)
+    }
+}
+
+/// One field of a partial update: absent (unchanged), `null`, or a value.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Patch<T> {
+    #[default]
+    Absent,
+    Null,
+    Value(T),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Only reached when the key is present; `#[serde(default)]` covers the absent case.
+        Ok(Option::<T>::deserialize(deserializer)?.map_or(Patch::Null, Patch::Value))
+    }
+}
+
+impl<T> Patch<T> {
+    /// For fields that can be cleared.
+    fn nullable(self) -> Nullable<T> {
+        match self {
+            Patch::Absent => Nullable::Unchanged,
+            Patch::Null => Nullable::Clear,
+            Patch::Value(value) => Nullable::Set(value),
+        }
+    }
+
+    /// For fields that always have a value: `null` is an error, not "unchanged".
+    fn required(self, field: &str, collector: &mut Collector) -> Option<T> {
+        match self {
+            Patch::Absent => None,
+            Patch::Null => {
+                collector.add(field, "must not be null");
+                None
+            }
+            Patch::Value(value) => Some(value),
+        }
+    }
+}
+
+/// A partial update with JSON merge-patch semantics: absent fields are unchanged, `null` clears `description`,
+/// `due_at` and `recurrence`. Requires `If-Match`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTaskRequest {
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub title: Patch<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub description: Patch<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<PriorityDto>)]
+    pub priority: Patch<PriorityDto>,
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub labels: Patch<Vec<String>>,
+    #[serde(default)]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub due_at: Patch<DateTime<Utc>>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub time_zone: Patch<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<RecurrenceDto>)]
+    pub recurrence: Patch<RecurrenceDto>,
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<ReminderDto>>)]
+    pub reminders: Patch<Vec<ReminderDto>>,
+}
+
+impl UpdateTaskRequest {
+    pub fn into_patch(self) -> Result<TaskPatch, Violations> {
+        let mut collector = Collector::new();
+        let title = self.title.required("title", &mut collector);
+        let priority = self.priority.required("priority", &mut collector);
+        let labels = self.labels.required("labels", &mut collector);
+        let time_zone = self.time_zone.required("time_zone", &mut collector);
+        let reminders = self.reminders.required("reminders", &mut collector);
+        let patch = TaskPatch {
+            title,
+            description: self.description.nullable(),
+            priority: priority.map(Into::into),
+            labels,
+            due_at: self.due_at.nullable(),
+            time_zone,
+            recurrence: match self.recurrence.nullable() {
+                Nullable::Unchanged => Nullable::Unchanged,
+                Nullable::Clear => Nullable::Clear,
+                Nullable::Set(dto) => Nullable::Set(dto.into()),
+            },
+            reminders: reminders.map(|list| list.into_iter().map(Into::into).collect()),
+        };
+        collector.finish(|| Some(patch))
+    }
+}
+
+/// A task as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TaskResponse {
+    pub id: Uuid,
+    /// Shared by every occurrence of a recurring task; equals `id` for a one-off task.
+    pub series_id: Uuid,
+    pub title: String,
+    pub description: Option<String>,
+    pub priority: PriorityDto,
+    pub labels: Vec<String>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub time_zone: String,
+    pub recurrence: Option<RecurrenceDto>,
+    pub reminders: Vec<ReminderDto>,
+    pub status: TaskStatusDto,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Grows with every change; the `ETag` is this number in quotes.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Task> for TaskResponse {
+    fn from(task: &Task) -> Self {
+        Self {
+            id: task.id.as_uuid(),
+            series_id: task.series_id,
+            title: task.spec.title.as_str().to_owned(),
+            description: task.spec.description.as_ref().map(|d| d.as_str().to_owned()),
+            priority: task.spec.priority.into(),
+            labels: task.spec.labels.to_vec(),
+            due_at: task.spec.due_at,
+            time_zone: task.spec.time_zone.name().to_owned(),
+            recurrence: task.spec.recurrence.as_ref().map(|r| RecurrenceDto {
+                rrule: r.rule().to_owned(),
+                anchor: match r.anchor() {
+                    RecurrenceAnchor::Due => RecurrenceAnchorDto::Due,
+                    RecurrenceAnchor::Completion => RecurrenceAnchorDto::Completion,
+                },
+            }),
+            reminders: task.spec.reminders.as_slice().iter().copied().map(Into::into).collect(),
+            status: task.status().into(),
+            completed_at: task.completion.completed_at(),
+            version: task.version.get(),
+            created_at: task.created_at,
+            updated_at: task.updated_at,
+        }
+    }
+}
+
+/// One page of tasks in the order (due_at, nulls last; id).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TaskListResponse {
+    pub items: Vec<TaskResponse>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Where reminders are delivered; `null` switches a channel off.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationSettingsDto {
+    #[serde(default)]
+    #[schema(example = "alice@example.com")]
+    pub email: Option<String>,
+    /// https only; private, loopback and link-local targets are rejected.
+    #[serde(default)]
+    #[schema(example = "https://hooks.example.com/taskwatch")]
+    pub webhook_url: Option<String>,
+}
+
+impl From<NotificationSettingsDto> for NotificationSettingsInput {
+    fn from(dto: NotificationSettingsDto) -> Self {
+        NotificationSettingsInput { email: dto.email, webhook_url: dto.webhook_url }
+    }
+}
+
+impl From<&NotificationSettings> for NotificationSettingsDto {
+    fn from(settings: &NotificationSettings) -> Self {
+        Self {
+            email: settings.email.as_ref().map(|e| e.as_str().to_owned()),
+            webhook_url: settings.webhook_url.as_ref().map(|u| u.as_str().to_owned()),
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Maps use-case errors to problem+json responses. Internal causes are logged here and never sent to clients.
+
+use axum::http::StatusCode;
+use observability::{FieldError, Problem};
+
+use crate::domain::{TransitionError, Violations};
+use crate::service::TaskError;
+use crate::service::settings::SettingsError;
+use crate::store::StoreError;
+
+pub fn validation(violations: Violations) -> Problem {
+    Problem::validation(field_errors(violations))
+}
+
+pub fn field_errors(violations: Violations) -> Vec<FieldError> {
+    violations.into_vec().into_iter().map(|v| FieldError::new(v.field, v.message)).collect()
+}
+
+/// 400 listing what is wrong with query parameters or headers (not the body, which gets 422).
+pub fn bad_request_fields(detail: &str, violations: Violations) -> Problem {
+    let errors = serde_json::to_value(field_errors(violations)).unwrap_or_default();
+    Problem::bad_request(detail).with_extension("errors", errors)
+}
+
+pub fn task_not_found() -> Problem {
+    Problem::not_found("No task with this id exists for the authenticated user.")
+}
+
+impl From<TaskError> for Problem {
+    fn from(error: TaskError) -> Self {
+        match error {
+            TaskError::NotFound => task_not_found(),
+            TaskError::Invalid(violations) => validation(violations),
+            TaskError::PreconditionFailed { .. } => Problem::precondition_failed(
+                "The task has changed since the version in If-Match; fetch it again and retry.",
+            ),
+            TaskError::Transition(TransitionError::AlreadyCompleted) => {
+                Problem::conflict("The task is already completed.")
+            }
+            TaskError::Transition(TransitionError::AlreadyOpen) => Problem::conflict("The task is already open."),
+            TaskError::IdempotencyKeyReused => Problem::new(StatusCode::UNPROCESSABLE_ENTITY)
+                .with_title("Idempotency-Key reused")
+                .with_detail("This Idempotency-Key was already used for a different request; use a new key."),
+            TaskError::Contended => {
+                Problem::conflict("The task is being changed concurrently; retry the request.")
+            }
+            TaskError::Store(error) => store_failure(&error),
+            TaskError::EventEncoding(error) => internal(&error),
+            TaskError::StoredOutcome(error) => internal(&error),
+        }
+    }
+}
+
+impl From<SettingsError> for Problem {
+    fn from(error: SettingsError) -> Self {
+        match error {
+            SettingsError::Invalid(violations) => validation(violations),
+            SettingsError::Store(error) => store_failure(&error),
+        }
+    }
+}
+
+/// An unreachable or saturated database is a 503 the client may retry; anything else is a 500.
+fn store_failure(error: &StoreError) -> Problem {
+    if let StoreError::Database { source, .. } = error
+        && matches!(source, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
+    {
+        tracing::error!(error = %error, "database unavailable");
+        return Problem::service_unavailable("The database is unavailable; retry shortly.")
+            .with_header(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+    }
+    internal(error)
+}
+
+fn internal(error: &dyn std::error::Error) -> Problem {
+    tracing::error!(error = %error, "request failed");
+    Problem::internal()
+}

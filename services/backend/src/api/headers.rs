@@ -1,0 +1,95 @@
+//! Request and response headers the task API speaks: `ETag`/`If-Match`, `Idempotency-Key`, `Location`.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use observability::Problem;
+
+use super::error::bad_request_fields;
+use crate::domain::{TaskId, Version};
+use crate::idempotency::{Fingerprint, IdempotencyKey, IdempotentRequest, Operation};
+use crate::service::Precondition;
+
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// Set on a response that replays the stored outcome of an earlier request with the same key.
+pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// A strong entity tag for a task version: `"7"`.
+pub fn etag(version: Version) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{}\"", version.get())).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+}
+
+pub fn location(id: TaskId) -> HeaderValue {
+    HeaderValue::from_str(&format!("/v1/tasks/{id}")).unwrap_or_else(|_| HeaderValue::from_static("/v1/tasks"))
+}
+
+/// `If-Match`, if present. `*` matches any current version; weak tags never match (RFC 9110 strong comparison).
+pub fn if_match(headers: &HeaderMap) -> Result<Option<Precondition>, Problem> {
+    let values: Vec<&HeaderValue> = headers.get_all(header::IF_MATCH).iter().collect();
+    if values.is_empty() {
+        return Ok(None);
+    }
+    let malformed = || Problem::bad_request("If-Match must be `*` or a list of entity tags such as \"3\".");
+    let mut versions = Vec::new();
+    for value in values {
+        let text = value.to_str().map_err(|_| malformed())?;
+        for tag in text.split(',').map(str::trim).filter(|tag| !tag.is_empty()) {
+            if tag == "*" {
+                return Ok(Some(Precondition::None));
+            }
+            if tag.starts_with("W/") {
+                continue;
+            }
+            let inner = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).ok_or_else(malformed)?;
+            // A well-formed tag that is not one of ours simply never matches.
+            if let Ok(number) = inner.parse::<i64>() {
+                versions.push(Version::new(number));
+            }
+        }
+    }
+    Ok(Some(Precondition::OneOf(versions)))
+}
+
+/// `Idempotency-Key`, if present, bound to the operation and the canonical request it accompanies.
+pub fn idempotency(
+    headers: &HeaderMap,
+    operation: Operation,
+    target: &str,
+    body: &serde_json::Value,
+) -> Result<Option<IdempotentRequest>, Problem> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| crate::domain::Violations::single("Idempotency-Key", "must be visible ASCII"))
+        .and_then(IdempotencyKey::parse)
+        .map_err(|violations| bad_request_fields("Invalid Idempotency-Key header.", violations))?;
+    Ok(Some(IdempotentRequest { key, operation, fingerprint: Fingerprint::of(operation, target, body) }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(if_match: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::IF_MATCH, HeaderValue::from_str(if_match).expect("header"));
+        headers
+    }
+
+    #[test]
+    fn if_match_forms() {
+        assert_eq!(if_match(&HeaderMap::new()).expect("ok"), None);
+        assert_eq!(if_match(&headers("*")).expect("ok"), Some(Precondition::None));
+        assert_eq!(
+            if_match(&headers("\"3\", \"4\"")).expect("ok"),
+            Some(Precondition::OneOf(vec![Version::new(3), Version::new(4)]))
+        );
+        assert_eq!(if_match(&headers("W/\"3\"")).expect("ok"), Some(Precondition::OneOf(vec![])));
+        assert!(if_match(&headers("3")).is_err());
+    }
+
+    #[test]
+    fn etag_is_a_quoted_version() {
+        assert_eq!(etag(Version::new(12)), "\"12\"");
+    }
+}

@@ -1,0 +1,151 @@
+//! `GET /v1/tasks` query parameters: parsed as strings and validated together, so every bad parameter is
+//! reported at once (400 with `errors`).
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+use observability::Problem;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::cursor;
+use super::error::bad_request_fields;
+use crate::domain::violations::Collector;
+use crate::domain::{ListQuery, PageSize, Priority, TaskFilter, TaskStatus};
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// `open` or `completed`.
+    pub status: Option<String>,
+    /// RFC 3339; tasks due at or after this instant.
+    pub due_from: Option<String>,
+    /// RFC 3339; tasks due before this instant.
+    pub due_to: Option<String>,
+    /// Tasks carrying this label.
+    pub label: Option<String>,
+    /// `low`, `medium`, `high` or `urgent`.
+    pub priority: Option<String>,
+    /// Page size, 1 to 100 (larger values are capped); default 50.
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Extracts the raw parameters; an unknown parameter is a 400 problem.
+#[derive(Debug)]
+pub struct ListParamsQuery(pub ListParams);
+
+impl<S: Send + Sync> FromRequestParts<S> for ListParamsQuery {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(params) = Query::<ListParams>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| Problem::bad_request(format!("Invalid query string: {}", rejection.body_text())))?;
+        Ok(Self(params))
+    }
+}
+
+impl ListParams {
+    pub fn into_query(self) -> Result<ListQuery, Problem> {
+        let mut collector = Collector::new();
+        let status = parse_optional(&mut collector, "status", self.status.as_deref(), |s| {
+            TaskStatus::from_name(s).ok_or("must be `open` or `completed`")
+        });
+        let priority = parse_optional(&mut collector, "priority", self.priority.as_deref(), |s| {
+            Priority::from_name(s).ok_or("must be `low`, `medium`, `high` or `urgent`")
+        });
+        let due_from = parse_optional(&mut collector, "due_from", self.due_from.as_deref(), parse_instant);
+        let due_to = parse_optional(&mut collector, "due_to", self.due_to.as_deref(), parse_instant);
+        if let (Some(Some(from)), Some(Some(to))) = (due_from, due_to)
+            && from >= to
+        {
+            collector.add("due_to", "must be later than due_from");
+        }
+        let label = self.label.filter(|label| !label.trim().is_empty()).map(|label| label.trim().to_owned());
+        let page_size = match self.limit.as_deref() {
+            None => Some(PageSize::DEFAULT),
+            Some(raw) => match raw.parse::<u32>().ok().and_then(PageSize::new) {
+                Some(size) => Some(size),
+                None => {
+                    collector.add("limit", format!("must be a whole number from 1 to {}", PageSize::MAX));
+                    None
+                }
+            },
+        };
+        let filter = collector.finish(|| {
+            Some(TaskFilter { status: status?, due_from: due_from?, due_to: due_to?, label, priority: priority? })
+        });
+        let filter = filter.map_err(|violations| bad_request_fields("Invalid query parameters.", violations))?;
+        let after = match self.cursor.as_deref() {
+            None | Some("") => None,
+            Some(raw) => Some(cursor::decode(raw, &filter).map_err(|error| {
+                Problem::bad_request(format!("Invalid cursor: {error}."))
+            })?),
+        };
+        Ok(ListQuery { filter, after, page_size: page_size.unwrap_or(PageSize::DEFAULT) })
+    }
+}
+
+/// `Some(None)` when absent, `Some(Some(v))` when valid, `None` (violation recorded) when invalid.
+fn parse_optional<T>(
+    collector: &mut Collector,
+    field: &str,
+    raw: Option<&str>,
+    parse: impl Fn(&str) -> Result<T, &'static str>,
+) -> Option<Option<T>> {
+    match raw {
+        None => Some(None),
+        Some(raw) => match parse(raw.trim()) {
+            Ok(value) => Some(Some(value)),
+            Err(reason) => {
+                collector.add(field, reason);
+                None
+            }
+        },
+    }
+}
+
+fn parse_instant(raw: &str) -> Result<DateTime<Utc>, &'static str> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|instant| instant.with_timezone(&Utc))
+        .map_err(|_| "must be an RFC 3339 timestamp such as 2026-05-01T09:00:00Z")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bad_parameter_is_reported() {
+        let params = ListParams {
+            status: Some("done".into()),
+            priority: Some("extreme".into()),
+            due_from: Some("yesterday".into()),
+            limit: Some("0".into()),
+            ..ListParams::default()
+        };
+        let problem = params.into_query().expect_err("invalid");
+        let body = problem.body();
+        assert_eq!(body["status"], 400);
+        let fields: Vec<&str> =
+            body["errors"].as_array().into_iter().flatten().filter_map(|e| e["field"].as_str()).collect();
+        assert_eq!(fields, vec!["status", "priority", "due_from", "limit"]);
+    }
+
+    #[test]
+    fn limit_is_capped_and_defaults() {
+        let capped = ListParams { limit: Some("1000".into()), ..ListParams::default() }.into_query().expect("valid");
+        assert_eq!(capped.page_size.get(), PageSize::MAX);
+        assert_eq!(ListParams::default().into_query().expect("valid").page_size, PageSize::DEFAULT);
+    }
+
+    #[test]
+    fn garbage_cursor_is_a_bad_request() {
+        let problem =
+            ListParams { cursor: Some("%%%".into()), ..ListParams::default() }.into_query().expect_err("invalid");
+        assert_eq!(problem.status(), axum::http::StatusCode::BAD_REQUEST);
+    }
+}

@@ -1,0 +1,61 @@
+//! The HTTP API: routes, extractors and the mapping between HTTP and the use cases.
+
+mod auth;
+mod cursor;
+pub mod dto;
+mod error;
+mod headers;
+mod json;
+mod list;
+pub mod openapi;
+mod path;
+pub mod rate_limit;
+mod settings;
+mod tasks;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use observability::Problem;
+
+use crate::auth::TokenVerifier;
+use crate::domain::OwnerId;
+use crate::service::{SettingsService, TaskService};
+use rate_limit::Limiter;
+
+/// What the handlers need.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    pub tasks: TaskService,
+    pub settings: SettingsService,
+    pub verifier: Arc<TokenVerifier>,
+    /// `None` when rate limiting is switched off.
+    pub user_limiter: Option<Arc<Limiter<OwnerId>>>,
+}
+
+/// The `/v1` routes, limited per client address when `client_limiter` is set, plus `/openapi.json` and `/docs`.
+pub fn router(state: ApiState, client_limiter: Option<Arc<Limiter<IpAddr>>>) -> Router {
+    let v1 = Router::new()
+        .route("/v1/tasks", post(tasks::create_task).get(tasks::list_tasks))
+        .route("/v1/tasks/{id}", get(tasks::get_task).patch(tasks::update_task).delete(tasks::delete_task))
+        .route("/v1/tasks/{id}/complete", post(tasks::complete_task))
+        .route("/v1/tasks/{id}/reopen", post(tasks::reopen_task))
+        .route("/v1/me/notification-settings", get(settings::get_settings).put(settings::put_settings))
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state);
+    let v1 = match client_limiter {
+        Some(limiter) => v1.layer(axum::middleware::from_fn_with_state(limiter, rate_limit::limit_per_client)),
+        None => v1,
+    };
+    v1.merge(openapi::router()).fallback(not_found)
+}
+
+async fn not_found() -> Problem {
+    Problem::not_found("No such resource.")
+}
+
+async fn method_not_allowed() -> Problem {
+    Problem::new(axum::http::StatusCode::METHOD_NOT_ALLOWED).with_detail("This method is not allowed on this resource.")
+}

@@ -1,0 +1,43 @@
+//! The OpenAPI document (`/openapi.json`) and the interactive docs page (`/docs`).
+
+use axum::Router;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+use super::{dto, settings, tasks};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Taskwatch API", description = "Tasks with due times, recurrence and reminders. Errors are RFC 9457 problem+json."),
+    paths(
+        tasks::create_task, tasks::list_tasks, tasks::get_task, tasks::update_task, tasks::delete_task,
+        tasks::complete_task, tasks::reopen_task, settings::get_settings, settings::put_settings,
+    ),
+    components(schemas(
+        dto::CreateTaskRequest, dto::UpdateTaskRequest, dto::TaskResponse, dto::TaskListResponse,
+        dto::NotificationSettingsDto, dto::ReminderDto, dto::RecurrenceDto, dto::PriorityDto, dto::TaskStatusDto,
+        dto::RecurrenceAnchorDto,
+    )),
+    modifiers(&BearerAuth),
+    tags((name = "tasks"), (name = "settings"))
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// `/openapi.json` and `/docs`.
+pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()).into()
+}

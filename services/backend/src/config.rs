@@ -1,0 +1,224 @@
+//! The backend's configuration: environment variables only, validated at start-up with one report naming every
+//! bad or missing variable. The table in `services/backend/README.md` documents each variable.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::str::FromStr;
+use std::time::Duration;
+
+use observability::config::{ConfigError, DurationValue, Env, Secret};
+use observability::HttpConfig;
+use sqlx::postgres::PgConnectOptions;
+
+/// HS256 keys shorter than the hash output weaken the signature (RFC 7518 §3.2).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub http: HttpConfig,
+    pub rate_limit: RateLimitConfig,
+    /// How long an `Idempotency-Key` is remembered.
+    pub idempotency_ttl: Duration,
+    /// Bound on the Postgres readiness check.
+    pub readiness_timeout: Duration,
+    /// How long start-up waits for Postgres to accept connections before giving up.
+    pub startup_timeout: Duration,
+    /// Credential for the internal endpoints of the next issue; read now so deployments can set it already.
+    pub internal_service_token: Option<Secret>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub target: DatabaseTarget,
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+/// Parsed `DATABASE_URL`. Its `Debug` names host, port and database only: the URL may carry a password.
+#[derive(Clone)]
+pub struct DatabaseTarget(PgConnectOptions);
+
+impl DatabaseTarget {
+    pub fn options(&self) -> &PgConnectOptions {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for DatabaseTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseTarget")
+            .field("host", &self.0.get_host())
+            .field("port", &self.0.get_port())
+            .field("database", &self.0.get_database())
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub jwt_secret: Secret,
+    /// When set, tokens must carry this `iss`.
+    pub issuer: Option<String>,
+    /// When set, tokens must carry this `aud`.
+    pub audience: Option<String>,
+}
+
+/// A token bucket: `per_second` tokens refill each second, at most `burst` saved up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateQuota {
+    pub per_second: NonZeroU32,
+    pub burst: NonZeroU32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    /// `false` switches both limiters off (benchmarks, trusted networks behind a gateway that limits).
+    pub enabled: bool,
+    /// Per authenticated user (token `sub`).
+    pub per_user: RateQuota,
+    /// Per client address, applied before authentication so bad tokens cannot be sprayed for free.
+    pub per_client: RateQuota,
+}
+
+impl Config {
+    pub fn from_env(env: Env) -> Result<Self, ConfigError> {
+        env.load(|env| {
+            let bind_addr = env.with_default("BIND_ADDR", IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            let port = env.with_default("PORT", 8080u16);
+            let database = read_database(env);
+            let auth = read_auth(env);
+            let http = HttpConfig {
+                request_timeout: env.with_default("HTTP_REQUEST_TIMEOUT", DurationValue::from_secs(10)).get(),
+                body_limit_bytes: env.with_default("HTTP_BODY_LIMIT_BYTES", 64 * 1024usize),
+                drain_timeout: env.with_default("HTTP_DRAIN_TIMEOUT", DurationValue::from_secs(20)).get(),
+            };
+            let rate_limit = RateLimitConfig {
+                enabled: env.with_default("RATE_LIMIT_ENABLED", true),
+                per_user: RateQuota {
+                    per_second: env.with_default("RATE_LIMIT_USER_PER_SECOND", nonzero(20)),
+                    burst: env.with_default("RATE_LIMIT_USER_BURST", nonzero(40)),
+                },
+                per_client: RateQuota {
+                    per_second: env.with_default("RATE_LIMIT_CLIENT_PER_SECOND", nonzero(100)),
+                    burst: env.with_default("RATE_LIMIT_CLIENT_BURST", nonzero(200)),
+                },
+            };
+            let idempotency_ttl = env.with_default("IDEMPOTENCY_KEY_TTL", DurationValue::from_secs(24 * 3600)).get();
+            let readiness_timeout = env.with_default("READINESS_CHECK_TIMEOUT", DurationValue::from_secs(2)).get();
+            let startup_timeout = env.with_default("DATABASE_STARTUP_TIMEOUT", DurationValue::from_secs(30)).get();
+            let internal_service_token = env.optional::<Secret>("INTERNAL_SERVICE_TOKEN");
+            Some(Config {
+                listen: SocketAddr::new(bind_addr, port),
+                database: database?,
+                auth: auth?,
+                http,
+                rate_limit,
+                idempotency_ttl,
+                readiness_timeout,
+                startup_timeout,
+                internal_service_token,
+            })
+        })
+    }
+}
+
+fn read_database(env: &mut Env) -> Option<DatabaseConfig> {
+    let url = env.required::<Secret>("DATABASE_URL");
+    let max_connections = env.with_default("DATABASE_MAX_CONNECTIONS", nonzero(10)).get();
+    let acquire_timeout = env.with_default("DATABASE_ACQUIRE_TIMEOUT", DurationValue::from_secs(3)).get();
+    let statement_timeout = env.with_default("DATABASE_STATEMENT_TIMEOUT", DurationValue::from_secs(5)).get();
+    // The URL may hold a password, so the parse error (which could quote it) is not repeated.
+    let parsed = url.map(|url| {
+        let url = url.expose();
+        let scheme_ok = url.starts_with("postgres://") || url.starts_with("postgresql://");
+        PgConnectOptions::from_str(url).ok().filter(|_| scheme_ok)
+    });
+    let target = match parsed {
+        Some(Some(options)) => Some(DatabaseTarget(options)),
+        Some(None) => {
+            env.invalid("DATABASE_URL", "not a valid postgres:// URL");
+            None
+        }
+        None => None,
+    };
+    Some(DatabaseConfig { target: target?, max_connections, acquire_timeout, statement_timeout })
+}
+
+impl AuthConfig {
+    /// Only the token variables: what `backend token` needs to mint a development token.
+    pub fn from_env(env: Env) -> Result<Self, ConfigError> {
+        env.load(read_auth)
+    }
+}
+
+fn read_auth(env: &mut Env) -> Option<AuthConfig> {
+    let jwt_secret = env.required::<Secret>("AUTH_JWT_SECRET");
+    if jwt_secret.as_ref().is_some_and(|secret| secret.expose().len() < MIN_JWT_SECRET_BYTES) {
+        env.invalid("AUTH_JWT_SECRET", format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"));
+    }
+    let issuer = env.optional::<String>("AUTH_JWT_ISSUER");
+    let audience = env.optional::<String>("AUTH_JWT_AUDIENCE");
+    Some(AuthConfig { jwt_secret: jwt_secret?, issuer, audience })
+}
+
+fn nonzero(value: u32) -> NonZeroU32 {
+    NonZeroU32::new(value).unwrap_or(NonZeroU32::MIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_pairs(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+    }
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn minimal_config_uses_defaults() {
+        let config = Config::from_env(env(&[
+            ("DATABASE_URL", "postgres://app:pw@db:5432/taskwatch"),
+            ("AUTH_JWT_SECRET", SECRET),
+        ]))
+        .expect("valid config");
+        assert_eq!(config.listen, "0.0.0.0:8080".parse().expect("address"));
+        assert_eq!(config.database.max_connections, 10);
+        assert!(config.rate_limit.enabled);
+        assert_eq!(config.auth.issuer, None);
+        // The password never shows up in debug output.
+        assert!(!format!("{config:?}").contains("pw"));
+        assert!(!format!("{config:?}").contains(SECRET));
+    }
+
+    #[test]
+    fn every_bad_variable_is_named() {
+        let error = Config::from_env(env(&[
+            ("PORT", "eighty"),
+            ("AUTH_JWT_SECRET", "short"),
+            ("DATABASE_MAX_CONNECTIONS", "0"),
+            ("HTTP_REQUEST_TIMEOUT", "10"),
+            ("RATE_LIMIT_ENABLED", "maybe"),
+        ]))
+        .expect_err("invalid config");
+        let names: Vec<&str> = error.problems.iter().map(|p| p.name()).collect();
+        for name in
+            ["DATABASE_URL", "PORT", "AUTH_JWT_SECRET", "DATABASE_MAX_CONNECTIONS", "HTTP_REQUEST_TIMEOUT", "RATE_LIMIT_ENABLED"]
+        {
+            assert!(names.contains(&name), "{name} missing from {names:?}");
+        }
+        assert!(!error.to_string().contains("short"), "secret value leaked: {error}");
+    }
+
+    #[test]
+    fn malformed_database_url_is_reported_without_its_value() {
+        let error = Config::from_env(env(&[("DATABASE_URL", "mysql://u:hunter2@x"), ("AUTH_JWT_SECRET", SECRET)]))
+            .expect_err("invalid url");
+        assert_eq!(error.problems.len(), 1);
+        assert!(!error.to_string().contains("hunter2"));
+    }
+}

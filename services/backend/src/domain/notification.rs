@@ -1,0 +1,214 @@
+//! A user's notification settings: where reminders are delivered.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::{Ipv4Net, Ipv6Net};
+use url::{Host, Url};
+
+use super::violations::{Collector, Violations};
+
+pub const EMAIL_MAX_LEN: usize = 254;
+pub const WEBHOOK_URL_MAX_LEN: usize = 2048;
+
+/// A syntactically plausible e-mail address (`local@domain.tld`); deliverability is the mail server's call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub fn parse(raw: &str) -> Result<Self, Violations> {
+        let invalid = |why: &str| Violations::single("email", why.to_owned());
+        let trimmed = raw.trim();
+        if trimmed.len() > EMAIL_MAX_LEN {
+            return Err(invalid("must be at most 254 characters"));
+        }
+        let Some((local, domain)) = trimmed.rsplit_once('@') else {
+            return Err(invalid("must look like name@example.com"));
+        };
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+            && local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+        let domain_ok = domain.contains('.')
+            && domain.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            });
+        if !local_ok || !domain_ok {
+            return Err(invalid("must look like name@example.com"));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An https URL whose host is not a literal private, loopback, link-local or unique-local address, nor
+/// `localhost`. Host names that *resolve* to such addresses are the delivering service's check, at connect time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookUrl(Url);
+
+impl WebhookUrl {
+    pub fn parse(raw: &str) -> Result<Self, Violations> {
+        let invalid = |why: String| Violations::single("webhook_url", why);
+        if raw.len() > WEBHOOK_URL_MAX_LEN {
+            return Err(invalid(format!("must be at most {WEBHOOK_URL_MAX_LEN} characters")));
+        }
+        let url = Url::parse(raw.trim()).map_err(|error| invalid(format!("is not a valid URL: {error}")))?;
+        if url.scheme() != "https" {
+            return Err(invalid("must use https".to_owned()));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(invalid("must not contain credentials".to_owned()));
+        }
+        match url.host() {
+            None => return Err(invalid("must have a host".to_owned())),
+            Some(Host::Domain(domain)) => {
+                let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+                if domain == "localhost" || domain.ends_with(".localhost") {
+                    return Err(invalid("must not point at localhost".to_owned()));
+                }
+            }
+            Some(Host::Ipv4(ip)) => reject_internal(IpAddr::V4(ip)).map_err(invalid)?,
+            Some(Host::Ipv6(ip)) => reject_internal(IpAddr::V6(ip)).map_err(invalid)?,
+        }
+        Ok(Self(url))
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+fn reject_internal(ip: IpAddr) -> Result<(), String> {
+    if is_internal(ip) {
+        Err(format!("must not target the internal address {ip}"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Literal addresses a webhook must never reach: anything not globally routable.
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_internal_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_internal_v4(v4),
+            None => is_internal_v6(v6),
+        },
+    }
+}
+
+fn is_internal_v4(ip: Ipv4Addr) -> bool {
+    const BLOCKED: [(Ipv4Addr, u8); 9] = [
+        (Ipv4Addr::new(0, 0, 0, 0), 8),       // "this" network
+        (Ipv4Addr::new(10, 0, 0, 0), 8),      // private
+        (Ipv4Addr::new(100, 64, 0, 0), 10),   // carrier-grade NAT
+        (Ipv4Addr::new(127, 0, 0, 0), 8),     // loopback
+        (Ipv4Addr::new(169, 254, 0, 0), 16),  // link-local (incl. cloud metadata)
+        (Ipv4Addr::new(172, 16, 0, 0), 12),   // private
+        (Ipv4Addr::new(192, 168, 0, 0), 16),  // private
+        (Ipv4Addr::new(224, 0, 0, 0), 4),     // multicast
+        (Ipv4Addr::new(240, 0, 0, 0), 4),     // reserved and broadcast
+    ];
+    BLOCKED.iter().any(|&(network, prefix)| Ipv4Net::new(network, prefix).is_ok_and(|net| net.contains(&ip)))
+}
+
+fn is_internal_v6(ip: Ipv6Addr) -> bool {
+    const BLOCKED: [(Ipv6Addr, u8); 6] = [
+        (Ipv6Addr::UNSPECIFIED, 128),
+        (Ipv6Addr::LOCALHOST, 128),
+        (Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0), 7),  // unique-local
+        (Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10), // link-local
+        (Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0), 10), // deprecated site-local
+        (Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8),  // multicast
+    ];
+    BLOCKED.iter().any(|&(network, prefix)| Ipv6Net::new(network, prefix).is_ok_and(|net| net.contains(&ip)))
+}
+
+/// Unvalidated settings as a client sent them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NotificationSettingsInput {
+    pub email: Option<String>,
+    pub webhook_url: Option<String>,
+}
+
+/// Where to deliver a user's reminders; both channels optional (none means "don't notify").
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NotificationSettings {
+    pub email: Option<EmailAddress>,
+    pub webhook_url: Option<WebhookUrl>,
+}
+
+impl NotificationSettings {
+    pub fn parse(input: &NotificationSettingsInput) -> Result<Self, Violations> {
+        let mut collector = Collector::new();
+        let email = match &input.email {
+            Some(raw) => collector.take(EmailAddress::parse(raw).map(Some)),
+            None => Some(None),
+        };
+        let webhook_url = match &input.webhook_url {
+            Some(raw) => collector.take(WebhookUrl::parse(raw).map(Some)),
+            None => Some(None),
+        };
+        collector.finish(|| Some(Self { email: email?, webhook_url: webhook_url? }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_syntax() {
+        for ok in ["alice@example.com", "a.b+tag@mail.example.org", "x@y.io"] {
+            assert!(EmailAddress::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "alice", "alice@", "@example.com", "alice@localhost", "a..b@example.com", "a b@example.com"]
+        {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn webhook_must_be_public_https() {
+        assert!(WebhookUrl::parse("https://hooks.example.com/taskwatch?x=1").is_ok());
+        assert!(WebhookUrl::parse("https://93.184.216.34/hook").is_ok());
+        for bad in [
+            "http://hooks.example.com/",
+            "ftp://example.com/",
+            "not a url",
+            "https://localhost/hook",
+            "https://api.localhost./hook",
+            "https://127.0.0.1/",
+            "https://10.1.2.3/",
+            "https://172.16.0.1/",
+            "https://192.168.1.1/",
+            "https://169.254.169.254/latest/meta-data",
+            "https://0.0.0.0/",
+            "https://[::1]/",
+            "https://[fe80::1]/",
+            "https://[fd00::1]/",
+            "https://[::ffff:127.0.0.1]/",
+            "https://user:pass@example.com/",
+        ] {
+            assert!(WebhookUrl::parse(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn settings_report_both_fields() {
+        let input = NotificationSettingsInput {
+            email: Some("nope".into()),
+            webhook_url: Some("http://example.com".into()),
+        };
+        let violations = NotificationSettings::parse(&input).expect_err("invalid");
+        assert!(violations.mentions("email") && violations.mentions("webhook_url"));
+    }
+}

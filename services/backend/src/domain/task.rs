@@ -1,0 +1,411 @@
+//! The task aggregate: identity, the client-editable specification, and the open/completed lifecycle.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use chrono_tz::Tz;
+use uuid::Uuid;
+
+use super::recurrence::{Recurrence, RecurrenceAnchor};
+use super::reminders::{ReminderInput, Reminders};
+use super::text::{Description, Labels, Title};
+use super::violations::{Collector, Violations};
+
+/// A task's id: a UUIDv7, so ids sort by creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(Uuid);
+
+impl TaskId {
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+
+    pub fn from_uuid(id: Uuid) -> Self {
+        Self(id)
+    }
+
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl std::fmt::Display for TaskId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The user a task belongs to: the `sub` of the caller's token. Every query is scoped by it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OwnerId(String);
+
+impl OwnerId {
+    pub const MAX_LEN: usize = 255;
+
+    pub fn parse(raw: &str) -> Result<Self, Violations> {
+        if raw.is_empty() || raw.len() > Self::MAX_LEN || raw.chars().any(char::is_control) {
+            return Err(Violations::single(
+                "sub",
+                format!("must be 1 to {} bytes without control characters", Self::MAX_LEN),
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Optimistic-concurrency version: starts at 1 and grows by one with every change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version(i64);
+
+impl Version {
+    pub const INITIAL: Version = Version(1);
+
+    pub fn new(value: i64) -> Self {
+        Self(value)
+    }
+
+    pub fn next(self) -> Self {
+        Self(self.0 + 1)
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Priority {
+    Low,
+    #[default]
+    Medium,
+    High,
+    Urgent,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 4] = [Priority::Low, Priority::Medium, Priority::High, Priority::Urgent];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Medium => "medium",
+            Priority::High => "high",
+            Priority::Urgent => "urgent",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|priority| priority.as_str() == name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskStatus {
+    Open,
+    Completed,
+}
+
+impl TaskStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Open => "open",
+            TaskStatus::Completed => "completed",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        [TaskStatus::Open, TaskStatus::Completed].into_iter().find(|status| status.as_str() == name)
+    }
+}
+
+/// Where a task is in its lifecycle; a completed task always knows when it was completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    Open,
+    Completed { at: DateTime<Utc> },
+}
+
+impl Completion {
+    pub fn status(self) -> TaskStatus {
+        match self {
+            Completion::Open => TaskStatus::Open,
+            Completion::Completed { .. } => TaskStatus::Completed,
+        }
+    }
+
+    pub fn completed_at(self) -> Option<DateTime<Utc>> {
+        match self {
+            Completion::Open => None,
+            Completion::Completed { at } => Some(at),
+        }
+    }
+}
+
+/// Unvalidated editable fields, as a client sent them (or as a patch merged them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSpecInput {
+    pub title: String,
+    pub description: Option<String>,
+    pub priority: Priority,
+    pub labels: Vec<String>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub time_zone: String,
+    pub recurrence: Option<RecurrenceInput>,
+    pub reminders: Vec<ReminderInput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecurrenceInput {
+    pub rule: String,
+    pub anchor: RecurrenceAnchor,
+}
+
+/// The validated client-editable part of a task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSpec {
+    pub title: Title,
+    pub description: Option<Description>,
+    pub priority: Priority,
+    pub labels: Labels,
+    pub due_at: Option<DateTime<Utc>>,
+    pub time_zone: Tz,
+    pub recurrence: Option<Recurrence>,
+    pub reminders: Reminders,
+}
+
+impl TaskSpec {
+    /// Validates every field and every cross-field rule, reporting all violations together.
+    pub fn parse(input: &TaskSpecInput) -> Result<Self, Violations> {
+        let mut collector = Collector::new();
+        // Postgres keeps microseconds; truncating here makes the response match what a later read returns.
+        let due_at = input.due_at.map(|due| due.trunc_subsecs(6));
+        let title = collector.take(Title::parse(&input.title));
+        let description = match &input.description {
+            Some(raw) => collector.take(Description::parse(raw)),
+            None => Some(None),
+        };
+        let labels = collector.take(Labels::parse(&input.labels));
+        let time_zone = collector.take(parse_time_zone(&input.time_zone));
+        let recurrence = match (&input.recurrence, time_zone) {
+            (Some(raw), Some(zone)) => {
+                collector.take(Recurrence::parse(&raw.rule, raw.anchor, due_at, zone).map(Some))
+            }
+            // Without a valid zone the rule cannot be checked; the zone's violation is already recorded.
+            (Some(_), None) => None,
+            (None, _) => Some(None),
+        };
+        let reminders = collector.take(Reminders::parse(&input.reminders, due_at.is_some()));
+        collector.finish(|| {
+            Some(TaskSpec {
+                title: title?,
+                description: description?,
+                priority: input.priority,
+                labels: labels?,
+                due_at,
+                time_zone: time_zone?,
+                recurrence: recurrence?,
+                reminders: reminders?,
+            })
+        })
+    }
+
+    /// The spec as unvalidated input again, so a patch can be merged over it and the result re-validated.
+    pub fn to_input(&self) -> TaskSpecInput {
+        TaskSpecInput {
+            title: self.title.as_str().to_owned(),
+            description: self.description.as_ref().map(|d| d.as_str().to_owned()),
+            priority: self.priority,
+            labels: self.labels.to_vec(),
+            due_at: self.due_at,
+            time_zone: self.time_zone.name().to_owned(),
+            recurrence: self
+                .recurrence
+                .as_ref()
+                .map(|r| RecurrenceInput { rule: r.rule().to_owned(), anchor: r.anchor() }),
+            reminders: self
+                .reminders
+                .as_slice()
+                .iter()
+                .map(|reminder| match *reminder {
+                    super::reminders::Reminder::BeforeDue { minutes } => {
+                        ReminderInput::BeforeDue { minutes: i64::from(minutes) }
+                    }
+                    super::reminders::Reminder::At { at } => ReminderInput::At { at },
+                })
+                .collect(),
+        }
+    }
+}
+
+pub fn parse_time_zone(raw: &str) -> Result<Tz, Violations> {
+    raw.parse::<Tz>()
+        .map_err(|_| Violations::single("time_zone", format!("`{raw}` is not an IANA time zone name")))
+}
+
+/// Why a lifecycle change is not allowed in the task's current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("the task is already completed")]
+    AlreadyCompleted,
+    #[error("the task is already open")]
+    AlreadyOpen,
+}
+
+/// A task as stored. Changes produce a new value with the next version; the store persists it only if the
+/// version it replaces is still current.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub id: TaskId,
+    pub owner: OwnerId,
+    /// Shared by every occurrence of a recurring task; equals `id` for a one-off task.
+    pub series_id: Uuid,
+    pub spec: TaskSpec,
+    pub completion: Completion,
+    pub version: Version,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Task {
+    /// A new open task. `series_id` joins an existing series (an occurrence of a recurring task); it is only
+    /// meaningful with a recurrence.
+    pub fn create(
+        owner: OwnerId,
+        spec: TaskSpec,
+        series_id: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, Violations> {
+        if series_id.is_some() && spec.recurrence.is_none() {
+            return Err(Violations::single("series_id", "is only allowed together with a recurrence"));
+        }
+        let id = TaskId::generate();
+        Ok(Self {
+            id,
+            owner,
+            series_id: series_id.unwrap_or(id.as_uuid()),
+            spec,
+            completion: Completion::Open,
+            version: Version::INITIAL,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    pub fn status(&self) -> TaskStatus {
+        self.completion.status()
+    }
+
+    pub fn revise(&self, spec: TaskSpec, now: DateTime<Utc>) -> Self {
+        self.changed(now, |task| task.spec = spec)
+    }
+
+    pub fn complete(&self, now: DateTime<Utc>) -> Result<Self, TransitionError> {
+        match self.completion {
+            Completion::Completed { .. } => Err(TransitionError::AlreadyCompleted),
+            Completion::Open => Ok(self.changed(now, |task| task.completion = Completion::Completed { at: now })),
+        }
+    }
+
+    pub fn reopen(&self, now: DateTime<Utc>) -> Result<Self, TransitionError> {
+        match self.completion {
+            Completion::Open => Err(TransitionError::AlreadyOpen),
+            Completion::Completed { .. } => Ok(self.changed(now, |task| task.completion = Completion::Open)),
+        }
+    }
+
+    fn changed(&self, now: DateTime<Utc>, apply: impl FnOnce(&mut Task)) -> Self {
+        let mut next = self.clone();
+        apply(&mut next);
+        next.version = self.version.next();
+        // Never move backwards, even if the clock does.
+        next.updated_at = now.max(self.updated_at);
+        next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn input() -> TaskSpecInput {
+        TaskSpecInput {
+            title: "Water the plants".into(),
+            description: None,
+            priority: Priority::Medium,
+            labels: vec!["home".into()],
+            due_at: Some(Utc.with_ymd_and_hms(2026, 5, 1, 7, 0, 0).single().expect("valid date")),
+            time_zone: "Europe/Berlin".into(),
+            recurrence: None,
+            reminders: vec![ReminderInput::BeforeDue { minutes: 15 }],
+        }
+    }
+
+    #[test]
+    fn valid_input_round_trips_through_to_input() {
+        let spec = TaskSpec::parse(&input()).expect("valid");
+        assert_eq!(TaskSpec::parse(&spec.to_input()).expect("still valid"), spec);
+    }
+
+    #[test]
+    fn every_invalid_field_is_reported_together() {
+        let bad = TaskSpecInput {
+            title: " ".into(),
+            description: Some("x".repeat(super::super::text::DESCRIPTION_MAX_CHARS + 1)),
+            labels: vec![String::new()],
+            time_zone: "Mars/Olympus".into(),
+            reminders: vec![ReminderInput::BeforeDue { minutes: -5 }],
+            ..input()
+        };
+        let violations = TaskSpec::parse(&bad).expect_err("invalid");
+        for field in ["title", "description", "labels[0]", "time_zone", "reminders[0].minutes"] {
+            assert!(violations.mentions(field), "missing {field}: {violations}");
+        }
+    }
+
+    #[test]
+    fn recurrence_without_due_time_is_rejected() {
+        let bad = TaskSpecInput {
+            due_at: None,
+            reminders: vec![],
+            recurrence: Some(RecurrenceInput { rule: "FREQ=DAILY".into(), anchor: RecurrenceAnchor::Due }),
+            ..input()
+        };
+        assert!(TaskSpec::parse(&bad).expect_err("invalid").mentions("due_at"));
+    }
+
+    #[test]
+    fn lifecycle_bumps_version_and_guards_transitions() {
+        let now = Utc::now();
+        let owner = OwnerId::parse("alice").expect("valid owner");
+        let task = Task::create(owner, TaskSpec::parse(&input()).expect("valid"), None, now).expect("created");
+        assert_eq!(task.series_id, task.id.as_uuid());
+        assert_eq!(task.version, Version::INITIAL);
+        assert_eq!(task.reopen(now), Err(TransitionError::AlreadyOpen));
+        let done = task.complete(now).expect("completes");
+        assert_eq!(done.status(), TaskStatus::Completed);
+        assert_eq!(done.completion.completed_at(), Some(now));
+        assert_eq!(done.version, Version::new(2));
+        assert_eq!(done.complete(now), Err(TransitionError::AlreadyCompleted));
+        let reopened = done.reopen(now).expect("reopens");
+        assert_eq!(reopened.completion, Completion::Open);
+        assert_eq!(reopened.version, Version::new(3));
+    }
+
+    #[test]
+    fn series_id_needs_a_recurrence() {
+        let owner = OwnerId::parse("alice").expect("valid owner");
+        let spec = TaskSpec::parse(&input()).expect("valid");
+        let violations = Task::create(owner, spec, Some(Uuid::now_v7()), Utc::now()).expect_err("no recurrence");
+        assert!(violations.mentions("series_id"));
+    }
+
+    #[test]
+    fn owner_id_is_bounded() {
+        assert!(OwnerId::parse("").is_err());
+        assert!(OwnerId::parse(&"a".repeat(OwnerId::MAX_LEN + 1)).is_err());
+        assert!(OwnerId::parse("auth0|abc").is_ok());
+    }
+}

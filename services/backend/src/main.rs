@@ -1,0 +1,137 @@
+//! The backend binary: `serve` (default) runs the API; `token` mints a development token.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use backend::config::{AuthConfig, Config};
+use backend::store::{self, PoolSettings};
+use clap::{Parser, Subcommand};
+use observability::config::{DurationValue, Env};
+use observability::{ServiceInfo, Shutdown};
+
+const SERVICE: ServiceInfo = ServiceInfo { name: "backend", version: env!("CARGO_PKG_VERSION") };
+/// Exit code for configuration errors (sysexits EX_CONFIG).
+const EXIT_CONFIG: u8 = 78;
+
+#[derive(Debug, Parser)]
+#[command(name = "backend", version, about = "Taskwatch task API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP API (the default).
+    Serve,
+    /// Print a development token signed with AUTH_JWT_SECRET (and AUTH_JWT_ISSUER / AUTH_JWT_AUDIENCE if set).
+    Token {
+        /// The user id (`sub` claim).
+        #[arg(long)]
+        sub: String,
+        /// How long the token stays valid, e.g. 30m, 24h.
+        #[arg(long, default_value = "24h")]
+        ttl: DurationValue,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match Cli::parse().command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::Token { sub, ttl } => print_token(&sub, ttl.get()),
+    }
+}
+
+fn print_token(subject: &str, ttl: Duration) -> ExitCode {
+    let config = match AuthConfig::from_env(Env::from_process()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match backend::auth::mint(&config, subject, ttl) {
+        Ok(token) => {
+            println!("{token}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("cannot mint token: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> ExitCode {
+    let config = match Config::from_env(Env::from_process()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let telemetry = match observability::init(SERVICE) {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("cannot initialise telemetry: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let outcome = run(&config, telemetry.metrics()).await;
+    if let Err(error) = &outcome {
+        tracing::error!(error = format!("{error:#}"), "backend stopped with an error");
+    }
+    telemetry.shutdown().await;
+    if outcome.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+async fn run(config: &Config, metrics: observability::metrics::PrometheusHandle) -> anyhow::Result<()> {
+    migrate_when_reachable(config).await?;
+    let pool = store::connect(
+        config.database.target.options().clone(),
+        &PoolSettings {
+            max_connections: config.database.max_connections,
+            acquire_timeout: config.database.acquire_timeout,
+            statement_timeout: config.database.statement_timeout,
+            application_name: SERVICE.name,
+        },
+    );
+    let app = backend::app::build(config, pool.clone(), metrics);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let shutdown = Shutdown::on_signals(app.health().clone());
+    let mut chores = app.spawn_background(shutdown.token());
+    app.health().mark_started();
+
+    observability::serve(listener, app.router(), shutdown.clone(), &config.http).await.context("HTTP server failed")?;
+
+    shutdown.trigger();
+    while chores.join_next().await.is_some() {}
+    pool.close().await;
+    tracing::info!("backend stopped");
+    Ok(())
+}
+
+/// Applies migrations, waiting (bounded) for Postgres to come up: in a fresh stack the database may still be
+/// starting when the backend does.
+async fn migrate_when_reachable(config: &Config) -> anyhow::Result<()> {
+    let deadline = Instant::now() + config.startup_timeout;
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match store::migrate::run(config.database.target.options()).await {
+            Ok(()) => {
+                tracing::info!("database migrations applied");
+                return Ok(());
+            }
+            Err(store::migrate::MigrationError::Connect(error)) if Instant::now() + delay < deadline => {
+                tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "Postgres not reachable yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => return Err(error).context("database migrations failed"),
+        }
+    }
+}

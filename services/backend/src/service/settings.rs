@@ -1,0 +1,48 @@
+//! Notification settings use cases.
+
+use sqlx::PgPool;
+
+use super::now;
+use crate::domain::{NotificationSettings, NotificationSettingsInput, OwnerId, Violations};
+use crate::store::{StoreError, settings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("invalid settings: {0}")]
+    Invalid(Violations),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone)]
+pub struct SettingsService {
+    pool: PgPool,
+}
+
+impl SettingsService {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// The saved settings, or the defaults (no channel) when none were saved.
+    pub async fn get(&self, owner: &OwnerId) -> Result<NotificationSettings, SettingsError> {
+        let mut conn = acquire(&self.pool).await?;
+        Ok(settings::find(&mut conn, owner).await?.unwrap_or_default())
+    }
+
+    /// Replaces the settings as a whole.
+    pub async fn put(
+        &self,
+        owner: &OwnerId,
+        input: &NotificationSettingsInput,
+    ) -> Result<NotificationSettings, SettingsError> {
+        let valid = NotificationSettings::parse(input).map_err(SettingsError::Invalid)?;
+        let mut conn = acquire(&self.pool).await?;
+        settings::upsert(&mut conn, owner, &valid, now()).await?;
+        Ok(valid)
+    }
+}
+
+async fn acquire(pool: &PgPool) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {
+    pool.acquire().await.map_err(|source| StoreError::Database { operation: "acquire connection", source })
+}

@@ -1,0 +1,16 @@
+//! API tests: the real router over real HTTP against a real Postgres (testkit).
+
+mod harness;
+
+mod auth;
+mod bola;
+mod concurrency;
+mod happy_path;
+mod health;
+mod idempotency;
+mod limits;
+mod metrics;
+mod migrations;
+mod outbox;
+mod pagination;
+mod validation;

@@ -1,0 +1,8 @@
+//! Kafka topic names. Retry topics, if any, exist for notifications only, never for task state.
+
+/// Every change to a task, keyed by task (or series) id so one task's events keep their order.
+pub const TASK_EVENTS: &str = "task-events";
+/// `reminder.due` events from the reminder service.
+pub const REMINDERS: &str = "reminders";
+/// Notifications that exhausted their retries, with the reason.
+pub const NOTIFICATIONS_DLQ: &str = "notifications.dlq";

@@ -1,0 +1,137 @@
+//! One server span, RED metrics and one access log line per request.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
+use opentelemetry_http::HeaderExtractor;
+use tracing::Instrument as _;
+use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use super::request_id::RequestId;
+use crate::metric_names::{HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION_SECONDS};
+
+/// The `http_route` label of requests no route matched: a constant, never the raw path, so a
+/// scanner probing random URLs cannot blow up the metric's cardinality.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// Route prefixes whose access lines are logged at debug: probes and scrapes every few seconds
+/// would otherwise drown the interesting lines. Their metrics and spans are kept.
+const QUIET_ROUTES: &[&str] = &["/health/", "/metrics"];
+
+pub(super) async fn observe_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = method_label(request.method());
+    let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned());
+    let request_id = request.extensions().get::<RequestId>().map(|id| id.as_str().to_owned()).unwrap_or_default();
+    let span = server_span(&request, method, route.as_deref(), &request_id);
+    let route = route.unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
+
+    let _in_flight = InFlight::start(method);
+    let response = next.run(request).instrument(span.clone()).await;
+    let duration = started.elapsed();
+
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        // Server spans mark only 5xx as errors (OTel HTTP semconv): a 404 is the client's problem.
+        span.record("otel.status_code", "error");
+        span.record("error.type", status.as_str());
+    }
+    metrics::histogram!(
+        HTTP_SERVER_REQUEST_DURATION_SECONDS,
+        "http_request_method" => method,
+        "http_route" => route.clone(),
+        "http_response_status_code" => status.as_str().to_owned(),
+    )
+    .record(duration.as_secs_f64());
+
+    let duration_ms = (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0;
+    let status_code = status.as_u16();
+    span.in_scope(|| {
+        if status.is_server_error() {
+            tracing::warn!(target: "http_access", method, route, status = status_code, duration_ms, "request completed");
+        } else if QUIET_ROUTES.iter().any(|quiet| route.starts_with(quiet)) {
+            tracing::debug!(target: "http_access", method, route, status = status_code, duration_ms, "request completed");
+        } else {
+            tracing::info!(target: "http_access", method, route, status = status_code, duration_ms, "request completed");
+        }
+    });
+    response
+}
+
+fn server_span(request: &Request, method: &'static str, route: Option<&str>, request_id: &str) -> tracing::Span {
+    // OTel semconv span name: "{method} {route}", or just the method when no route matched.
+    let name = match route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_owned(),
+    };
+    let span = tracing::info_span!(
+        "http.server.request",
+        otel.name = %name,
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.request.method = method,
+        http.route = route,
+        http.response.status_code = Empty,
+        url.path = request.uri().path(),
+        url.scheme = "http",
+        network.protocol.version = protocol_version(request),
+        error.type = Empty,
+        request_id = %request_id,
+    );
+    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.extract(&HeaderExtractor(request.headers()))
+    });
+    // Fails only when no OpenTelemetry layer is installed, in which case there is nothing to link.
+    let _ = span.set_parent(parent);
+    span
+}
+
+/// Bounded method label: the standard methods, everything else `_OTHER` (OTel semconv).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "_OTHER",
+    }
+}
+
+fn protocol_version(request: &Request) -> &'static str {
+    match request.version() {
+        axum::http::Version::HTTP_09 => "0.9",
+        axum::http::Version::HTTP_10 => "1.0",
+        axum::http::Version::HTTP_2 => "2",
+        axum::http::Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}
+
+/// Counts a request in `http_server_active_requests` for as long as it lives, including when the
+/// client disconnects and the request future is dropped half-way.
+struct InFlight {
+    method: &'static str,
+}
+
+impl InFlight {
+    fn start(method: &'static str) -> Self {
+        metrics::gauge!(HTTP_SERVER_ACTIVE_REQUESTS, "http_request_method" => method).increment(1.0);
+        Self { method }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!(HTTP_SERVER_ACTIVE_REQUESTS, "http_request_method" => self.method).decrement(1.0);
+    }
+}

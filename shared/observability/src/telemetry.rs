@@ -1,0 +1,193 @@
+//! Process-wide telemetry: JSON logs, OpenTelemetry traces, the Prometheus recorder.
+//!
+//! [`init`] wires everything from the environment and may run once per process. Its parts are public
+//! ([`TelemetrySettings`], [`subscriber`], [`JsonLogLayer`]) so tests
+//! can build as many independent pipelines as they like, e.g. one writing to an in-memory buffer and
+//! installed with `tracing::subscriber::set_default`.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::Subscriber;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+use crate::ServiceInfo;
+use crate::config::{ConfigError, Env};
+use crate::json_log::JsonLogLayer;
+use crate::metrics::{MetricsError, PrometheusHandle};
+use crate::otel::TraceSettings;
+
+/// Why telemetry could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    #[error("could not build the OTLP span exporter: {0}")]
+    Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error("could not install the global log subscriber: {0}")]
+    Subscriber(String),
+    #[error("telemetry is already initialised in this process")]
+    AlreadyInitialised,
+}
+
+/// A validated `RUST_LOG`-style filter (default `info`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFilter(String);
+
+impl LogFilter {
+    pub fn env_filter(&self) -> EnvFilter {
+        // Validated in `from_str`, so this cannot fail; stay quiet rather than panic if it ever does.
+        EnvFilter::try_new(&self.0).unwrap_or_else(|_| EnvFilter::new("info"))
+    }
+}
+
+impl Default for LogFilter {
+    fn default() -> Self {
+        Self("info".to_owned())
+    }
+}
+
+impl FromStr for LogFilter {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        EnvFilter::try_new(text).map(|_| Self(text.to_owned())).map_err(|error| error.to_string())
+    }
+}
+
+impl fmt::Display for LogFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Telemetry configuration resolved from `RUST_LOG` and the `OTEL_*` variables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelemetrySettings {
+    pub log_filter: LogFilter,
+    pub traces: TraceSettings,
+}
+
+impl TelemetrySettings {
+    /// Reads the variables, recording problems in `env`.
+    pub fn from_env(env: &mut Env, service: ServiceInfo) -> Self {
+        Self {
+            log_filter: env.with_default("RUST_LOG", LogFilter::default()),
+            traces: TraceSettings::from_env(env, service),
+        }
+    }
+}
+
+/// The subscriber `init` installs: filter → OpenTelemetry spans → JSON lines to `make_writer`.
+pub fn subscriber<W>(
+    settings: &TelemetrySettings,
+    provider: &SdkTracerProvider,
+    make_writer: W,
+) -> impl Subscriber + for<'lookup> LookupSpan<'lookup> + Send + Sync + 'static
+where
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+{
+    let tracer = provider.tracer("taskwatch");
+    tracing_subscriber::registry()
+        .with(settings.log_filter.env_filter())
+        // The OpenTelemetry layer must come before the log layer: it attaches each span's context on
+        // enter, which is where the log layer reads `trace_id`/`span_id` from.
+        .with(tracing_opentelemetry::layer().with_tracer(tracer).with_tracked_inactivity(false))
+        .with(JsonLogLayer::new(settings.traces.service_name.clone(), make_writer))
+}
+
+/// Installs the W3C TraceContext propagator globally (idempotent). [`init`] does this; tests that
+/// exercise propagation without `init` call it themselves.
+pub fn install_propagator() {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+}
+
+static INITIALISED: AtomicBool = AtomicBool::new(false);
+
+/// Initialises logs (JSON to stdout), traces and the metrics recorder from the environment.
+///
+/// Call once, first thing in `main`; keep the guard and call [`TelemetryGuard::shutdown`] last.
+pub fn init(service: ServiceInfo) -> Result<TelemetryGuard, TelemetryError> {
+    let settings = Env::from_process().load(|env| Some(TelemetrySettings::from_env(env, service)))?;
+    init_with(&settings, std::io::stdout)
+}
+
+/// [`init`] with settings read as part of the service's own config (so one report names every bad
+/// variable, `OTEL_*` included) and an explicit log destination. Once per process, like `init`.
+pub fn init_with<W>(settings: &TelemetrySettings, make_writer: W) -> Result<TelemetryGuard, TelemetryError>
+where
+    W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
+{
+    if INITIALISED.swap(true, Ordering::SeqCst) {
+        return Err(TelemetryError::AlreadyInitialised);
+    }
+    let metrics = crate::metrics::install()?;
+    let provider = settings.traces.tracer_provider()?;
+    install_propagator();
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    subscriber(settings, &provider, make_writer)
+        .try_init()
+        .map_err(|error| TelemetryError::Subscriber(error.to_string()))?;
+    install_panic_hook();
+    tracing::info!(
+        service = %settings.traces.service_name,
+        version = %settings.traces.service_version,
+        traces = %settings.traces.export,
+        log_filter = %settings.log_filter,
+        "telemetry initialised"
+    );
+    Ok(TelemetryGuard { provider, metrics })
+}
+
+/// Routes panics through the log pipeline: the default hook writes plain text to stderr, which a
+/// JSON log collector would mangle, and it would lose the trace context of the panicking request.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|message| (*message).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic payload".to_owned());
+        let location = info.location().map(|location| format!("{}:{}", location.file(), location.line()));
+        let thread = std::thread::current().name().unwrap_or("unnamed").to_owned();
+        tracing::error!(panic = %message, location = location.as_deref(), thread, "panic");
+    }));
+}
+
+/// Keeps telemetry alive; [`TelemetryGuard::shutdown`] flushes buffered spans before exit.
+#[derive(Debug)]
+pub struct TelemetryGuard {
+    provider: SdkTracerProvider,
+    metrics: PrometheusHandle,
+}
+
+impl TelemetryGuard {
+    /// The handle `/metrics` renders from.
+    pub fn metrics(&self) -> PrometheusHandle {
+        self.metrics.clone()
+    }
+
+    /// Flushes and stops the span exporter.
+    ///
+    /// The exporter's HTTP client is blocking, so the flush runs on the blocking pool rather than
+    /// stalling (or, with some clients, panicking) on a runtime worker.
+    pub async fn shutdown(self) {
+        let provider = self.provider;
+        match tokio::task::spawn_blocking(move || provider.shutdown()).await {
+            Ok(Ok(())) => tracing::info!("telemetry flushed"),
+            Ok(Err(error)) => tracing::warn!(%error, "telemetry flush incomplete"),
+            Err(error) => tracing::warn!(%error, "telemetry flush task failed"),
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Test harness shared by every Taskwatch test suite: real parts, started and cleaned up for you.
+//!
+//! - [`postgres`]: a throwaway Postgres 15 server ([`postgres::PostgresServer`]) and a fresh database
+//!   per test on a shared server ([`postgres::TestDatabase`], feature `database`).
+//! - [`otlp`]: an in-test OTLP/HTTP trace receiver ([`otlp::OtlpReceiver`], feature `otlp`).
+//! - [`process`]: [`process::ChildGuard`] kills and reaps a spawned service binary and keeps its output
+//!   searchable.
+//! - [`wait`]: wait for a condition with a deadline instead of sleeping.
+//! - [`collected`]: an append-only list that tests can wait on ([`collected::Collected`]).
+//!
+//! Nothing started here outlives the test process: servers carry a watchdog that cleans up even when
+//! the process is killed, and guards clean up on drop.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), testkit::Error> {
+//! let db = testkit::postgres::TestDatabase::new().await?;
+//! sqlx::query("SELECT 1").execute(&db.pool()).await.ok();
+//! # Ok(()) }
+//! ```
+
+pub mod collected;
+mod command;
+mod error;
+#[cfg(feature = "otlp")]
+pub mod otlp;
+pub mod postgres;
+pub mod process;
+pub mod wait;
+
+pub use error::Error;

@@ -1,0 +1,4 @@
+//! One module per `cargo xtask` command.
+
+pub mod test;
+pub mod up;

@@ -1,0 +1,56 @@
+//! Developer entry points for Taskwatch, run as `cargo xtask <command>`.
+//!
+//! - `cargo xtask test`: every check CI runs, on a fresh machine too (installs what is missing).
+//! - `cargo xtask up`: the stack running locally against a throwaway Postgres.
+//!
+//! Each command lives in its own module under `commands/`; the shared machinery (prerequisites,
+//! child processes, signals, cargo) sits beside them.
+
+mod cargo;
+mod children;
+mod commands;
+mod interrupt;
+mod provision;
+mod supervisor;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::interrupt::Interrupt;
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", about = "Taskwatch developer entry points")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every check CI runs: fmt, clippy (-D warnings) and all tests against a throwaway Postgres.
+    Test(commands::test::Args),
+    /// Run the backend locally against a throwaway Postgres and print its URLs and a dev token.
+    Up(commands::up::Args),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Installed before any child starts, so Ctrl-C and SIGTERM always reach our cleanup.
+    let interrupt = match Interrupt::install() {
+        Ok(interrupt) => interrupt,
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = match cli.command {
+        Command::Test(args) => commands::test::run(args, interrupt).await,
+        Command::Up(args) => commands::up::run(args, interrupt).await,
+    };
+    outcome.unwrap_or_else(|error| {
+        eprintln!("xtask: {error:#}");
+        ExitCode::FAILURE
+    })
+}
