@@ -70,6 +70,11 @@ impl Supervisor {
     /// first. Whatever happens, [`Supervisor::stop_all`] stops it.
     pub async fn start(&mut self, spec: ProcessSpec, interrupt: &mut Interrupt) -> anyhow::Result<()> {
         let name = spec.name;
+        let address = spec.ready_at;
+        // Readiness is "the address accepts connections", which another process could fake.
+        if accepts_connections(address).await {
+            bail!("{address} is already taken by another process, so {name} cannot listen there");
+        }
         let mut command = Command::new(&spec.program);
         command
             .args(&spec.args)
@@ -102,7 +107,6 @@ impl Supervisor {
         });
         self.running.push(Running { name, stop, monitor });
 
-        let address = spec.ready_at;
         let ready = testkit::wait::until(READY_TIMEOUT, || accepts_connections(address));
         tokio::select! {
             ready = ready => ready.with_context(|| format!("{name} did not accept connections on {address}")),

@@ -1,5 +1,5 @@
 -- The backend owns the `backend` schema; other services keep their own schemas on the same server.
-CREATE SCHEMA IF NOT EXISTS backend;
+-- The migrator creates the schema before it creates its bookkeeping table there (see src/store/migrate.rs).
 
 CREATE TABLE backend.tasks (
     id            uuid        PRIMARY KEY,

@@ -72,16 +72,15 @@ impl TokenVerifier {
 
     pub fn verify(&self, token: &str) -> Result<OwnerId, TokenError> {
         use jsonwebtoken::errors::ErrorKind;
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|error| {
-            match error.kind() {
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|error| match error.kind() {
                 ErrorKind::ExpiredSignature => TokenError::Expired,
                 ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => TokenError::WrongIssuerOrAudience,
                 ErrorKind::MissingRequiredClaim(claim) if claim == "iss" || claim == "aud" => {
                     TokenError::WrongIssuerOrAudience
                 }
                 _ => TokenError::Invalid,
-            }
-        })?;
+            })?;
         OwnerId::parse(&data.claims.sub).map_err(|_| TokenError::BadSubject)
     }
 }
@@ -96,7 +95,11 @@ pub fn mint(config: &AuthConfig, subject: &str, ttl: Duration) -> Result<String,
         iss: config.issuer.clone(),
         aud: config.audience.clone(),
     };
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(config.jwt_secret.expose().as_bytes()))
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(config.jwt_secret.expose().as_bytes()),
+    )
 }
 
 #[cfg(test)]
@@ -125,8 +128,12 @@ mod tests {
         let verifier = TokenVerifier::new(&config);
         let expired = {
             let claims = Claims { sub: "alice".into(), exp: 1_000, iat: 900, iss: None, aud: None };
-            jsonwebtoken::encode(&Header::default(), &claims, &EncodingKey::from_secret(config.jwt_secret.expose().as_bytes()))
-                .expect("encodes")
+            jsonwebtoken::encode(
+                &Header::default(),
+                &claims,
+                &EncodingKey::from_secret(config.jwt_secret.expose().as_bytes()),
+            )
+            .expect("encodes")
         };
         assert_eq!(verifier.verify(&expired), Err(TokenError::Expired));
         let other_key = AuthConfig { jwt_secret: Secret::new("another-secret-another-secret-xx"), ..config.clone() };

@@ -6,8 +6,8 @@ use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::time::Duration;
 
-use observability::config::{ConfigError, DurationValue, Env, Secret};
 use observability::HttpConfig;
+use observability::config::{ConfigError, DurationValue, Env, Secret};
 use sqlx::postgres::PgConnectOptions;
 
 /// HS256 keys shorter than the hash output weaken the signature (RFC 7518 §3.2).
@@ -206,9 +206,14 @@ mod tests {
         ]))
         .expect_err("invalid config");
         let names: Vec<&str> = error.problems.iter().map(|p| p.name()).collect();
-        for name in
-            ["DATABASE_URL", "PORT", "AUTH_JWT_SECRET", "DATABASE_MAX_CONNECTIONS", "HTTP_REQUEST_TIMEOUT", "RATE_LIMIT_ENABLED"]
-        {
+        for name in [
+            "DATABASE_URL",
+            "PORT",
+            "AUTH_JWT_SECRET",
+            "DATABASE_MAX_CONNECTIONS",
+            "HTTP_REQUEST_TIMEOUT",
+            "RATE_LIMIT_ENABLED",
+        ] {
             assert!(names.contains(&name), "{name} missing from {names:?}");
         }
         assert!(!error.to_string().contains("short"), "secret value leaked: {error}");

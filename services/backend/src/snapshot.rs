@@ -48,8 +48,8 @@ pub fn from_snapshot(snapshot: contract::TaskSnapshot) -> Result<Task, InvalidSn
         None => None,
     };
     let labels = text::Labels::parse(&snapshot.labels).map_err(|v| InvalidSnapshot(v.to_string()))?;
-    let time_zone = crate::domain::task::parse_time_zone(&snapshot.time_zone)
-        .map_err(|v| InvalidSnapshot(v.to_string()))?;
+    let time_zone =
+        crate::domain::task::parse_time_zone(&snapshot.time_zone).map_err(|v| InvalidSnapshot(v.to_string()))?;
     let completion = match (snapshot.status, snapshot.completed_at) {
         (contract::TaskStatus::Open, _) => Completion::Open,
         (contract::TaskStatus::Completed, Some(at)) => Completion::Completed { at },
@@ -68,9 +68,7 @@ pub fn from_snapshot(snapshot: contract::TaskSnapshot) -> Result<Task, InvalidSn
             labels,
             due_at: snapshot.due_at,
             time_zone,
-            recurrence: snapshot
-                .recurrence
-                .map(|r| Recurrence::from_trusted(r.rrule, anchor_from_contract(r.anchor))),
+            recurrence: snapshot.recurrence.map(|r| Recurrence::from_trusted(r.rrule, anchor_from_contract(r.anchor))),
             reminders: reminders_from_contract(&snapshot.reminders),
         },
         completion,

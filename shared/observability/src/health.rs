@@ -51,13 +51,13 @@ struct Detail {
 pub struct Health {
     checks: Arc<Vec<Check>>,
     details: Arc<Vec<Detail>>,
+    cache_ttl: Duration,
     state: Arc<State>,
 }
 
 struct State {
     started: AtomicBool,
     shutting_down: AtomicBool,
-    cache_ttl: std::sync::RwLock<Duration>,
     // An async mutex on purpose: the first prober runs the checks while later ones wait for its result.
     cache: tokio::sync::Mutex<Option<CachedChecks>>,
 }
@@ -116,10 +116,10 @@ impl Health {
         Self {
             checks: Arc::new(Vec::new()),
             details: Arc::new(Vec::new()),
+            cache_ttl: DEFAULT_CACHE_TTL,
             state: Arc::new(State {
                 started: AtomicBool::new(false),
                 shutting_down: AtomicBool::new(false),
-                cache_ttl: std::sync::RwLock::new(DEFAULT_CACHE_TTL),
                 cache: tokio::sync::Mutex::new(None),
             }),
         }
@@ -148,10 +148,8 @@ impl Health {
     }
 
     /// How long readiness results are reused (default [`DEFAULT_CACHE_TTL`]).
-    pub fn with_cache_ttl(self, ttl: Duration) -> Self {
-        if let Ok(mut cache_ttl) = self.state.cache_ttl.write() {
-            *cache_ttl = ttl;
-        }
+    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
         self
     }
 
@@ -197,7 +195,7 @@ impl Health {
     }
 
     async fn check_results(&self) -> BTreeMap<&'static str, CheckResult> {
-        let ttl = self.state.cache_ttl.read().map(|ttl| *ttl).unwrap_or(DEFAULT_CACHE_TTL);
+        let ttl = self.cache_ttl;
         let mut cache = self.state.cache.lock().await;
         if let Some(cached) = cache.as_ref().filter(|cached| cached.taken_at.elapsed() < ttl) {
             return cached.results.clone();

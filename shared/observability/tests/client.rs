@@ -113,7 +113,12 @@ fn metric(name: &str, labels: &[(&str, &str)]) -> Option<f64> {
 #[tokio::test]
 async fn breaker_opens_against_a_dead_downstream_and_then_rejects_without_network() {
     let _telemetry = test_telemetry("info");
-    let client = ServiceClient::new(config("dead_downstream", &dead_port_url().await)).unwrap();
+    // Open long enough that the assertions below can never race a half-open transition.
+    let client = ServiceClient::new(ClientConfig {
+        open_for: Duration::from_secs(60),
+        ..config("dead_downstream", &dead_port_url().await)
+    })
+    .unwrap();
     for _ in 0..3 {
         let error = client.get_json::<Value>("/v1/users/1", HeaderMap::new()).await.unwrap_err();
         assert!(matches!(error, ClientError::Transport { .. }), "{error:?}");
@@ -147,7 +152,12 @@ async fn breaker_opens_against_a_dead_downstream_and_then_rejects_without_networ
 async fn breaker_opens_on_5xx_rejects_while_open_then_half_opens_and_closes_on_recovery() {
     let _telemetry = test_telemetry("info");
     let (downstream, server) = Downstream::start(FAILING).await;
-    let client = ServiceClient::new(config("recovering_downstream", &server.url(""))).unwrap();
+    // Long enough that a slow machine cannot half-open before the "rejects while open" checks.
+    let client = ServiceClient::new(ClientConfig {
+        open_for: Duration::from_secs(2),
+        ..config("recovering_downstream", &server.url(""))
+    })
+    .unwrap();
     for _ in 0..3 {
         let error = client.get_json::<Value>("/v1/users/1", HeaderMap::new()).await.unwrap_err();
         assert!(matches!(error, ClientError::Status { status: StatusCode::INTERNAL_SERVER_ERROR, .. }), "{error:?}");

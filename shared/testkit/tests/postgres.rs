@@ -128,7 +128,7 @@ async fn servers_do_not_outlive_a_killed_test_process() {
         .env(HELPER_ENV, "hold-servers")
         // The helper must start the per-process server itself.
         .env_remove(DATABASE_URL_ENV);
-    let mut helper = ChildGuard::spawn("testkit helper", command).expect("spawn the helper");
+    let helper = ChildGuard::spawn("testkit helper", command).expect("spawn the helper");
     let ready = helper
         .wait_for_line(|line| line.starts_with("HELD "), wait::DEFAULT_TIMEOUT)
         .await

@@ -6,6 +6,7 @@ use axum::http::request::Parts;
 use observability::Problem;
 
 use super::ApiState;
+use super::error::ApiError;
 use super::rate_limit::too_many_requests;
 use crate::domain::OwnerId;
 
@@ -14,7 +15,7 @@ use crate::domain::OwnerId;
 pub struct Caller(pub OwnerId);
 
 impl FromRequestParts<ApiState> for Caller {
-    type Rejection = Problem;
+    type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts)?;
@@ -26,7 +27,7 @@ impl FromRequestParts<ApiState> for Caller {
     }
 }
 
-fn bearer_token(parts: &Parts) -> Result<&str, Problem> {
+fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     let value = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -36,7 +37,7 @@ fn bearer_token(parts: &Parts) -> Result<&str, Problem> {
         .split_once(' ')
         .ok_or_else(|| Problem::unauthorized("The Authorization header must use the Bearer scheme."))?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(Problem::unauthorized("The Authorization header must use the Bearer scheme."));
+        return Err(Problem::unauthorized("The Authorization header must use the Bearer scheme.").into());
     }
     Ok(token.trim())
 }

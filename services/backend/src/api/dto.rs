@@ -8,8 +8,8 @@ use uuid::Uuid;
 use crate::domain::notification::NotificationSettings;
 use crate::domain::violations::Collector;
 use crate::domain::{
-    Nullable, NotificationSettingsInput, Priority, RecurrenceAnchor, RecurrenceInput, Reminder, ReminderInput,
-    Task, TaskPatch, TaskSpecInput, TaskStatus, Violations,
+    NotificationSettingsInput, Nullable, Priority, RecurrenceAnchor, RecurrenceInput, Reminder, ReminderInput, Task,
+    TaskPatch, TaskSpecInput, TaskStatus, Violations,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]

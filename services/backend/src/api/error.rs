@@ -1,12 +1,49 @@
 //! Maps use-case errors to problem+json responses. Internal causes are logged here and never sent to clients.
 
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use observability::{FieldError, Problem};
 
 use crate::domain::{TransitionError, Violations};
 use crate::service::TaskError;
 use crate::service::settings::SettingsError;
 use crate::store::StoreError;
+
+/// The error of every handler and extractor: a problem document, boxed so `Result`s stay small on the happy
+/// path.
+#[derive(Debug)]
+pub struct ApiError(Box<Problem>);
+
+impl ApiError {
+    #[cfg(test)]
+    pub fn problem(&self) -> &Problem {
+        &self.0
+    }
+}
+
+impl From<Problem> for ApiError {
+    fn from(problem: Problem) -> Self {
+        Self(Box::new(problem))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (*self.0).into_response()
+    }
+}
+
+impl From<TaskError> for ApiError {
+    fn from(error: TaskError) -> Self {
+        Problem::from(error).into()
+    }
+}
+
+impl From<SettingsError> for ApiError {
+    fn from(error: SettingsError) -> Self {
+        Problem::from(error).into()
+    }
+}
 
 pub fn validation(violations: Violations) -> Problem {
     Problem::validation(field_errors(violations))
@@ -41,9 +78,7 @@ impl From<TaskError> for Problem {
             TaskError::IdempotencyKeyReused => Problem::new(StatusCode::UNPROCESSABLE_ENTITY)
                 .with_title("Idempotency-Key reused")
                 .with_detail("This Idempotency-Key was already used for a different request; use a new key."),
-            TaskError::Contended => {
-                Problem::conflict("The task is being changed concurrently; retry the request.")
-            }
+            TaskError::Contended => Problem::conflict("The task is being changed concurrently; retry the request."),
             TaskError::Store(error) => store_failure(&error),
             TaskError::EventEncoding(error) => internal(&error),
             TaskError::StoredOutcome(error) => internal(&error),

@@ -3,7 +3,7 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use observability::Problem;
 
-use super::error::bad_request_fields;
+use super::error::{ApiError, bad_request_fields};
 use crate::domain::{TaskId, Version};
 use crate::idempotency::{Fingerprint, IdempotencyKey, IdempotentRequest, Operation};
 use crate::service::Precondition;
@@ -22,7 +22,7 @@ pub fn location(id: TaskId) -> HeaderValue {
 }
 
 /// `If-Match`, if present. `*` matches any current version; weak tags never match (RFC 9110 strong comparison).
-pub fn if_match(headers: &HeaderMap) -> Result<Option<Precondition>, Problem> {
+pub fn if_match(headers: &HeaderMap) -> Result<Option<Precondition>, ApiError> {
     let values: Vec<&HeaderValue> = headers.get_all(header::IF_MATCH).iter().collect();
     if values.is_empty() {
         return Ok(None);
@@ -54,7 +54,7 @@ pub fn idempotency(
     operation: Operation,
     target: &str,
     body: &serde_json::Value,
-) -> Result<Option<IdempotentRequest>, Problem> {
+) -> Result<Option<IdempotentRequest>, ApiError> {
     let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
         return Ok(None);
     };

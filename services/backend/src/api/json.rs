@@ -11,6 +11,8 @@ use axum::http::{StatusCode, header};
 use observability::{FieldError, Problem};
 use serde::de::DeserializeOwned;
 
+use super::error::ApiError;
+
 /// Fields the server sets; a client sending one gets a clear "read-only" error rather than "unknown field".
 const READ_ONLY_FIELDS: [&str; 7] = ["id", "status", "completed_at", "version", "created_at", "updated_at", "owner_id"];
 
@@ -26,12 +28,13 @@ where
     T: DeserializeOwned,
     S: Send + Sync,
 {
-    type Rejection = Problem;
+    type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(request.headers().get(header::CONTENT_TYPE)) {
             return Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE)
-                .with_detail("Send the body as JSON with `Content-Type: application/json`."));
+                .with_detail("Send the body as JSON with `Content-Type: application/json`.")
+                .into());
         }
         let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -43,7 +46,7 @@ where
         let raw: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|error| Problem::bad_request(format!("The request body is not valid JSON: {error}.")))?;
         if !raw.is_object() {
-            return Err(Problem::validation(vec![FieldError::new("body", "must be a JSON object")]));
+            return Err(Problem::validation(vec![FieldError::new("body", "must be a JSON object")]).into());
         }
         let value = serde_path_to_error::deserialize(raw.clone())
             .map_err(|error| Problem::validation(vec![field_error(&error)]))?;

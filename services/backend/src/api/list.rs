@@ -9,7 +9,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::cursor;
-use super::error::bad_request_fields;
+use super::error::{ApiError, bad_request_fields};
 use crate::domain::violations::Collector;
 use crate::domain::{ListQuery, PageSize, Priority, TaskFilter, TaskStatus};
 
@@ -38,7 +38,7 @@ pub struct ListParams {
 pub struct ListParamsQuery(pub ListParams);
 
 impl<S: Send + Sync> FromRequestParts<S> for ListParamsQuery {
-    type Rejection = Problem;
+    type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Query(params) = Query::<ListParams>::from_request_parts(parts, state)
@@ -49,7 +49,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ListParamsQuery {
 }
 
 impl ListParams {
-    pub fn into_query(self) -> Result<ListQuery, Problem> {
+    pub fn into_query(self) -> Result<ListQuery, ApiError> {
         let mut collector = Collector::new();
         let status = parse_optional(&mut collector, "status", self.status.as_deref(), |s| {
             TaskStatus::from_name(s).ok_or("must be `open` or `completed`")
@@ -81,9 +81,10 @@ impl ListParams {
         let filter = filter.map_err(|violations| bad_request_fields("Invalid query parameters.", violations))?;
         let after = match self.cursor.as_deref() {
             None | Some("") => None,
-            Some(raw) => Some(cursor::decode(raw, &filter).map_err(|error| {
-                Problem::bad_request(format!("Invalid cursor: {error}."))
-            })?),
+            Some(raw) => Some(
+                cursor::decode(raw, &filter)
+                    .map_err(|error| Problem::bad_request(format!("Invalid cursor: {error}.")))?,
+            ),
         };
         Ok(ListQuery { filter, after, page_size: page_size.unwrap_or(PageSize::DEFAULT) })
     }
@@ -127,8 +128,8 @@ mod tests {
             limit: Some("0".into()),
             ..ListParams::default()
         };
-        let problem = params.into_query().expect_err("invalid");
-        let body = problem.body();
+        let error = params.into_query().expect_err("invalid");
+        let body = error.problem().body();
         assert_eq!(body["status"], 400);
         let fields: Vec<&str> =
             body["errors"].as_array().into_iter().flatten().filter_map(|e| e["field"].as_str()).collect();
@@ -144,8 +145,8 @@ mod tests {
 
     #[test]
     fn garbage_cursor_is_a_bad_request() {
-        let problem =
+        let error =
             ListParams { cursor: Some("%%%".into()), ..ListParams::default() }.into_query().expect_err("invalid");
-        assert_eq!(problem.status(), axum::http::StatusCode::BAD_REQUEST);
+        assert_eq!(error.problem().status(), axum::http::StatusCode::BAD_REQUEST);
     }
 }

@@ -3,17 +3,16 @@
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
-use observability::Problem;
 use uuid::Uuid;
 
-use super::error::task_not_found;
+use super::error::{ApiError, task_not_found};
 use crate::domain::TaskId;
 
 #[derive(Debug, Clone, Copy)]
 pub struct TaskPath(pub TaskId);
 
 impl<S: Send + Sync> FromRequestParts<S> for TaskPath {
-    type Rejection = Problem;
+    type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let Path(raw) = Path::<String>::from_request_parts(parts, state).await.map_err(|_| task_not_found())?;

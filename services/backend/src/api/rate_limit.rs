@@ -46,11 +46,7 @@ pub fn too_many_requests(wait: Duration) -> Problem {
 }
 
 /// Middleware: limits by the peer address (as `observability::serve` records it).
-pub async fn limit_per_client(
-    State(limiter): State<Arc<Limiter<IpAddr>>>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn limit_per_client(State(limiter): State<Arc<Limiter<IpAddr>>>, request: Request, next: Next) -> Response {
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

@@ -2,11 +2,11 @@
 
 use axum::Json;
 use axum::extract::State;
-use observability::Problem;
 
 use super::ApiState;
 use super::auth::Caller;
 use super::dto::NotificationSettingsDto;
+use super::error::ApiError;
 use super::json::ApiJson;
 
 /// The caller's notification settings (both channels off until saved).
@@ -18,7 +18,7 @@ use super::json::ApiJson;
 pub async fn get_settings(
     State(state): State<ApiState>,
     Caller(owner): Caller,
-) -> Result<Json<NotificationSettingsDto>, Problem> {
+) -> Result<Json<NotificationSettingsDto>, ApiError> {
     let settings = state.settings.get(&owner).await?;
     Ok(Json(NotificationSettingsDto::from(&settings)))
 }
@@ -37,7 +37,7 @@ pub async fn put_settings(
     State(state): State<ApiState>,
     Caller(owner): Caller,
     body: ApiJson<NotificationSettingsDto>,
-) -> Result<Json<NotificationSettingsDto>, Problem> {
+) -> Result<Json<NotificationSettingsDto>, ApiError> {
     let saved = state.settings.put(&owner, &body.value.into()).await?;
     Ok(Json(NotificationSettingsDto::from(&saved)))
 }

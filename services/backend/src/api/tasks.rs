@@ -11,7 +11,7 @@ use super::ApiState;
 use super::auth::Caller;
 use super::cursor;
 use super::dto::{CreateTaskRequest, TaskListResponse, TaskResponse, UpdateTaskRequest};
-use super::error::validation;
+use super::error::{ApiError, validation};
 use super::headers::{self, IDEMPOTENT_REPLAYED};
 use super::json::ApiJson;
 use super::list::ListParamsQuery;
@@ -25,7 +25,7 @@ use crate::service::{Outcome, Precondition};
 pub struct OptionalIfMatch(pub Precondition);
 
 impl<S: Send + Sync> FromRequestParts<S> for OptionalIfMatch {
-    type Rejection = Problem;
+    type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(Self(headers::if_match(&parts.headers)?.unwrap_or(Precondition::None)))
@@ -37,12 +37,12 @@ impl<S: Send + Sync> FromRequestParts<S> for OptionalIfMatch {
 pub struct RequiredIfMatch(pub Precondition);
 
 impl<S: Send + Sync> FromRequestParts<S> for RequiredIfMatch {
-    type Rejection = Problem;
+    type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        headers::if_match(&parts.headers)?.map(Self).ok_or_else(|| {
-            Problem::precondition_required("Send If-Match with the task's ETag to update it.")
-        })
+        headers::if_match(&parts.headers)?
+            .map(Self)
+            .ok_or_else(|| Problem::precondition_required("Send If-Match with the task's ETag to update it.").into())
     }
 }
 
@@ -85,7 +85,7 @@ pub async fn create_task(
     Caller(owner): Caller,
     request_headers: HeaderMap,
     body: ApiJson<CreateTaskRequest>,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     let idempotency = headers::idempotency(&request_headers, Operation::CreateTask, "", &body.raw)?;
     let (input, series_id) = body.value.into_input();
     let outcome = state.tasks.create(&owner, &input, series_id, idempotency.as_ref()).await?;
@@ -107,7 +107,7 @@ pub async fn list_tasks(
     State(state): State<ApiState>,
     Caller(owner): Caller,
     ListParamsQuery(params): ListParamsQuery,
-) -> Result<Json<TaskListResponse>, Problem> {
+) -> Result<Json<TaskListResponse>, ApiError> {
     let query = params.into_query()?;
     let page = state.tasks.list(&owner, &query).await?;
     Ok(Json(TaskListResponse {
@@ -130,7 +130,7 @@ pub async fn get_task(
     State(state): State<ApiState>,
     Caller(owner): Caller,
     TaskPath(id): TaskPath,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     let task = state.tasks.get(&owner, id).await?;
     Ok(task_response(StatusCode::OK, &task, false))
 }
@@ -155,7 +155,7 @@ pub async fn update_task(
     TaskPath(id): TaskPath,
     RequiredIfMatch(precondition): RequiredIfMatch,
     body: ApiJson<UpdateTaskRequest>,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     let patch = body.value.into_patch().map_err(validation)?;
     let task = state.tasks.update(&owner, id, &precondition, patch).await?;
     Ok(task_response(StatusCode::OK, &task, false))
@@ -177,7 +177,7 @@ pub async fn delete_task(
     Caller(owner): Caller,
     TaskPath(id): TaskPath,
     OptionalIfMatch(precondition): OptionalIfMatch,
-) -> Result<StatusCode, Problem> {
+) -> Result<StatusCode, ApiError> {
     state.tasks.delete(&owner, id, &precondition).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -204,7 +204,7 @@ pub async fn complete_task(
     TaskPath(id): TaskPath,
     OptionalIfMatch(precondition): OptionalIfMatch,
     request_headers: HeaderMap,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     let idempotency =
         headers::idempotency(&request_headers, Operation::CompleteTask, &id.to_string(), &serde_json::Value::Null)?;
     let outcome = state.tasks.complete(&owner, id, &precondition, idempotency.as_ref()).await?;
@@ -228,7 +228,7 @@ pub async fn reopen_task(
     Caller(owner): Caller,
     TaskPath(id): TaskPath,
     OptionalIfMatch(precondition): OptionalIfMatch,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiError> {
     let task = state.tasks.reopen(&owner, id, &precondition).await?;
     Ok(task_response(StatusCode::OK, &task, false))
 }

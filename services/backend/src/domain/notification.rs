@@ -87,11 +87,7 @@ impl WebhookUrl {
 }
 
 fn reject_internal(ip: IpAddr) -> Result<(), String> {
-    if is_internal(ip) {
-        Err(format!("must not target the internal address {ip}"))
-    } else {
-        Ok(())
-    }
+    if is_internal(ip) { Err(format!("must not target the internal address {ip}")) } else { Ok(()) }
 }
 
 /// Literal addresses a webhook must never reach: anything not globally routable.
@@ -107,15 +103,15 @@ pub fn is_internal(ip: IpAddr) -> bool {
 
 fn is_internal_v4(ip: Ipv4Addr) -> bool {
     const BLOCKED: [(Ipv4Addr, u8); 9] = [
-        (Ipv4Addr::new(0, 0, 0, 0), 8),       // "this" network
-        (Ipv4Addr::new(10, 0, 0, 0), 8),      // private
-        (Ipv4Addr::new(100, 64, 0, 0), 10),   // carrier-grade NAT
-        (Ipv4Addr::new(127, 0, 0, 0), 8),     // loopback
-        (Ipv4Addr::new(169, 254, 0, 0), 16),  // link-local (incl. cloud metadata)
-        (Ipv4Addr::new(172, 16, 0, 0), 12),   // private
-        (Ipv4Addr::new(192, 168, 0, 0), 16),  // private
-        (Ipv4Addr::new(224, 0, 0, 0), 4),     // multicast
-        (Ipv4Addr::new(240, 0, 0, 0), 4),     // reserved and broadcast
+        (Ipv4Addr::new(0, 0, 0, 0), 8),      // "this" network
+        (Ipv4Addr::new(10, 0, 0, 0), 8),     // private
+        (Ipv4Addr::new(100, 64, 0, 0), 10),  // carrier-grade NAT
+        (Ipv4Addr::new(127, 0, 0, 0), 8),    // loopback
+        (Ipv4Addr::new(169, 254, 0, 0), 16), // link-local (incl. cloud metadata)
+        (Ipv4Addr::new(172, 16, 0, 0), 12),  // private
+        (Ipv4Addr::new(192, 168, 0, 0), 16), // private
+        (Ipv4Addr::new(224, 0, 0, 0), 4),    // multicast
+        (Ipv4Addr::new(240, 0, 0, 0), 4),    // reserved and broadcast
     ];
     BLOCKED.iter().any(|&(network, prefix)| Ipv4Net::new(network, prefix).is_ok_and(|net| net.contains(&ip)))
 }
@@ -170,8 +166,7 @@ mod tests {
         for ok in ["alice@example.com", "a.b+tag@mail.example.org", "x@y.io"] {
             assert!(EmailAddress::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "alice", "alice@", "@example.com", "alice@localhost", "a..b@example.com", "a b@example.com"]
-        {
+        for bad in ["", "alice", "alice@", "@example.com", "alice@localhost", "a..b@example.com", "a b@example.com"] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad}");
         }
     }
@@ -204,10 +199,8 @@ mod tests {
 
     #[test]
     fn settings_report_both_fields() {
-        let input = NotificationSettingsInput {
-            email: Some("nope".into()),
-            webhook_url: Some("http://example.com".into()),
-        };
+        let input =
+            NotificationSettingsInput { email: Some("nope".into()), webhook_url: Some("http://example.com".into()) };
         let violations = NotificationSettings::parse(&input).expect_err("invalid");
         assert!(violations.mentions("email") && violations.mentions("webhook_url"));
     }

@@ -73,11 +73,7 @@ mod tests {
 
     #[test]
     fn absent_fields_stay_and_null_clears() {
-        let patch = TaskPatch {
-            title: Some("new".into()),
-            due_at: Nullable::Clear,
-            ..TaskPatch::default()
-        };
+        let patch = TaskPatch { title: Some("new".into()), due_at: Nullable::Clear, ..TaskPatch::default() };
         let merged = patch.apply(current());
         assert_eq!(merged.title, "new");
         assert_eq!(merged.description.as_deref(), Some("keep me"));

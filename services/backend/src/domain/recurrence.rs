@@ -144,10 +144,8 @@ fn check_subset(rule: &str) -> Result<(), Violations> {
         Some(freq) if SUB_DAILY_FREQUENCIES.contains(&freq) => {
             collector.add(RULE_FIELD, format!("FREQ={freq} is not supported: tasks recur at most daily"));
         }
-        Some(freq) if !ALLOWED_FREQUENCIES.contains(&freq) => collector.add(
-            RULE_FIELD,
-            format!("FREQ={freq} is not supported (allowed: {})", ALLOWED_FREQUENCIES.join(", ")),
-        ),
+        Some(freq) if !ALLOWED_FREQUENCIES.contains(&freq) => collector
+            .add(RULE_FIELD, format!("FREQ={freq} is not supported (allowed: {})", ALLOWED_FREQUENCIES.join(", "))),
         Some(_) => {}
     }
     if seen.contains(&"COUNT") && seen.contains(&"UNTIL") {

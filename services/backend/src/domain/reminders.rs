@@ -43,10 +43,8 @@ impl Reminders {
                     match u32::try_from(minutes) {
                         Ok(minutes) if minutes <= OFFSET_MAX_MINUTES => Reminder::BeforeDue { minutes },
                         _ => {
-                            collector.add(
-                                format!("{field}.minutes"),
-                                format!("must be between 0 and {OFFSET_MAX_MINUTES}"),
-                            );
+                            collector
+                                .add(format!("{field}.minutes"), format!("must be between 0 and {OFFSET_MAX_MINUTES}"));
                             continue;
                         }
                     }
@@ -77,8 +75,7 @@ mod tests {
 
     #[test]
     fn offsets_need_a_due_time() {
-        let violations =
-            Reminders::parse(&[ReminderInput::BeforeDue { minutes: 10 }], false).expect_err("no due time");
+        let violations = Reminders::parse(&[ReminderInput::BeforeDue { minutes: 10 }], false).expect_err("no due time");
         assert!(violations.mentions("reminders[0]"));
     }
 

@@ -189,9 +189,7 @@ impl TaskSpec {
         let labels = collector.take(Labels::parse(&input.labels));
         let time_zone = collector.take(parse_time_zone(&input.time_zone));
         let recurrence = match (&input.recurrence, time_zone) {
-            (Some(raw), Some(zone)) => {
-                collector.take(Recurrence::parse(&raw.rule, raw.anchor, due_at, zone).map(Some))
-            }
+            (Some(raw), Some(zone)) => collector.take(Recurrence::parse(&raw.rule, raw.anchor, due_at, zone).map(Some)),
             // Without a valid zone the rule cannot be checked; the zone's violation is already recorded.
             (Some(_), None) => None,
             (None, _) => Some(None),
@@ -240,8 +238,7 @@ impl TaskSpec {
 }
 
 pub fn parse_time_zone(raw: &str) -> Result<Tz, Violations> {
-    raw.parse::<Tz>()
-        .map_err(|_| Violations::single("time_zone", format!("`{raw}` is not an IANA time zone name")))
+    raw.parse::<Tz>().map_err(|_| Violations::single("time_zone", format!("`{raw}` is not an IANA time zone name")))
 }
 
 /// Why a lifecycle change is not allowed in the task's current state.

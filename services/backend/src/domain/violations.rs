@@ -81,10 +81,6 @@ impl Collector {
         self.take(prefixed)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// `Ok(build())` when nothing was recorded; `build` runs only then, so it may rely on every `take` having
     /// returned `Some`.
     pub fn finish<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, Violations> {

@@ -47,7 +47,7 @@ pub struct Page {
 
 /// What a change decided to do with the current task.
 enum Decision {
-    Save { task: Task, change: TaskChange },
+    Save { task: Box<Task>, change: TaskChange },
     Delete,
     Unchanged,
 }
@@ -127,7 +127,7 @@ impl TaskService {
                 if spec == current.spec {
                     return Ok(Decision::Unchanged);
                 }
-                Ok(Decision::Save { task: current.revise(spec, now), change: TaskChange::Updated })
+                Ok(Decision::Save { task: Box::new(current.revise(spec, now)), change: TaskChange::Updated })
             })
             .await?;
         Ok(outcome_task(outcome))
@@ -146,7 +146,7 @@ impl TaskService {
             return Ok(replay);
         }
         self.change(owner, id, precondition, idempotency, |current, now| {
-            Ok(Decision::Save { task: current.complete(now)?, change: TaskChange::Completed })
+            Ok(Decision::Save { task: Box::new(current.complete(now)?), change: TaskChange::Completed })
         })
         .await
     }
@@ -154,7 +154,7 @@ impl TaskService {
     pub async fn reopen(&self, owner: &OwnerId, id: TaskId, precondition: &Precondition) -> Result<Task, TaskError> {
         let outcome = self
             .change(owner, id, precondition, None, |current, now| {
-                Ok(Decision::Save { task: current.reopen(now)?, change: TaskChange::Reopened })
+                Ok(Decision::Save { task: Box::new(current.reopen(now)?), change: TaskChange::Reopened })
             })
             .await?;
         Ok(outcome_task(outcome))
@@ -185,7 +185,7 @@ impl TaskService {
                 Decision::Unchanged => return Ok(Outcome::Fresh(current)),
                 Decision::Save { task, change } => {
                     let written = tasks::update(&mut tx, current.version, &task).await?;
-                    (written, change, task)
+                    (written, change, *task)
                 }
                 Decision::Delete => {
                     let written = tasks::delete(&mut tx, owner, id, current.version).await?;
@@ -219,11 +219,7 @@ impl TaskService {
     }
 
     /// The stored outcome for this key, if any; an error if the key was used for a different request.
-    async fn find_replay(
-        &self,
-        owner: &OwnerId,
-        request: &IdempotentRequest,
-    ) -> Result<Option<Outcome>, TaskError> {
+    async fn find_replay(&self, owner: &OwnerId, request: &IdempotentRequest) -> Result<Option<Outcome>, TaskError> {
         let mut conn = self.acquire().await?;
         let Some(stored) = idempotency::find(&mut conn, owner, &request.key).await? else {
             return Ok(None);

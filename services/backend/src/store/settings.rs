@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use super::error::{Context, StoreError};
-use crate::domain::notification::{EmailAddress, NotificationSettings, WebhookUrl};
 use crate::domain::OwnerId;
+use crate::domain::notification::{EmailAddress, NotificationSettings, WebhookUrl};
 
 #[derive(Debug, sqlx::FromRow)]
 struct SettingsRow {

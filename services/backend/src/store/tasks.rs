@@ -40,8 +40,8 @@ impl TaskRow {
         let corrupt = |reason: String| StoreError::corrupt_task(id, reason);
         let priority = Priority::from_name(&self.priority)
             .ok_or_else(|| corrupt(format!("unknown priority `{}`", self.priority)))?;
-        let status = TaskStatus::from_name(&self.status)
-            .ok_or_else(|| corrupt(format!("unknown status `{}`", self.status)))?;
+        let status =
+            TaskStatus::from_name(&self.status).ok_or_else(|| corrupt(format!("unknown status `{}`", self.status)))?;
         let recurrence = match (self.rrule, self.rrule_anchor) {
             (Some(rrule), Some(anchor)) => Some(contract::Recurrence {
                 rrule,

@@ -29,7 +29,8 @@ async fn requests_without_a_valid_token_are_401() {
 
     let expired = {
         // Minted with a negative lifetime is not possible through `mint`, so sign an expired token by hand.
-        let claims = serde_json::json!({ "sub": "alice", "exp": 1_000, "iss": "taskwatch-dev", "aud": "taskwatch-api" });
+        let claims =
+            serde_json::json!({ "sub": "alice", "exp": 1_000, "iss": "taskwatch-dev", "aud": "taskwatch-api" });
         jsonwebtoken::encode(
             &jsonwebtoken::Header::default(),
             &claims,
@@ -46,10 +47,14 @@ async fn requests_without_a_valid_token_are_401() {
     let wrong_issuer =
         backend::auth::mint(&config(JWT_SECRET, Some("evil"), Some("taskwatch-api")), "alice", Duration::from_secs(60))
             .expect("token");
-    let wrong_audience =
-        backend::auth::mint(&config(JWT_SECRET, Some("taskwatch-dev"), Some("other")), "alice", Duration::from_secs(60))
-            .expect("token");
-    let no_issuer = backend::auth::mint(&config(JWT_SECRET, None, None), "alice", Duration::from_secs(60)).expect("token");
+    let wrong_audience = backend::auth::mint(
+        &config(JWT_SECRET, Some("taskwatch-dev"), Some("other")),
+        "alice",
+        Duration::from_secs(60),
+    )
+    .expect("token");
+    let no_issuer =
+        backend::auth::mint(&config(JWT_SECRET, None, None), "alice", Duration::from_secs(60)).expect("token");
     let unsigned = {
         use base64::Engine as _;
         let encode = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());

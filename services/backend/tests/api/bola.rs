@@ -51,10 +51,7 @@ async fn malformed_ids_in_the_path_are_404_problems() {
         let post = app.as_user("alice", Method::POST, path).send().await.expect("request");
         for response in [get, post] {
             let status = response.status();
-            assert!(
-                status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED,
-                "{path}: {status}"
-            );
+            assert!(status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED, "{path}: {status}");
             expect_problem(response, status).await;
         }
     }

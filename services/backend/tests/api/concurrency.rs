@@ -51,7 +51,8 @@ async fn patch_without_if_match_is_428_and_garbage_if_match_is_400() {
     let app = TestApp::start().await;
     let task = app.create_simple_task("alice", "Guarded").await;
     let path = format!("/v1/tasks/{}", task["id"].as_str().expect("id"));
-    let response = app.as_user("alice", Method::PATCH, &path).json(&json!({ "title": "x" })).send().await.expect("patch");
+    let response =
+        app.as_user("alice", Method::PATCH, &path).json(&json!({ "title": "x" })).send().await.expect("patch");
     expect_problem(response, StatusCode::PRECONDITION_REQUIRED).await;
     let response = app
         .as_user("alice", Method::PATCH, &path)

@@ -41,7 +41,8 @@ async fn a_task_lives_its_whole_life_through_the_api() {
     assert_eq!(response.json::<Value>().await.expect("json"), created);
 
     // It shows up in the listing.
-    let list: Value = app.as_user("alice", Method::GET, "/v1/tasks").send().await.expect("list").json().await.expect("json");
+    let list: Value =
+        app.as_user("alice", Method::GET, "/v1/tasks").send().await.expect("list").json().await.expect("json");
     assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
     assert_eq!(list["items"][0]["id"], id.as_str());
     assert_eq!(list["next_cursor"], Value::Null);
@@ -80,9 +81,11 @@ async fn a_task_lives_its_whole_life_through_the_api() {
     assert_eq!(reopened["version"], 4);
 
     // Delete with a stale If-Match fails, with the current one succeeds.
-    let stale = app.as_user("alice", Method::DELETE, &location).header("if-match", "\"3\"").send().await.expect("delete");
+    let stale =
+        app.as_user("alice", Method::DELETE, &location).header("if-match", "\"3\"").send().await.expect("delete");
     expect_problem(stale, StatusCode::PRECONDITION_FAILED).await;
-    let response = app.as_user("alice", Method::DELETE, &location).header("if-match", "\"4\"").send().await.expect("delete");
+    let response =
+        app.as_user("alice", Method::DELETE, &location).header("if-match", "\"4\"").send().await.expect("delete");
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let gone = app.as_user("alice", Method::GET, &location).send().await.expect("get");
     expect_problem(gone, StatusCode::NOT_FOUND).await;
@@ -142,7 +145,13 @@ async fn openapi_document_and_docs_page_are_served() {
     assert_eq!(response.status(), StatusCode::OK);
     let document: Value = response.json().await.expect("json");
     assert!(document["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
-    for path in ["/v1/tasks", "/v1/tasks/{id}", "/v1/tasks/{id}/complete", "/v1/tasks/{id}/reopen", "/v1/me/notification-settings"] {
+    for path in [
+        "/v1/tasks",
+        "/v1/tasks/{id}",
+        "/v1/tasks/{id}/complete",
+        "/v1/tasks/{id}/reopen",
+        "/v1/me/notification-settings",
+    ] {
         assert!(document["paths"][path].is_object(), "{path} missing from the OpenAPI document");
     }
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());

@@ -36,7 +36,8 @@ async fn same_key_replays_the_first_response_without_a_second_row() {
 
     // Even after the task changed, the replay is the first response.
     let id = first_body["id"].as_str().expect("id");
-    let complete = app.as_user("alice", Method::POST, &format!("/v1/tasks/{id}/complete")).send().await.expect("complete");
+    let complete =
+        app.as_user("alice", Method::POST, &format!("/v1/tasks/{id}/complete")).send().await.expect("complete");
     assert_eq!(complete.status(), StatusCode::OK);
     let replay: Value = send(body.clone()).await.expect("replay").json().await.expect("json");
     assert_eq!(replay, first_body);
@@ -66,9 +67,8 @@ async fn same_key_replays_the_first_response_without_a_second_row() {
 async fn concurrent_retries_with_one_key_create_one_task() {
     let app = TestApp::start().await;
     let body = json!({ "title": "Exactly once" });
-    let requests = (0..10).map(|_| {
-        app.as_user("alice", Method::POST, "/v1/tasks").header("idempotency-key", "once").json(&body).send()
-    });
+    let requests = (0..10)
+        .map(|_| app.as_user("alice", Method::POST, "/v1/tasks").header("idempotency-key", "once").json(&body).send());
     let mut ids = Vec::new();
     for response in join_all(requests).await {
         let response = response.expect("response");
@@ -92,7 +92,8 @@ async fn complete_with_a_key_replays_instead_of_conflicting() {
     let first = app.as_user("alice", Method::POST, &path).header("idempotency-key", &key).send().await.expect("first");
     assert_eq!(first.status(), StatusCode::OK);
     let first: Value = first.json().await.expect("json");
-    let second = app.as_user("alice", Method::POST, &path).header("idempotency-key", &key).send().await.expect("second");
+    let second =
+        app.as_user("alice", Method::POST, &path).header("idempotency-key", &key).send().await.expect("second");
     assert_eq!(second.status(), StatusCode::OK);
     assert_eq!(second.headers()["idempotent-replayed"], "true");
     assert_eq!(second.json::<Value>().await.expect("json"), first);
@@ -102,7 +103,8 @@ async fn complete_with_a_key_replays_instead_of_conflicting() {
     // The same key on another task is a different request.
     let other = app.create_simple_task("alice", "Other").await;
     let other_path = format!("/v1/tasks/{}/complete", other["id"].as_str().expect("id"));
-    let reused = app.as_user("alice", Method::POST, &other_path).header("idempotency-key", &key).send().await.expect("reuse");
+    let reused =
+        app.as_user("alice", Method::POST, &other_path).header("idempotency-key", &key).send().await.expect("reuse");
     expect_problem(reused, StatusCode::UNPROCESSABLE_ENTITY).await;
 }
 

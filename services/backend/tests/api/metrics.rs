@@ -29,7 +29,9 @@ async fn metrics_use_route_templates_and_include_domain_counters() {
     let histogram_lines: Vec<&str> =
         text.lines().filter(|l| l.starts_with("http_server_request_duration_seconds_bucket")).collect();
     assert!(
-        histogram_lines.iter().any(|l| l.contains("http_route=\"/v1/tasks/{id}\"") && l.contains("http_request_method=\"GET\"")),
+        histogram_lines
+            .iter()
+            .any(|l| l.contains("http_route=\"/v1/tasks/{id}\"") && l.contains("http_request_method=\"GET\"")),
         "no GET /v1/tasks/{{id}} series"
     );
     assert!(histogram_lines.iter().any(|l| l.contains("http_route=\"/v1/tasks/{id}/complete\"")));

@@ -13,7 +13,10 @@ use crate::harness::TestApp;
 async fn committed_change_leaves_a_complete_cloudevent_row() {
     let app = TestApp::start().await;
     let task = app
-        .create_task("alice", json!({ "title": "Evented", "due_at": "2026-06-01T08:00:00Z", "time_zone": "Europe/Paris" }))
+        .create_task(
+            "alice",
+            json!({ "title": "Evented", "due_at": "2026-06-01T08:00:00Z", "time_zone": "Europe/Paris" }),
+        )
         .await;
     let id = task["id"].as_str().expect("id");
 
@@ -48,7 +51,8 @@ async fn committed_change_leaves_a_complete_cloudevent_row() {
     assert!(decoded.is_ok(), "{decoded:?}");
 
     // A rejected request writes nothing.
-    let response = app.as_user("alice", Method::POST, "/v1/tasks").json(&json!({ "title": "" })).send().await.expect("post");
+    let response =
+        app.as_user("alice", Method::POST, "/v1/tasks").json(&json!({ "title": "" })).send().await.expect("post");
     assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(app.count("SELECT count(*) FROM backend.outbox").await, 1);
 }
@@ -83,7 +87,8 @@ async fn rolled_back_transaction_leaves_neither_task_nor_event() {
     tasks::insert(&mut tx, &task).await.expect("insert task");
     outbox::insert(&mut tx, &message).await.expect("insert event");
     // Visible inside the transaction...
-    let inside: i64 = sqlx::query_scalar("SELECT count(*) FROM backend.outbox").fetch_one(&mut *tx).await.expect("count");
+    let inside: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM backend.outbox").fetch_one(&mut *tx).await.expect("count");
     assert_eq!(inside, 1);
     tx.rollback().await.expect("rollback");
 

@@ -16,7 +16,8 @@ async fn walk(app: &TestApp, query: &str, limit: u32) -> Vec<Value> {
         if let Some(cursor) = &cursor {
             url.push_str(&format!("&cursor={cursor}"));
         }
-        let page: Value = app.as_user("alice", Method::GET, &url).send().await.expect("page").json().await.expect("json");
+        let page: Value =
+            app.as_user("alice", Method::GET, &url).send().await.expect("page").json().await.expect("json");
         let page_items = page["items"].as_array().expect("items").clone();
         assert!(page_items.len() <= limit as usize);
         items.extend(page_items);
@@ -46,7 +47,9 @@ async fn walking_all_pages_yields_every_task_once_in_order() {
     for round in 0..3 {
         for (n, due) in dues.iter().enumerate() {
             let labels = if n % 2 == 0 { json!(["even"]) } else { json!(["odd"]) };
-            let task = app.create_task("alice", json!({ "title": format!("t{round}-{n}"), "due_at": due, "labels": labels })).await;
+            let task = app
+                .create_task("alice", json!({ "title": format!("t{round}-{n}"), "due_at": due, "labels": labels }))
+                .await;
             created.push(task);
         }
     }
@@ -114,10 +117,17 @@ async fn bad_listing_parameters_are_400_problems() {
     for n in 0..3 {
         app.create_task("alice", json!({ "title": format!("t{n}"), "priority": "high" })).await;
     }
-    let page: Value =
-        app.as_user("alice", Method::GET, "/v1/tasks?limit=1&priority=high").send().await.expect("page").json().await.expect("json");
+    let page: Value = app
+        .as_user("alice", Method::GET, "/v1/tasks?limit=1&priority=high")
+        .send()
+        .await
+        .expect("page")
+        .json()
+        .await
+        .expect("json");
     let cursor = page["next_cursor"].as_str().expect("cursor");
-    let response = app.as_user("alice", Method::GET, &format!("/v1/tasks?limit=1&cursor={cursor}")).send().await.expect("page");
+    let response =
+        app.as_user("alice", Method::GET, &format!("/v1/tasks?limit=1&cursor={cursor}")).send().await.expect("page");
     expect_problem(response, StatusCode::BAD_REQUEST).await;
 
     // Large limits are capped, not refused.

@@ -13,34 +13,114 @@ fn create_cases() -> Vec<(&'static str, Value, StatusCode, &'static str)> {
         ("blank title", json!({ "title": "   " }), unprocessable, "title"),
         ("long title", json!({ "title": "x".repeat(201) }), unprocessable, "title"),
         ("title wrong type", json!({ "title": 42 }), unprocessable, "title"),
-        ("description too long", json!({ "title": "t", "description": "d".repeat(10_001) }), unprocessable, "description"),
+        (
+            "description too long",
+            json!({ "title": "t", "description": "d".repeat(10_001) }),
+            unprocessable,
+            "description",
+        ),
         ("unknown priority", json!({ "title": "t", "priority": "extreme" }), unprocessable, "priority"),
         ("labels not a list", json!({ "title": "t", "labels": "home" }), unprocessable, "labels"),
         ("empty label", json!({ "title": "t", "labels": ["ok", ""] }), unprocessable, "labels[1]"),
         ("duplicate label", json!({ "title": "t", "labels": ["a", "a"] }), unprocessable, "labels[1]"),
-        ("too many labels", json!({ "title": "t", "labels": (0..21).map(|i| format!("l{i}")).collect::<Vec<_>>() }), unprocessable, "labels"),
+        (
+            "too many labels",
+            json!({ "title": "t", "labels": (0..21).map(|i| format!("l{i}")).collect::<Vec<_>>() }),
+            unprocessable,
+            "labels",
+        ),
         ("due_at not a timestamp", json!({ "title": "t", "due_at": "tomorrow" }), unprocessable, "due_at"),
         ("due_at without offset", json!({ "title": "t", "due_at": "2026-05-01T09:00:00" }), unprocessable, "due_at"),
         ("unknown time zone", json!({ "title": "t", "time_zone": "Mars/Olympus" }), unprocessable, "time_zone"),
-        ("sub-daily recurrence", json!({ "title": "t", "due_at": "2026-05-01T09:00:00Z", "recurrence": { "rrule": "FREQ=HOURLY" } }), unprocessable, "recurrence.rrule"),
-        ("count and until", json!({ "title": "t", "due_at": "2026-05-01T09:00:00Z", "recurrence": { "rrule": "FREQ=DAILY;COUNT=2;UNTIL=20270101T000000Z" } }), unprocessable, "recurrence.rrule"),
-        ("unsupported rule part", json!({ "title": "t", "due_at": "2026-05-01T09:00:00Z", "recurrence": { "rrule": "FREQ=DAILY;BYHOUR=9" } }), unprocessable, "recurrence.rrule"),
-        ("recurrence without due", json!({ "title": "t", "recurrence": { "rrule": "FREQ=DAILY" } }), unprocessable, "due_at"),
-        ("unknown anchor", json!({ "title": "t", "due_at": "2026-05-01T09:00:00Z", "recurrence": { "rrule": "FREQ=DAILY", "anchor": "whenever" } }), unprocessable, "recurrence.anchor"),
-        ("recurrence without rule", json!({ "title": "t", "due_at": "2026-05-01T09:00:00Z", "recurrence": {} }), unprocessable, "recurrence.rrule"),
-        ("offset reminder without due", json!({ "title": "t", "reminders": [{ "kind": "before_due", "minutes": 5 }] }), unprocessable, "reminders[0]"),
-        ("negative offset", json!({ "title": "t", "due_at": "2026-05-01T09:00:00Z", "reminders": [{ "kind": "before_due", "minutes": -5 }] }), unprocessable, "reminders[0].minutes"),
-        ("unknown reminder kind", json!({ "title": "t", "reminders": [{ "kind": "sometime" }] }), unprocessable, "reminders[0].kind"),
-        ("too many reminders", json!({ "title": "t", "due_at": "2026-05-01T09:00:00Z", "reminders": (0..11).map(|m| json!({ "kind": "before_due", "minutes": m })).collect::<Vec<_>>() }), unprocessable, "reminders"),
-        ("series_id without recurrence", json!({ "title": "t", "series_id": uuid::Uuid::now_v7() }), unprocessable, "series_id"),
+        (
+            "sub-daily recurrence",
+            json!({ "title": "t", "due_at": "2026-05-01T09:00:00Z", "recurrence": { "rrule": "FREQ=HOURLY" } }),
+            unprocessable,
+            "recurrence.rrule",
+        ),
+        (
+            "count and until",
+            json!({ "title": "t", "due_at": "2026-05-01T09:00:00Z", "recurrence": { "rrule": "FREQ=DAILY;COUNT=2;UNTIL=20270101T000000Z" } }),
+            unprocessable,
+            "recurrence.rrule",
+        ),
+        (
+            "unsupported rule part",
+            json!({ "title": "t", "due_at": "2026-05-01T09:00:00Z", "recurrence": { "rrule": "FREQ=DAILY;BYHOUR=9" } }),
+            unprocessable,
+            "recurrence.rrule",
+        ),
+        (
+            "recurrence without due",
+            json!({ "title": "t", "recurrence": { "rrule": "FREQ=DAILY" } }),
+            unprocessable,
+            "due_at",
+        ),
+        (
+            "unknown anchor",
+            json!({ "title": "t", "due_at": "2026-05-01T09:00:00Z", "recurrence": { "rrule": "FREQ=DAILY", "anchor": "whenever" } }),
+            unprocessable,
+            "recurrence.anchor",
+        ),
+        (
+            "recurrence without rule",
+            json!({ "title": "t", "due_at": "2026-05-01T09:00:00Z", "recurrence": {} }),
+            unprocessable,
+            "recurrence.rrule",
+        ),
+        (
+            "offset reminder without due",
+            json!({ "title": "t", "reminders": [{ "kind": "before_due", "minutes": 5 }] }),
+            unprocessable,
+            "reminders[0]",
+        ),
+        (
+            "negative offset",
+            json!({ "title": "t", "due_at": "2026-05-01T09:00:00Z", "reminders": [{ "kind": "before_due", "minutes": -5 }] }),
+            unprocessable,
+            "reminders[0].minutes",
+        ),
+        (
+            "unknown reminder kind",
+            json!({ "title": "t", "reminders": [{ "kind": "sometime" }] }),
+            unprocessable,
+            "reminders[0].kind",
+        ),
+        (
+            "too many reminders",
+            json!({ "title": "t", "due_at": "2026-05-01T09:00:00Z", "reminders": (0..11).map(|m| json!({ "kind": "before_due", "minutes": m })).collect::<Vec<_>>() }),
+            unprocessable,
+            "reminders",
+        ),
+        (
+            "series_id without recurrence",
+            json!({ "title": "t", "series_id": uuid::Uuid::now_v7() }),
+            unprocessable,
+            "series_id",
+        ),
         ("series_id not a uuid", json!({ "title": "t", "series_id": "abc" }), unprocessable, "series_id"),
         ("unknown field", json!({ "title": "t", "colour": "red" }), unprocessable, "colour"),
         ("read-only id", json!({ "title": "t", "id": uuid::Uuid::now_v7() }), unprocessable, "id"),
         ("read-only status", json!({ "title": "t", "status": "completed" }), unprocessable, "status"),
         ("read-only version", json!({ "title": "t", "version": 7 }), unprocessable, "version"),
-        ("read-only completed_at", json!({ "title": "t", "completed_at": "2026-05-01T09:00:00Z" }), unprocessable, "completed_at"),
-        ("read-only created_at", json!({ "title": "t", "created_at": "2026-05-01T09:00:00Z" }), unprocessable, "created_at"),
-        ("read-only updated_at", json!({ "title": "t", "updated_at": "2026-05-01T09:00:00Z" }), unprocessable, "updated_at"),
+        (
+            "read-only completed_at",
+            json!({ "title": "t", "completed_at": "2026-05-01T09:00:00Z" }),
+            unprocessable,
+            "completed_at",
+        ),
+        (
+            "read-only created_at",
+            json!({ "title": "t", "created_at": "2026-05-01T09:00:00Z" }),
+            unprocessable,
+            "created_at",
+        ),
+        (
+            "read-only updated_at",
+            json!({ "title": "t", "updated_at": "2026-05-01T09:00:00Z" }),
+            unprocessable,
+            "updated_at",
+        ),
         ("not an object", json!(["title"]), unprocessable, "body"),
     ]
 }
@@ -99,8 +179,13 @@ async fn invalid_patches_are_named_and_change_nothing() {
         (json!({ "series_id": uuid::Uuid::now_v7() }), "series_id"),
     ];
     for (body, field) in cases {
-        let response =
-            app.as_user("alice", Method::PATCH, &path).header("if-match", "\"1\"").json(&body).send().await.expect("patch");
+        let response = app
+            .as_user("alice", Method::PATCH, &path)
+            .header("if-match", "\"1\"")
+            .json(&body)
+            .send()
+            .await
+            .expect("patch");
         let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
         assert!(error_fields(&problem).iter().any(|f| f == field), "{body}: expected `{field}` in {problem}");
     }

@@ -113,7 +113,9 @@ async fn secrets_and_personal_data_never_reach_the_logs() {
     assert!(output.matches("request completed").count() >= 4, "access lines missing:\n{output}");
     // ...but never the credentials or the address.
     let signature = alice.rsplit('.').next().expect("signature");
-    for secret in [alice.as_str(), forged.as_str(), signature, email, "not-an-email-but-private@x", crate::spawned::JWT_SECRET] {
+    for secret in
+        [alice.as_str(), forged.as_str(), signature, email, "not-an-email-but-private@x", crate::spawned::JWT_SECRET]
+    {
         assert!(!output.contains(secret), "`{secret}` leaked into the logs");
     }
     assert!(!output.contains(backend.db.url()), "the database URL leaked into the logs");

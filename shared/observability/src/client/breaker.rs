@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn opens_after_threshold_and_closes_after_a_successful_trial() {
-        let breaker = Breaker::new("unit-test", 3, Duration::from_millis(50));
+        let breaker = Breaker::new("unit-test", 3, Duration::from_millis(500));
         for _ in 0..2 {
             breaker.acquire().unwrap().failure();
             assert_eq!(breaker.state(), BreakerState::Closed);

@@ -359,11 +359,13 @@ impl ServiceClient {
         let downstream = self.downstream();
         let timeout = self.inner.config.timeout;
         let transport = |error: reqwest::Error| {
-            if error.is_timeout() {
-                ClientError::Timeout { downstream, timeout }
+            let (error_type, error) = if error.is_timeout() {
+                ("timeout", ClientError::Timeout { downstream, timeout })
             } else {
-                ClientError::Transport { downstream, message: error_chain(&error) }
-            }
+                ("transport", ClientError::Transport { downstream, message: error_chain(&error) })
+            };
+            tracing::Span::current().record("error.type", error_type);
+            error
         };
         let response = match request.send().await {
             Ok(response) => response,
