@@ -127,7 +127,7 @@ async fn migrate_when_reachable(config: &Config) -> anyhow::Result<()> {
                 return Ok(());
             }
             Err(store::migrate::MigrationError::Connect(error)) if Instant::now() + delay < deadline => {
-                tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "Postgres not reachable yet");
+                tracing::warn!(%error, retry_in = ?delay, "Postgres not reachable yet");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }

@@ -22,18 +22,18 @@ pub const DB_CLIENT_CONNECTION_MAX: &str = "db_client_connection_max";
 /// The pool name used as the `db_client_connection_pool_name` label.
 pub const POOL_NAME: &str = "backend";
 
-/// Registers descriptions and zero values, so every series exists from the first scrape (an alert on `rate()`
-/// needs a sample before the first increment).
+/// Registers descriptions and zero-valued series, so every series exists from the first scrape (an alert on
+/// `rate()` needs a sample before the first increment). Adding zero keeps repeated calls harmless.
 pub fn describe() {
     metrics::describe_counter!(TASKS_CREATED_TOTAL, "Tasks created.");
     metrics::describe_counter!(TASKS_COMPLETED_TOTAL, "Tasks completed.");
     metrics::describe_counter!(OUTBOX_EVENTS_WRITTEN_TOTAL, "Events written to the transactional outbox.");
     metrics::describe_gauge!(DB_CLIENT_CONNECTION_COUNT, "Database connections by state.");
     metrics::describe_gauge!(DB_CLIENT_CONNECTION_MAX, "Maximum database connections the pool may open.");
-    metrics::counter!(TASKS_CREATED_TOTAL).absolute(0);
-    metrics::counter!(TASKS_COMPLETED_TOTAL).absolute(0);
+    metrics::counter!(TASKS_CREATED_TOTAL).increment(0);
+    metrics::counter!(TASKS_COMPLETED_TOTAL).increment(0);
     for change in events::task::TaskChange::ALL {
-        metrics::counter!(OUTBOX_EVENTS_WRITTEN_TOTAL, "event_type" => change.event_type()).absolute(0);
+        metrics::counter!(OUTBOX_EVENTS_WRITTEN_TOTAL, "event_type" => change.event_type()).increment(0);
     }
 }
 

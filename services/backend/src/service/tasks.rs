@@ -35,6 +35,12 @@ impl Outcome {
             Outcome::Fresh(task) | Outcome::Replayed(task) => task,
         }
     }
+
+    pub fn into_task(self) -> Task {
+        match self {
+            Outcome::Fresh(task) | Outcome::Replayed(task) => task,
+        }
+    }
 }
 
 /// One page of a listing.
@@ -130,7 +136,7 @@ impl TaskService {
                 Ok(Decision::Save { task: Box::new(current.revise(spec, now)), change: TaskChange::Updated })
             })
             .await?;
-        Ok(outcome_task(outcome))
+        Ok(outcome.into_task())
     }
 
     pub async fn complete(
@@ -145,10 +151,19 @@ impl TaskService {
         {
             return Ok(replay);
         }
-        self.change(owner, id, precondition, idempotency, |current, now| {
-            Ok(Decision::Save { task: Box::new(current.complete(now)?), change: TaskChange::Completed })
-        })
-        .await
+        let result = self
+            .change(owner, id, precondition, idempotency, |current, now| {
+                Ok(Decision::Save { task: Box::new(current.complete(now)?), change: TaskChange::Completed })
+            })
+            .await;
+        match (result, idempotency) {
+            // A concurrent request with the same key may have completed the task after our first look: if so,
+            // this is a retry of that request and gets its outcome, not a conflict.
+            (Err(error @ (TaskError::Transition(_) | TaskError::PreconditionFailed { .. })), Some(request)) => {
+                self.find_replay(owner, request).await?.ok_or(error)
+            }
+            (result, _) => result,
+        }
     }
 
     pub async fn reopen(&self, owner: &OwnerId, id: TaskId, precondition: &Precondition) -> Result<Task, TaskError> {
@@ -157,7 +172,7 @@ impl TaskService {
                 Ok(Decision::Save { task: Box::new(current.reopen(now)?), change: TaskChange::Reopened })
             })
             .await?;
-        Ok(outcome_task(outcome))
+        Ok(outcome.into_task())
     }
 
     pub async fn delete(&self, owner: &OwnerId, id: TaskId, precondition: &Precondition) -> Result<(), TaskError> {
@@ -264,11 +279,5 @@ async fn commit(tx: Transaction<'static, Postgres>) -> Result<(), TaskError> {
 async fn rollback(tx: Transaction<'static, Postgres>) {
     if let Err(error) = tx.rollback().await {
         tracing::warn!(%error, "rollback failed; the connection is discarded");
-    }
-}
-
-fn outcome_task(outcome: Outcome) -> Task {
-    match outcome {
-        Outcome::Fresh(task) | Outcome::Replayed(task) => task,
     }
 }

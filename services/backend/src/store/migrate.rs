@@ -18,9 +18,9 @@ fn migrator() -> Migrator {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrationError {
-    #[error("cannot connect to Postgres to run migrations: {0}")]
+    #[error("cannot connect to Postgres to run migrations")]
     Connect(#[source] sqlx::Error),
-    #[error("applying migrations failed: {0}")]
+    #[error("applying migrations failed")]
     Apply(#[source] MigrateError),
 }
 
@@ -29,6 +29,8 @@ pub enum MigrationError {
 /// Runs on a dedicated connection that is closed afterwards: if a migration fails, the session (and the advisory
 /// lock it holds) ends with it instead of lingering in a pool.
 pub async fn run(options: &PgConnectOptions) -> Result<(), MigrationError> {
+    // `CREATE … IF NOT EXISTS` on every start would otherwise log "already exists" notices at info level.
+    let options = options.clone().options([("client_min_messages", "warning")]);
     let mut connection = options.connect().await.map_err(MigrationError::Connect)?;
     let outcome = migrator().run(&mut connection).await.map_err(MigrationError::Apply);
     // Closing politely is best effort; dropping the connection ends the session either way.

@@ -100,6 +100,25 @@ async fn complete_with_a_key_replays_instead_of_conflicting() {
     let completions = app.outbox_rows(&id).await.into_iter().filter(|r| r.event_type == "task.completed.v1").count();
     assert_eq!(completions, 1);
 
+    // Concurrent retries of one keyed completion all get the one outcome.
+    let racer = app.create_simple_task("alice", "Raced").await;
+    let racer_id = racer["id"].as_str().expect("id").to_owned();
+    let racer_path = format!("/v1/tasks/{racer_id}/complete");
+    let responses = join_all(
+        (0..10).map(|_| app.as_user("alice", Method::POST, &racer_path).header("idempotency-key", "race").send()),
+    )
+    .await;
+    let mut bodies = Vec::new();
+    for response in responses {
+        let response = response.expect("response");
+        assert_eq!(response.status(), StatusCode::OK);
+        bodies.push(response.json::<Value>().await.expect("json"));
+    }
+    assert!(bodies.windows(2).all(|pair| pair[0] == pair[1]), "{bodies:?}");
+    let completions =
+        app.outbox_rows(&racer_id).await.into_iter().filter(|r| r.event_type == "task.completed.v1").count();
+    assert_eq!(completions, 1);
+
     // The same key on another task is a different request.
     let other = app.create_simple_task("alice", "Other").await;
     let other_path = format!("/v1/tasks/{}/complete", other["id"].as_str().expect("id"));

@@ -1,0 +1,215 @@
+//! Where the machine's CPU time went while a load ran: the backend, Postgres, the load generator, the
+//! telemetry sink, everything else, and idle. On two shared cores this is what explains a throughput figure.
+//!
+//! Read from `/proc` in clock ticks; only ratios are reported, so the tick length never matters.
+//! The load generator is a child this process waits for, so its time is read from our own "children's time"
+//! (`cutime`/`cstime`), which the kernel adds when the child is reaped.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use anyhow::{Context as _, bail};
+
+/// A group of processes whose CPU time is reported together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Backend,
+    Postgres,
+    LoadGenerator,
+    TelemetrySink,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Backend, Role::Postgres, Role::LoadGenerator, Role::TelemetrySink];
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            Role::Backend => "backend",
+            Role::Postgres => "postgres",
+            Role::LoadGenerator => "load generator",
+            Role::TelemetrySink => "telemetry sink",
+        })
+    }
+}
+
+/// The processes to account for.
+#[derive(Debug, Clone)]
+pub struct CpuMeter {
+    /// The Postgres server's main process; its live children (one per connection, plus helpers) count too.
+    pub postmaster: u32,
+    pub backend: Option<u32>,
+    pub telemetry_sink: Option<u32>,
+}
+
+/// Cumulative CPU ticks at one moment.
+#[derive(Debug, Clone)]
+pub struct CpuSample {
+    machine_total: u64,
+    machine_idle: u64,
+    by_role: BTreeMap<Role, u64>,
+}
+
+/// Shares of the machine's capacity (all cores) between two samples; they sum to 1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CpuShares {
+    pub by_role: BTreeMap<Role, f64>,
+    /// Other processes and kernel work not charged to a process (e.g. loopback networking in softirq).
+    pub other: f64,
+    pub idle: f64,
+}
+
+impl CpuMeter {
+    pub fn sample(&self) -> anyhow::Result<CpuSample> {
+        let (machine_total, machine_idle) = machine_ticks()?;
+        let mut by_role = BTreeMap::new();
+        by_role.insert(Role::Postgres, postgres_ticks(self.postmaster)?);
+        // Children we reaped: the load generator (k6 or pgbench) is the only one that ends during a load.
+        by_role.insert(Role::LoadGenerator, read_stat("self")?.children_ticks());
+        if let Some(pid) = self.backend {
+            by_role.insert(Role::Backend, read_stat(&pid.to_string())?.own_ticks());
+        }
+        if let Some(pid) = self.telemetry_sink {
+            by_role.insert(Role::TelemetrySink, read_stat(&pid.to_string())?.own_ticks());
+        }
+        Ok(CpuSample { machine_total, machine_idle, by_role })
+    }
+}
+
+impl CpuSample {
+    /// What happened between `self` (earlier) and `later`.
+    pub fn shares_until(&self, later: &CpuSample) -> CpuShares {
+        let capacity = later.machine_total.saturating_sub(self.machine_total).max(1) as f64;
+        let idle = later.machine_idle.saturating_sub(self.machine_idle) as f64 / capacity;
+        let by_role: BTreeMap<Role, f64> = later
+            .by_role
+            .iter()
+            .map(|(role, ticks)| {
+                let before = self.by_role.get(role).copied().unwrap_or(0);
+                (*role, ticks.saturating_sub(before) as f64 / capacity)
+            })
+            .collect();
+        let charged: f64 = by_role.values().sum();
+        CpuShares { by_role, other: (1.0 - idle - charged).max(0.0), idle }
+    }
+}
+
+/// All cores together, from the first line of `/proc/stat`: (total, idle including I/O wait).
+fn machine_ticks() -> anyhow::Result<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    let line = stat.lines().next().context("/proc/stat is empty")?;
+    parse_machine_line(line)
+}
+
+fn parse_machine_line(line: &str) -> anyhow::Result<(u64, u64)> {
+    let mut fields = line.split_whitespace();
+    if fields.next() != Some("cpu") {
+        bail!("unexpected first line of /proc/stat: {line}");
+    }
+    // user nice system idle iowait irq softirq steal (guest time is already inside user and nice).
+    let values: Vec<u64> = fields.take(8).map(str::parse).collect::<Result<_, _>>().context("parsing /proc/stat")?;
+    let [user, nice, system, idle, iowait, irq, softirq, steal] = values[..] else {
+        bail!("/proc/stat has fewer than 8 cpu fields: {line}");
+    };
+    Ok((user + nice + system + idle + iowait + irq + softirq + steal, idle + iowait))
+}
+
+/// The postmaster's own time and that of its reaped children, plus its live children's own time.
+fn postgres_ticks(postmaster: u32) -> anyhow::Result<u64> {
+    let main = read_stat(&postmaster.to_string()).context("reading the Postgres server's CPU time")?;
+    let mut total = main.own_ticks() + main.children_ticks();
+    let entries = std::fs::read_dir("/proc").context("listing /proc")?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().filter(|name| name.bytes().all(|byte| byte.is_ascii_digit())) else {
+            continue;
+        };
+        // A process may exit between listing and reading; its time then moves to the postmaster's children.
+        if let Ok(stat) = read_stat(pid)
+            && stat.parent == postmaster
+        {
+            total += stat.own_ticks();
+        }
+    }
+    Ok(total)
+}
+
+/// The fields of `/proc/PID/stat` we use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ProcessStat {
+    parent: u32,
+    user: u64,
+    system: u64,
+    children_user: u64,
+    children_system: u64,
+}
+
+impl ProcessStat {
+    fn own_ticks(&self) -> u64 {
+        self.user + self.system
+    }
+
+    fn children_ticks(&self) -> u64 {
+        self.children_user + self.children_system
+    }
+}
+
+fn read_stat(pid: &str) -> anyhow::Result<ProcessStat> {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_process_stat(&text).with_context(|| format!("parsing {path}"))
+}
+
+fn parse_process_stat(text: &str) -> anyhow::Result<ProcessStat> {
+    // The command name (field 2) is in parentheses and may itself contain spaces and parentheses.
+    let (_, rest) = text.rsplit_once(')').context("no `)` after the command name")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state): field N is at index N - 3.
+    let field = |number: usize| -> anyhow::Result<u64> {
+        let raw = fields.get(number - 3).with_context(|| format!("field {number} missing"))?;
+        raw.parse().with_context(|| format!("field {number} is `{raw}`"))
+    };
+    Ok(ProcessStat {
+        parent: u32::try_from(field(4)?).context("parent pid out of range")?,
+        user: field(14)?,
+        system: field(15)?,
+        children_user: field(16)?,
+        children_system: field(17)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_stat_survives_odd_command_names() {
+        let text = "4242 (tokio (rt) x) S 17 4242 4242 0 -1 4194560 100 0 0 0 250 50 7 3 20 0 9 0 123 456 789";
+        let stat = parse_process_stat(text).expect("parses");
+        assert_eq!(stat, ProcessStat { parent: 17, user: 250, system: 50, children_user: 7, children_system: 3 });
+        assert_eq!(stat.own_ticks(), 300);
+        assert_eq!(stat.children_ticks(), 10);
+    }
+
+    #[test]
+    fn machine_line_counts_iowait_as_idle() {
+        let (total, idle) = parse_machine_line("cpu  100 5 50 800 20 1 4 10 0 0").expect("parses");
+        assert_eq!(total, 990);
+        assert_eq!(idle, 820);
+    }
+
+    #[test]
+    fn shares_split_the_window() {
+        let sample = |total, idle, backend, postgres| CpuSample {
+            machine_total: total,
+            machine_idle: idle,
+            by_role: BTreeMap::from([(Role::Backend, backend), (Role::Postgres, postgres)]),
+        };
+        let shares = sample(1_000, 500, 100, 100).shares_until(&sample(2_000, 700, 500, 300));
+        assert_eq!(shares.idle, 0.2);
+        assert_eq!(shares.by_role[&Role::Backend], 0.4);
+        assert_eq!(shares.by_role[&Role::Postgres], 0.2);
+        assert!((shares.other - 0.2).abs() < 1e-9, "{shares:?}");
+    }
+}
