@@ -13,11 +13,7 @@ const EXIT_CONFIG: i32 = 78;
 #[tokio::test]
 async fn bad_configuration_names_every_offending_variable_and_exits_non_zero() {
     let mut command = Command::new(binary("backend").expect("backend binary"));
-    command
-        .env_clear()
-        .env("PORT", "eighty")
-        .env("AUTH_JWT_SECRET", "too-short")
-        .env("HTTP_REQUEST_TIMEOUT", "soon");
+    command.env_clear().env("PORT", "eighty").env("AUTH_JWT_SECRET", "too-short").env("HTTP_REQUEST_TIMEOUT", "soon");
     let mut backend = ChildGuard::spawn("backend", command).expect("spawn backend");
 
     let status = backend.wait_for_exit(DEADLINE).await.expect("wait").expect("backend exits on bad config");
