@@ -69,9 +69,10 @@ function executorFor(name) {
         rate,
         timeUnit: '1s',
         duration,
-        // Enough users for the rate at tens of milliseconds per request; more are added if latency grows.
-        preAllocatedVUs: Math.max(32, Math.ceil(rate / 20)),
-        maxVUs: Math.max(128, Math.ceil(rate / 4)),
+        // Enough users, allocated up front, for the rate at up to 100 ms per request: allocating more during
+        // the run is slow enough to delay arrivals. More are added if latency grows beyond that.
+        preAllocatedVUs: Math.max(32, Math.ceil(rate / 10)),
+        maxVUs: Math.max(128, Math.ceil(rate / 2)),
         gracefulStop: '5s',
         exec: 'mixed',
       };
@@ -292,6 +293,8 @@ function summarise(data) {
     scenario,
     endpoints,
     all: figures(metric('http_req_duration{measured:yes}'), metric('http_req_failed{measured:yes}')),
+    // Every request, setup included: with telemetry on, each one is a server span the receiver should get.
+    total_requests: metric('http_reqs') ? metric('http_reqs').count : 0,
     active_window_ms: window ? window.max - window.min : 0,
     dropped_iterations: dropped ? dropped.count : 0,
     max_vus: metric('vus_max') ? metric('vus_max').max : 0,

@@ -42,7 +42,7 @@ RETURNING id AS task_id,
           due_at AS due_at,
           priority AS priority_name,
           created_at AS created_at,
-          (lpad(to_hex(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || '7' || substr(md5(random()::text), 1, 3) || '8' || substr(md5(random()::text), 1, 15)) AS event_id
+          (lpad(to_hex(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || '7' || substr(md5(random()::text), 1, 3) || '8' || substr(md5(random()::text), 1, 15))::uuid AS event_id
 \gset
 
 INSERT INTO backend.outbox (id, topic, message_key, event_type, payload, headers, created_at)

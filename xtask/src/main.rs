@@ -2,10 +2,12 @@
 //!
 //! - `cargo xtask test`: every check CI runs, on a fresh machine too (installs what is missing).
 //! - `cargo xtask up`: the stack running locally against a throwaway Postgres.
+//! - `cargo xtask bench`: throughput and latency of the backend, telemetry off and on; writes BENCHMARKS.md.
 //!
-//! Each command lives in its own module under `commands/`; the shared machinery (prerequisites,
+//! Each command lives in its own module under `commands/` (the bench, with its several parts, in `bench/`); the shared machinery (prerequisites,
 //! child processes, signals, cargo) sits beside them.
 
+mod bench;
 mod cargo;
 mod children;
 mod commands;
@@ -32,6 +34,8 @@ enum Command {
     Test(commands::test::Args),
     /// Run the backend locally against a throwaway Postgres and print its URLs and a dev token.
     Up(commands::up::Args),
+    /// Benchmark the backend (release build) with telemetry off and on, against a pgbench ceiling; writes BENCHMARKS.md.
+    Bench(bench::Args),
 }
 
 #[tokio::main]
@@ -48,6 +52,7 @@ async fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Test(args) => commands::test::run(args, interrupt).await,
         Command::Up(args) => commands::up::run(args, interrupt).await,
+        Command::Bench(args) => bench::run(args, interrupt).await,
     };
     outcome.unwrap_or_else(|error| {
         eprintln!("xtask: {error:#}");

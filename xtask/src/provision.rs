@@ -1,10 +1,15 @@
 //! Installing what the commands need on a fresh Debian 12 machine; nothing happens when it is present.
 
+use std::path::PathBuf;
 use std::process::Stdio;
 
 use anyhow::{Context as _, bail};
 use nix::unistd::Uid;
 use tokio::process::Command;
+
+use crate::cargo;
+use crate::children::{self, Ended};
+use crate::interrupt::Interrupt;
 
 /// Something a command needs, how to tell whether it is there, and which Debian packages provide it.
 #[derive(Debug)]
@@ -21,11 +26,66 @@ pub const POSTGRES: Requirement = Requirement {
     apt_packages: &["postgresql-15"],
 };
 
-/// What `cargo xtask test` needs; later issues append the broker, promtool, and so on.
-pub const FOR_TESTS: &[&Requirement] = &[&POSTGRES];
+/// Debian packages that building librdkafka from source (rdkafka's `cmake-build`) and tansu need.
+/// The curl headers are needed only to compile; binaries link zlib alone.
+const NATIVE_BUILD_PACKAGES: &[&str] =
+    &["build-essential", "pkg-config", "cmake", "libcurl4-openssl-dev", "zlib1g-dev"];
 
-/// What `cargo xtask up` needs.
-pub const FOR_UP: &[&Requirement] = &[&POSTGRES];
+/// A C toolchain, cmake and headers: every crate using `shared/messaging` compiles librdkafka.
+pub const NATIVE_BUILD_TOOLS: Requirement = Requirement {
+    what: "C toolchain, cmake and headers to build librdkafka",
+    is_present: native_build_tools_present,
+    apt_packages: NATIVE_BUILD_PACKAGES,
+};
+
+/// What `cargo xtask test` needs from apt; the broker ([`ensure_tansu`]) comes after, since it is
+/// built with the tools installed here.
+pub const FOR_TESTS: &[&Requirement] = &[&POSTGRES, &NATIVE_BUILD_TOOLS];
+
+/// What `cargo xtask up` needs from apt; it also needs the broker ([`ensure_tansu`]).
+pub const FOR_UP: &[&Requirement] = &[&POSTGRES, &NATIVE_BUILD_TOOLS];
+
+/// The tansu release tests and the native stack run against; pinned so every machine runs the same broker.
+pub const TANSU_VERSION: &str = "0.6.0";
+
+fn native_build_tools_present() -> bool {
+    NATIVE_BUILD_PACKAGES.iter().all(|package| debian_package_installed(package))
+}
+
+/// Whether dpkg reports `package` as installed (not merely known or half-configured).
+fn debian_package_installed(package: &str) -> bool {
+    std::process::Command::new("dpkg-query")
+        .args(["--show", "--showformat=${db:Status-Status}", package])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|output| output.status.success() && output.stdout == b"installed")
+}
+
+/// The tansu broker binary, built into `$HOME/.cache/taskwatch/tansu` with `cargo install` when
+/// missing (about 15 minutes on 2 cores; later runs reuse it). `--features dynostore` brings the
+/// `memory://` storage engine the tests use; `--locked` keeps its dependencies at versions that compile.
+pub async fn ensure_tansu(interrupt: &mut Interrupt) -> anyhow::Result<PathBuf> {
+    if let Ok(binary) = testkit::kafka::tansu_binary() {
+        return Ok(binary);
+    }
+    let root = testkit::kafka::install_root().context("$HOME is not set, so there is nowhere to cache tansu")?;
+    eprintln!(
+        "xtask: building the tansu Kafka broker {TANSU_VERSION} into {} (once; about 15 minutes)…",
+        root.display()
+    );
+    let mut install = cargo::command();
+    install
+        .args(["install", "tansu", "--version", TANSU_VERSION, "--locked", "--features", "dynostore", "--root"])
+        .arg(&root);
+    let mut child = children::spawn_group_leader("cargo install tansu", &mut install)?;
+    match children::wait_or_stop(&mut child, interrupt, cargo::STOP_GRACE).await.context("waiting for cargo install")? {
+        Ended::Interrupted => bail!("interrupted while building tansu"),
+        Ended::Exited(status) if !status.success() => bail!("`cargo install tansu` failed ({status})"),
+        Ended::Exited(_) => {}
+    }
+    testkit::kafka::tansu_binary().context("tansu is still missing after `cargo install`")
+}
 
 /// Installs every missing requirement with apt (as root, non-interactively) and checks the result.
 /// Returns the names of what it installed.

@@ -18,6 +18,7 @@ use crate::auth::TokenVerifier;
 use crate::config::Config;
 use crate::domain::OwnerId;
 use crate::service::{SettingsService, TaskService};
+use crate::service_token::ServiceToken;
 use crate::{metrics, store};
 
 const POOL_SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
@@ -52,6 +53,7 @@ pub fn build(config: &Config, pool: PgPool, metrics_handle: PrometheusHandle) ->
         tasks: TaskService::new(pool.clone()),
         settings: SettingsService::new(pool.clone()),
         verifier: Arc::new(TokenVerifier::new(&config.auth)),
+        service_token: config.internal_service_token.as_ref().map(|token| Arc::new(ServiceToken::new(token))),
         user_limiter: user_limiter.clone(),
     };
     let health = Health::new().with_check("postgres", config.readiness_timeout, {

@@ -6,12 +6,15 @@ use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::time::Duration;
 
-use observability::HttpConfig;
+use messaging::KafkaConfig;
 use observability::config::{ConfigError, DurationValue, Env, Secret};
+use observability::{HttpConfig, ServiceInfo};
 use sqlx::postgres::PgConnectOptions;
 
 /// HS256 keys shorter than the hash output weaken the signature (RFC 7518 §3.2).
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
+/// A shared service credential must be as hard to guess as a 256-bit key.
+pub const MIN_SERVICE_TOKEN_BYTES: usize = 32;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -26,8 +29,26 @@ pub struct Config {
     pub readiness_timeout: Duration,
     /// How long start-up waits for Postgres to accept connections before giving up.
     pub startup_timeout: Duration,
-    /// Credential for the internal endpoints of the next issue; read now so deployments can set it already.
+    /// Credential of the internal API (`/internal/v1`); unset switches that API off (every call is 401).
     pub internal_service_token: Option<Secret>,
+    /// The outbox relay; `None` when it is switched off (the API then only writes outbox rows).
+    pub outbox_relay: Option<RelayConfig>,
+}
+
+/// How the outbox relay publishes to Kafka.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    pub kafka: KafkaConfig,
+    /// Rows claimed per round trip.
+    pub batch_size: u16,
+    /// How long a claim is exclusive; longer than a publish may take, so a live relay never loses its rows.
+    pub lease: Duration,
+    /// Fallback wake-up when no NOTIFY arrives (e.g. the listening connection is being re-established).
+    pub poll_interval: Duration,
+    /// Longest wait before a row whose publish failed is retried (the backoff doubles up to this).
+    pub max_backoff: Duration,
+    /// How long published rows are kept before they are deleted.
+    pub retention: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +132,10 @@ impl Config {
             let readiness_timeout = env.with_default("READINESS_CHECK_TIMEOUT", DurationValue::from_secs(2)).get();
             let startup_timeout = env.with_default("DATABASE_STARTUP_TIMEOUT", DurationValue::from_secs(30)).get();
             let internal_service_token = env.optional::<Secret>("INTERNAL_SERVICE_TOKEN");
+            if internal_service_token.as_ref().is_some_and(|token| token.expose().len() < MIN_SERVICE_TOKEN_BYTES) {
+                env.invalid("INTERNAL_SERVICE_TOKEN", format!("must be at least {MIN_SERVICE_TOKEN_BYTES} bytes"));
+            }
+            let outbox_relay = read_relay(env, crate::SERVICE);
             Some(Config {
                 listen: SocketAddr::new(bind_addr, port),
                 database: database?,
@@ -121,9 +146,40 @@ impl Config {
                 readiness_timeout,
                 startup_timeout,
                 internal_service_token,
+                outbox_relay: outbox_relay?,
             })
         })
     }
+}
+
+/// `OUTBOX_RELAY_ENABLED`: `true` needs `KAFKA_BROKERS`; `false` switches the relay off; unset means "on when
+/// `KAFKA_BROKERS` is set", so an API-only setup (no broker) still starts. `Some(None)`: valid, relay off.
+fn read_relay(env: &mut Env, service: ServiceInfo) -> Option<Option<RelayConfig>> {
+    let enabled = env.optional::<bool>("OUTBOX_RELAY_ENABLED");
+    let wanted = enabled.unwrap_or_else(|| env.raw("KAFKA_BROKERS").is_some());
+    if !wanted {
+        return Some(None);
+    }
+    let kafka = KafkaConfig::from_env(env, service);
+    let batch_size = env.with_default("OUTBOX_RELAY_BATCH_SIZE", 100u16);
+    let lease = env.with_default("OUTBOX_RELAY_LEASE", DurationValue::from_secs(60)).get();
+    let poll_interval = env.with_default("OUTBOX_RELAY_POLL_INTERVAL", DurationValue::from_millis(500)).get();
+    let max_backoff = env.with_default("OUTBOX_RELAY_MAX_BACKOFF", DurationValue::from_secs(30)).get();
+    let retention = env.with_default("OUTBOX_RETENTION", DurationValue::from_secs(7 * 24 * 3600)).get();
+    if batch_size == 0 || batch_size > 1000 {
+        env.invalid("OUTBOX_RELAY_BATCH_SIZE", "must be from 1 to 1000");
+    }
+    for (name, value) in [("OUTBOX_RELAY_POLL_INTERVAL", poll_interval), ("OUTBOX_RELAY_MAX_BACKOFF", max_backoff)] {
+        if value.is_zero() {
+            env.invalid(name, "must be above zero");
+        }
+    }
+    if let Some(kafka) = &kafka
+        && lease <= kafka.delivery_timeout * 2
+    {
+        env.invalid("OUTBOX_RELAY_LEASE", "must be more than twice KAFKA_DELIVERY_TIMEOUT");
+    }
+    Some(Some(RelayConfig { kafka: kafka?, batch_size, lease, poll_interval, max_backoff, retention }))
 }
 
 fn read_database(env: &mut Env) -> Option<DatabaseConfig> {
@@ -203,6 +259,7 @@ mod tests {
             ("DATABASE_MAX_CONNECTIONS", "0"),
             ("HTTP_REQUEST_TIMEOUT", "10"),
             ("RATE_LIMIT_ENABLED", "maybe"),
+            ("INTERNAL_SERVICE_TOKEN", "too-short"),
         ]))
         .expect_err("invalid config");
         let names: Vec<&str> = error.problems.iter().map(|p| p.name()).collect();
@@ -213,6 +270,7 @@ mod tests {
             "DATABASE_MAX_CONNECTIONS",
             "HTTP_REQUEST_TIMEOUT",
             "RATE_LIMIT_ENABLED",
+            "INTERNAL_SERVICE_TOKEN",
         ] {
             assert!(names.contains(&name), "{name} missing from {names:?}");
         }

@@ -34,6 +34,8 @@ impl IdempotencyKey {
 pub enum Operation {
     CreateTask,
     CompleteTask,
+    /// The internal API's "create the next occurrence of a series".
+    CreateOccurrence,
 }
 
 impl Operation {
@@ -41,6 +43,7 @@ impl Operation {
         match self {
             Operation::CreateTask => "create_task",
             Operation::CompleteTask => "complete_task",
+            Operation::CreateOccurrence => "create_occurrence",
         }
     }
 }

@@ -3,6 +3,10 @@
 //! Layers, inside out: [`domain`] (rules, no I/O) → [`store`] (SQL) → [`service`] (use cases, one transaction
 //! each) → [`api`] (HTTP). [`app`] wires them into a router; `main.rs` runs it.
 
+/// The backend's name and version, as telemetry and Kafka clients report them.
+pub const SERVICE: observability::ServiceInfo =
+    observability::ServiceInfo { name: "backend", version: env!("CARGO_PKG_VERSION") };
+
 pub mod api;
 pub mod app;
 pub mod auth;
@@ -10,7 +14,9 @@ pub mod config;
 pub mod domain;
 pub mod idempotency;
 pub mod metrics;
+pub mod relay;
 pub mod service;
+pub mod service_token;
 pub mod snapshot;
 pub mod store;
 pub mod trace_context;

@@ -4,13 +4,14 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use backend::SERVICE;
 use backend::config::{AuthConfig, Config};
+use backend::relay::OutboxRelay;
 use backend::store::{self, PoolSettings};
 use clap::{Parser, Subcommand};
+use observability::Shutdown;
 use observability::config::{DurationValue, Env};
-use observability::{ServiceInfo, Shutdown};
 
-const SERVICE: ServiceInfo = ServiceInfo { name: "backend", version: env!("CARGO_PKG_VERSION") };
 /// Exit code for configuration errors (sysexits EX_CONFIG).
 const EXIT_CONFIG: u8 = 78;
 
@@ -104,6 +105,13 @@ async fn run(config: &Config, metrics: observability::metrics::PrometheusHandle)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let shutdown = Shutdown::on_signals(app.health().clone());
     let mut chores = app.spawn_background(shutdown.token());
+    match &config.outbox_relay {
+        Some(relay) => {
+            let relay = OutboxRelay::new(pool.clone(), relay.clone()).context("cannot create the Kafka producer")?;
+            chores.spawn(relay.run(shutdown.token()));
+        }
+        None => tracing::warn!("outbox relay disabled (OUTBOX_RELAY_ENABLED=false or KAFKA_BROKERS unset)"),
+    }
     app.health().mark_started();
 
     observability::serve(listener, app.router(), shutdown.clone(), &config.http).await.context("HTTP server failed")?;

@@ -15,6 +15,13 @@ pub enum Error {
     )]
     PostgresNotInstalled { dir: PathBuf, env_var: &'static str },
 
+    /// The tansu broker binary was not found.
+    #[error(
+        "the tansu Kafka broker is not installed (looked at {searched}); run `cargo xtask test`, which \
+         builds it into $HOME/.cache/taskwatch/tansu, or set TASKWATCH_TANSU_BIN"
+    )]
+    TansuNotInstalled { searched: String },
+
     /// A program could not be started at all.
     #[error("could not start `{command}`")]
     Spawn {

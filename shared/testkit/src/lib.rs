@@ -3,6 +3,7 @@
 //! - [`postgres`]: a throwaway Postgres 15 server ([`postgres::PostgresServer`]) and a fresh database
 //!   per test on a shared server ([`postgres::TestDatabase`], feature `database`).
 //! - [`otlp`]: an in-test OTLP/HTTP trace receiver ([`otlp::OtlpReceiver`], feature `otlp`).
+//! - [`kafka`]: a throwaway Kafka-protocol broker, tansu ([`kafka::Broker`], feature `kafka`).
 //! - [`process`]: [`process::ChildGuard`] kills and reaps a spawned service binary and keeps its output
 //!   searchable.
 //! - [`wait`]: wait for a condition with a deadline instead of sleeping.
@@ -21,6 +22,8 @@
 pub mod collected;
 mod command;
 mod error;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 pub mod postgres;

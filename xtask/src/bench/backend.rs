@@ -34,12 +34,6 @@ pub enum Telemetry {
     On { otlp_endpoint: String },
 }
 
-impl Telemetry {
-    pub fn is_on(&self) -> bool {
-        matches!(self, Telemetry::On { .. })
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct BackendSpec<'a> {
     pub binary: &'a Path,
@@ -101,9 +95,8 @@ impl RunningBackend {
     /// Graceful stop (SIGTERM): drains and flushes telemetry. A non-zero exit is an error: the run's figures
     /// may then be incomplete.
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        let status = children::stop_group(&mut self.child, Signal::SIGTERM, STOP_GRACE)
-            .await
-            .context("stopping the backend")?;
+        let status =
+            children::stop_group(&mut self.child, Signal::SIGTERM, STOP_GRACE).await.context("stopping the backend")?;
         if !status.success() {
             bail!("the backend exited with {status} when stopped");
         }

@@ -46,8 +46,7 @@ pub struct CpuMeter {
 /// Cumulative CPU ticks at one moment.
 #[derive(Debug, Clone)]
 pub struct CpuSample {
-    machine_total: u64,
-    machine_idle: u64,
+    machine: MachineTicks,
     by_role: BTreeMap<Role, u64>,
 }
 
@@ -55,14 +54,29 @@ pub struct CpuSample {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CpuShares {
     pub by_role: BTreeMap<Role, f64>,
-    /// Other processes and kernel work not charged to a process (e.g. loopback networking in softirq).
+    /// Interrupt handling, charged to no process: mostly the loopback network between the processes.
+    pub interrupts: f64,
+    /// Taken by the hypervisor for other guests (virtual machines only).
+    pub steal: f64,
+    /// Everything else: processes outside the bench (other users' work shows up here).
     pub other: f64,
     pub idle: f64,
 }
 
+/// Cumulative ticks of all cores, from the first line of `/proc/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MachineTicks {
+    total: u64,
+    /// Idle and I/O wait.
+    idle: u64,
+    /// irq and softirq.
+    interrupts: u64,
+    steal: u64,
+}
+
 impl CpuMeter {
     pub fn sample(&self) -> anyhow::Result<CpuSample> {
-        let (machine_total, machine_idle) = machine_ticks()?;
+        let machine = machine_ticks()?;
         let mut by_role = BTreeMap::new();
         by_role.insert(Role::Postgres, postgres_ticks(self.postmaster)?);
         // Children we reaped: the load generator (k6 or pgbench) is the only one that ends during a load.
@@ -73,15 +87,19 @@ impl CpuMeter {
         if let Some(pid) = self.telemetry_sink {
             by_role.insert(Role::TelemetrySink, read_stat(&pid.to_string())?.own_ticks());
         }
-        Ok(CpuSample { machine_total, machine_idle, by_role })
+        Ok(CpuSample { machine, by_role })
     }
 }
 
 impl CpuSample {
     /// What happened between `self` (earlier) and `later`.
     pub fn shares_until(&self, later: &CpuSample) -> CpuShares {
-        let capacity = later.machine_total.saturating_sub(self.machine_total).max(1) as f64;
-        let idle = later.machine_idle.saturating_sub(self.machine_idle) as f64 / capacity;
+        let (earlier, now) = (self.machine, later.machine);
+        let capacity = now.total.saturating_sub(earlier.total).max(1) as f64;
+        let share = |before: u64, after: u64| after.saturating_sub(before) as f64 / capacity;
+        let idle = share(earlier.idle, now.idle);
+        let interrupts = share(earlier.interrupts, now.interrupts);
+        let steal = share(earlier.steal, now.steal);
         let by_role: BTreeMap<Role, f64> = later
             .by_role
             .iter()
@@ -90,19 +108,23 @@ impl CpuSample {
                 (*role, ticks.saturating_sub(before) as f64 / capacity)
             })
             .collect();
-        let charged: f64 = by_role.values().sum();
-        CpuShares { by_role, other: (1.0 - idle - charged).max(0.0), idle }
+        let accounted: f64 = by_role.values().sum::<f64>() + idle + interrupts + steal;
+        CpuShares { by_role, interrupts, steal, other: (1.0 - accounted).max(0.0), idle }
     }
 }
 
-/// All cores together, from the first line of `/proc/stat`: (total, idle including I/O wait).
-fn machine_ticks() -> anyhow::Result<(u64, u64)> {
+/// The parent of process `pid`.
+pub fn parent_pid(pid: u32) -> anyhow::Result<u32> {
+    Ok(read_stat(&pid.to_string())?.parent)
+}
+
+fn machine_ticks() -> anyhow::Result<MachineTicks> {
     let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
     let line = stat.lines().next().context("/proc/stat is empty")?;
     parse_machine_line(line)
 }
 
-fn parse_machine_line(line: &str) -> anyhow::Result<(u64, u64)> {
+fn parse_machine_line(line: &str) -> anyhow::Result<MachineTicks> {
     let mut fields = line.split_whitespace();
     if fields.next() != Some("cpu") {
         bail!("unexpected first line of /proc/stat: {line}");
@@ -112,7 +134,12 @@ fn parse_machine_line(line: &str) -> anyhow::Result<(u64, u64)> {
     let [user, nice, system, idle, iowait, irq, softirq, steal] = values[..] else {
         bail!("/proc/stat has fewer than 8 cpu fields: {line}");
     };
-    Ok((user + nice + system + idle + iowait + irq + softirq + steal, idle + iowait))
+    Ok(MachineTicks {
+        total: user + nice + system + idle + iowait + irq + softirq + steal,
+        idle: idle + iowait,
+        interrupts: irq + softirq,
+        steal,
+    })
 }
 
 /// The postmaster's own time and that of its reaped children, plus its live children's own time.
@@ -194,22 +221,21 @@ mod tests {
 
     #[test]
     fn machine_line_counts_iowait_as_idle() {
-        let (total, idle) = parse_machine_line("cpu  100 5 50 800 20 1 4 10 0 0").expect("parses");
-        assert_eq!(total, 990);
-        assert_eq!(idle, 820);
+        let ticks = parse_machine_line("cpu  100 5 50 800 20 1 4 10 0 0").expect("parses");
+        assert_eq!(ticks, MachineTicks { total: 990, idle: 820, interrupts: 5, steal: 10 });
     }
 
     #[test]
     fn shares_split_the_window() {
-        let sample = |total, idle, backend, postgres| CpuSample {
-            machine_total: total,
-            machine_idle: idle,
+        let sample = |total, idle, interrupts, backend, postgres| CpuSample {
+            machine: MachineTicks { total, idle, interrupts, steal: 0 },
             by_role: BTreeMap::from([(Role::Backend, backend), (Role::Postgres, postgres)]),
         };
-        let shares = sample(1_000, 500, 100, 100).shares_until(&sample(2_000, 700, 500, 300));
+        let shares = sample(1_000, 500, 10, 100, 100).shares_until(&sample(2_000, 700, 110, 500, 300));
         assert_eq!(shares.idle, 0.2);
+        assert_eq!(shares.interrupts, 0.1);
         assert_eq!(shares.by_role[&Role::Backend], 0.4);
         assert_eq!(shares.by_role[&Role::Postgres], 0.2);
-        assert!((shares.other - 0.2).abs() < 1e-9, "{shares:?}");
+        assert!((shares.other - 0.1).abs() < 1e-9, "{shares:?}");
     }
 }

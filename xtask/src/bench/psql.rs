@@ -35,11 +35,17 @@ impl Psql {
         String::from_utf8(output.stdout).map(|text| text.trim().to_owned()).context("psql printed non-UTF-8")
     }
 
-    /// Creates database `name` and returns its URL.
+    /// Creates database `name` (a plain identifier) and returns its URL.
     pub async fn create_database(&self, name: &str) -> anyhow::Result<String> {
         self.query_in(&self.server_url, &format!("CREATE DATABASE {name}")).await?;
-        let (base, _maintenance_db) = self.server_url.rsplit_once('/').context("the server URL has no database path")?;
-        Ok(format!("{base}/{name}"))
+        Ok(self.database_url(name))
+    }
+
+    /// The URL of database `name` on this server.
+    pub fn database_url(&self, name: &str) -> String {
+        // The server URL ends in its maintenance database (`…/postgres`), which `name` replaces.
+        let base = self.server_url.rsplit_once('/').map_or(self.server_url.as_str(), |(base, _)| base);
+        format!("{base}/{name}")
     }
 
     /// The postmaster's process id: the parent of the checkpointer, which lives as long as the server.

@@ -21,6 +21,8 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 pub struct SinkTotals {
     pub export_requests: u64,
     pub spans: u64,
+    /// Spans of kind SERVER: one per request the backend handled (API calls and scrapes alike).
+    pub server_spans: u64,
     pub export_bytes: u64,
     pub rejected_exports: u64,
     pub scrapes: u64,
@@ -36,6 +38,7 @@ impl SinkTotals {
         Ok(Self {
             export_requests: field("export_requests")?,
             spans: field("spans")?,
+            server_spans: field("server_spans")?,
             export_bytes: field("export_bytes")?,
             rejected_exports: field("rejected_exports")?,
             scrapes: field("scrapes")?,
@@ -108,7 +111,7 @@ mod tests {
 
     #[test]
     fn totals_are_read_by_name() {
-        let line = r#"{"export_requests":3,"spans":1200,"export_bytes":90000,"rejected_exports":0,"scrapes":40,
+        let line = r#"{"export_requests":3,"spans":1200,"server_spans":1000,"export_bytes":90000,"rejected_exports":0,"scrapes":40,
             "failed_scrapes":1,"last_scrape_bytes":14000,"last_scrape_samples":210}"#;
         let totals = SinkTotals::from_json(&line.replace('\n', "")).expect("parses");
         assert_eq!(totals.spans, 1200);

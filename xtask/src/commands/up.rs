@@ -42,6 +42,8 @@ struct StackSettings {
 
 pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCode> {
     provision::ensure(provision::FOR_UP).await?;
+    // Built (once) before anything starts; the broker itself is started with the services' processes.
+    provision::ensure_tansu(&mut interrupt).await?;
     eprintln!("xtask: building the backend…");
     let backend_binary = cargo::build_binary("backend", "backend", &mut interrupt).await?;
     let postgres = PostgresServer::start().await.context("starting the throwaway Postgres")?;

@@ -27,7 +27,8 @@ impl FromRequestParts<ApiState> for Caller {
     }
 }
 
-fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+/// The token of an `Authorization: Bearer <token>` header; 401 when it is missing or uses another scheme.
+pub(super) fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     let value = parts
         .headers
         .get(header::AUTHORIZATION)

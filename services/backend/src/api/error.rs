@@ -75,6 +75,9 @@ impl From<TaskError> for Problem {
                 Problem::conflict("The task is already completed.")
             }
             TaskError::Transition(TransitionError::AlreadyOpen) => Problem::conflict("The task is already open."),
+            TaskError::OccurrenceGone => Problem::new(StatusCode::GONE).with_detail(
+                "This occurrence was created before and its task has since been deleted; it is not recreated.",
+            ),
             TaskError::IdempotencyKeyReused => Problem::new(StatusCode::UNPROCESSABLE_ENTITY)
                 .with_title("Idempotency-Key reused")
                 .with_detail("This Idempotency-Key was already used for a different request; use a new key."),

@@ -5,6 +5,7 @@ mod cursor;
 pub mod dto;
 mod error;
 mod headers;
+pub mod internal;
 mod json;
 mod list;
 pub mod openapi;
@@ -23,6 +24,7 @@ use observability::Problem;
 use crate::auth::TokenVerifier;
 use crate::domain::OwnerId;
 use crate::service::{SettingsService, TaskService};
+use crate::service_token::ServiceToken;
 use rate_limit::Limiter;
 
 /// What the handlers need.
@@ -31,11 +33,14 @@ pub struct ApiState {
     pub tasks: TaskService,
     pub settings: SettingsService,
     pub verifier: Arc<TokenVerifier>,
+    /// `None` when `INTERNAL_SERVICE_TOKEN` is unset: the internal API then refuses every call.
+    pub service_token: Option<Arc<ServiceToken>>,
     /// `None` when rate limiting is switched off.
     pub user_limiter: Option<Arc<Limiter<OwnerId>>>,
 }
 
-/// The `/v1` routes, limited per client address when `client_limiter` is set, plus `/openapi.json` and `/docs`.
+/// The `/v1` routes, limited per client address when `client_limiter` is set, the `/internal/v1` routes, plus
+/// `/openapi.json` and `/docs`.
 pub fn router(state: ApiState, client_limiter: Option<Arc<Limiter<IpAddr>>>) -> Router {
     let v1 = Router::new()
         .route("/v1/tasks", post(tasks::create_task).get(tasks::list_tasks))
@@ -44,12 +49,12 @@ pub fn router(state: ApiState, client_limiter: Option<Arc<Limiter<IpAddr>>>) -> 
         .route("/v1/tasks/{id}/reopen", post(tasks::reopen_task))
         .route("/v1/me/notification-settings", get(settings::get_settings).put(settings::put_settings))
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state);
+        .with_state(state.clone());
     let v1 = match client_limiter {
         Some(limiter) => v1.layer(axum::middleware::from_fn_with_state(limiter, rate_limit::limit_per_client)),
         None => v1,
     };
-    v1.merge(openapi::router()).fallback(not_found)
+    v1.merge(internal::router(state)).merge(openapi::router()).fallback(not_found)
 }
 
 async fn not_found() -> Problem {

@@ -5,6 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
+use super::internal::{dto as internal_dto, handlers as internal};
 use super::{dto, settings, tasks};
 
 #[derive(OpenApi)]
@@ -13,14 +14,18 @@ use super::{dto, settings, tasks};
     paths(
         tasks::create_task, tasks::list_tasks, tasks::get_task, tasks::update_task, tasks::delete_task,
         tasks::complete_task, tasks::reopen_task, settings::get_settings, settings::put_settings,
+        internal::create_occurrence, internal::get_task, internal::get_notification_settings,
     ),
     components(schemas(
         dto::CreateTaskRequest, dto::UpdateTaskRequest, dto::TaskResponse, dto::TaskListResponse,
         dto::NotificationSettingsDto, dto::ReminderDto, dto::RecurrenceDto, dto::PriorityDto, dto::TaskStatusDto,
-        dto::RecurrenceAnchorDto,
+        dto::RecurrenceAnchorDto, internal_dto::CreateOccurrenceRequest, internal_dto::InternalTaskResponse,
     )),
     modifiers(&BearerAuth),
-    tags((name = "tasks"), (name = "settings"))
+    tags(
+        (name = "tasks"), (name = "settings"),
+        (name = "internal", description = "For other Taskwatch services only: bearer INTERNAL_SERVICE_TOKEN, not a user token"),
+    )
 )]
 #[derive(Debug)]
 pub struct ApiDoc;
@@ -33,6 +38,15 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+        components.add_security_scheme(
+            "service_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The shared INTERNAL_SERVICE_TOKEN of the Taskwatch services"))
+                    .build(),
+            ),
         );
     }
 }

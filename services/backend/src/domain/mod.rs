@@ -2,6 +2,7 @@
 
 pub mod listing;
 pub mod notification;
+pub mod occurrence;
 pub mod patch;
 pub mod recurrence;
 pub mod reminders;
@@ -11,6 +12,7 @@ pub mod violations;
 
 pub use listing::{ListQuery, PageSize, Position, TaskFilter};
 pub use notification::{NotificationSettings, NotificationSettingsInput};
+pub use occurrence::next_occurrence;
 pub use patch::{Nullable, TaskPatch};
 pub use recurrence::{Recurrence, RecurrenceAnchor};
 pub use reminders::{Reminder, ReminderInput, Reminders};

@@ -1,49 +1,21 @@
-//! Recurrence rules: the RFC 5545 RRULE subset Taskwatch supports, validated with the `rrule` crate.
+//! Recurrence rules: the RFC 5545 RRULE subset Taskwatch supports, validated by the shared `recurrence` crate
+//! (which `recurring-task` uses to compute next occurrences, so both read a rule the same way).
 //!
 //! The rule is interpreted from the task's due time *in the task's IANA time zone*, so "every day at 09:00
 //! Europe/Berlin" stays at 09:00 local time across DST changes instead of drifting by an hour.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use rrule::{RRule, RRuleSet, Unvalidated};
+pub use recurrence::RecurrenceAnchor;
+use recurrence::{Rule, RuleError};
 
 use super::violations::{Collector, Violations};
 
 const RULE_FIELD: &str = "recurrence.rrule";
 
-/// Rule parts the subset allows; anything else (BYHOUR, BYSETPOS, WKST, …) is rejected rather than ignored.
-const ALLOWED_PARTS: [&str; 6] = ["FREQ", "INTERVAL", "BYDAY", "BYMONTHDAY", "COUNT", "UNTIL"];
-const ALLOWED_FREQUENCIES: [&str; 4] = ["DAILY", "WEEKLY", "MONTHLY", "YEARLY"];
-const SUB_DAILY_FREQUENCIES: [&str; 3] = ["HOURLY", "MINUTELY", "SECONDLY"];
-
-/// Where the next occurrence is counted from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecurrenceAnchor {
-    /// Follows the schedule of due dates, however late a task was completed.
-    Due,
-    /// Counted from the moment the task was completed.
-    Completion,
-}
-
-impl RecurrenceAnchor {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            RecurrenceAnchor::Due => "due",
-            RecurrenceAnchor::Completion => "completion",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        [RecurrenceAnchor::Due, RecurrenceAnchor::Completion].into_iter().find(|anchor| anchor.as_str() == name)
-    }
-}
-
 /// A validated recurrence: an RRULE (without DTSTART) in normalised upper-case form, plus its anchor.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recurrence {
-    rule: String,
-    anchor: RecurrenceAnchor,
-}
+pub struct Recurrence(recurrence::Recurrence);
 
 impl Recurrence {
     /// Validates `rule` against the subset and against `rrule`'s own checks, starting at `due_at` in `time_zone`.
@@ -55,26 +27,38 @@ impl Recurrence {
         due_at: Option<DateTime<Utc>>,
         time_zone: Tz,
     ) -> Result<Self, Violations> {
-        let normalised = normalise(rule);
-        check_subset(&normalised)?;
+        let rule = Rule::parse(rule).map_err(rule_violations)?;
         let Some(due_at) = due_at else {
             return Err(Violations::single("due_at", "is required for a recurring task (the rule starts there)"));
         };
-        build_set(&normalised, due_at, time_zone)?;
-        Ok(Self { rule: normalised, anchor })
+        rule.validate_from(due_at, time_zone).map_err(rule_violations)?;
+        Ok(Self(recurrence::Recurrence::new(rule, anchor)))
     }
 
     /// Rebuilds a recurrence read back from storage, where it was validated on the way in.
     pub fn from_trusted(rule: String, anchor: RecurrenceAnchor) -> Self {
-        Self { rule, anchor }
+        Self(recurrence::Recurrence::new(Rule::from_trusted(rule), anchor))
     }
 
     pub fn rule(&self) -> &str {
-        &self.rule
+        self.0.rule().as_str()
     }
 
     pub fn anchor(&self) -> RecurrenceAnchor {
-        self.anchor
+        self.0.anchor()
+    }
+
+    /// The shared crate's value, for computing next occurrences.
+    pub fn as_shared(&self) -> &recurrence::Recurrence {
+        &self.0
+    }
+
+    /// The recurrence the next occurrence of the series carries: `COUNT` lowered by one, because `COUNT` counts
+    /// the occurrences remaining with this one included (an occurrence cannot know where its series began).
+    /// `None` when this occurrence is the last one.
+    pub fn after_one_occurrence(&self) -> Result<Option<Self>, Violations> {
+        let next = self.0.rule().after_one_occurrence().map_err(rule_violations)?;
+        Ok(next.map(|rule| Self(recurrence::Recurrence::new(rule, self.anchor()))))
     }
 
     /// The first `limit` occurrences, the first being `due_at` itself when it matches the rule.
@@ -84,8 +68,7 @@ impl Recurrence {
         time_zone: Tz,
         limit: u16,
     ) -> Result<Vec<DateTime<Utc>>, Violations> {
-        let set = build_set(&self.rule, due_at, time_zone)?;
-        Ok(set.all(limit).dates.into_iter().map(|date| date.with_timezone(&Utc)).collect())
+        self.0.rule().occurrences(due_at, time_zone, limit).map_err(rule_violations)
     }
 
     /// The first occurrence strictly after `after`, if the rule has one.
@@ -95,83 +78,18 @@ impl Recurrence {
         time_zone: Tz,
         after: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, Violations> {
-        let set = build_set(&self.rule, due_at, time_zone)?;
-        // `rrule`'s `after` bound is inclusive, so ask for two and skip an exact match.
-        let after_local = after.with_timezone(&rrule::Tz::Tz(time_zone));
-        let candidates = set.after(after_local).all(2).dates;
-        Ok(candidates.into_iter().map(|date| date.with_timezone(&Utc)).find(|date| *date > after))
+        self.0.rule().first_after(due_at, time_zone, after).map_err(rule_violations)
     }
 }
 
-fn normalise(rule: &str) -> String {
-    let upper = rule.trim().to_ascii_uppercase();
-    upper.strip_prefix("RRULE:").map(str::to_owned).unwrap_or(upper)
-}
-
-/// Checks the parts the subset allows, reporting every problem with the rule text at once.
-fn check_subset(rule: &str) -> Result<(), Violations> {
+/// One violation per problem, so a client sees every one of them.
+fn rule_violations(error: RuleError) -> Violations {
     let mut collector = Collector::new();
-    let mut seen: Vec<&str> = Vec::new();
-    let mut frequency = None;
-    for part in rule.split(';') {
-        let Some((name, value)) = part.split_once('=') else {
-            collector.add(RULE_FIELD, format!("`{part}` is not a NAME=VALUE rule part"));
-            continue;
-        };
-        if !ALLOWED_PARTS.contains(&name) {
-            collector.add(
-                RULE_FIELD,
-                format!("rule part `{name}` is not supported (allowed: {})", ALLOWED_PARTS.join(", ")),
-            );
-            continue;
-        }
-        if seen.contains(&name) {
-            collector.add(RULE_FIELD, format!("rule part `{name}` appears more than once"));
-            continue;
-        }
-        seen.push(name);
-        match name {
-            "FREQ" => frequency = Some(value),
-            "UNTIL" if !is_utc_date_time(value) => collector.add(
-                RULE_FIELD,
-                "UNTIL must be a UTC date-time such as 20261231T235959Z (RFC 5545 requires UTC with a time zone)",
-            ),
-            _ => {}
-        }
+    for problem in error.problems() {
+        collector.add(RULE_FIELD, problem.clone());
     }
-    match frequency {
-        None => collector.add(RULE_FIELD, "FREQ is required"),
-        Some(freq) if SUB_DAILY_FREQUENCIES.contains(&freq) => {
-            collector.add(RULE_FIELD, format!("FREQ={freq} is not supported: tasks recur at most daily"));
-        }
-        Some(freq) if !ALLOWED_FREQUENCIES.contains(&freq) => collector
-            .add(RULE_FIELD, format!("FREQ={freq} is not supported (allowed: {})", ALLOWED_FREQUENCIES.join(", "))),
-        Some(_) => {}
-    }
-    if seen.contains(&"COUNT") && seen.contains(&"UNTIL") {
-        collector.add(RULE_FIELD, "COUNT and UNTIL must not both be set");
-    }
-    collector.finish(|| Some(()))
-}
-
-/// `YYYYMMDDTHHMMSSZ`.
-fn is_utc_date_time(value: &str) -> bool {
-    let bytes = value.as_bytes();
-    bytes.len() == 16
-        && bytes[8] == b'T'
-        && bytes[15] == b'Z'
-        && bytes[..8].iter().chain(&bytes[9..15]).all(u8::is_ascii_digit)
-}
-
-/// Runs `rrule`'s parser and validator with DTSTART = `due_at` seen in `time_zone`.
-///
-/// DTSTART is built from the instant rather than from local-time text, so a due time inside a DST fold is not
-/// ambiguous here.
-fn build_set(rule: &str, due_at: DateTime<Utc>, time_zone: Tz) -> Result<RRuleSet, Violations> {
-    let parsed: RRule<Unvalidated> =
-        rule.parse().map_err(|error| Violations::single(RULE_FIELD, format!("invalid rule: {error}")))?;
-    let dt_start = due_at.with_timezone(&rrule::Tz::Tz(time_zone));
-    parsed.build(dt_start).map_err(|error| Violations::single(RULE_FIELD, format!("invalid rule: {error}")))
+    // `finish` yields the collected violations because nothing is built; `RuleError` is never empty.
+    collector.finish::<()>(|| None).err().unwrap_or_else(|| Violations::single(RULE_FIELD, error.to_string()))
 }
 
 #[cfg(test)]
@@ -192,39 +110,17 @@ mod tests {
     }
 
     #[test]
-    fn accepts_the_supported_subset() {
-        for rule in [
-            "FREQ=DAILY",
-            "FREQ=DAILY;INTERVAL=2;COUNT=10",
-            "FREQ=WEEKLY;BYDAY=MO,WE,FR",
-            "FREQ=MONTHLY;BYMONTHDAY=-1",
-            "FREQ=MONTHLY;BYDAY=2TU",
-            "FREQ=YEARLY;UNTIL=20301231T000000Z",
-            "rrule:freq=weekly",
-        ] {
-            assert!(parse(rule).is_ok(), "{rule} should be accepted: {:?}", parse(rule));
-        }
+    fn accepts_the_supported_subset_normalised() {
         assert_eq!(parse("rrule:freq=weekly").expect("valid").rule(), "FREQ=WEEKLY");
+        assert!(parse("FREQ=MONTHLY;BYMONTHDAY=-1").is_ok());
     }
 
     #[test]
-    fn rejects_what_the_subset_excludes() {
-        for rule in [
-            "FREQ=HOURLY",
-            "FREQ=MINUTELY",
-            "FREQ=SECONDLY",
-            "FREQ=FORTNIGHTLY",
-            "INTERVAL=2",
-            "FREQ=DAILY;COUNT=3;UNTIL=20301231T000000Z",
-            "FREQ=DAILY;BYHOUR=9",
-            "FREQ=DAILY;FREQ=WEEKLY",
-            "FREQ=DAILY;UNTIL=20301231",
-            "FREQ=WEEKLY;BYDAY=XX",
-            "FREQ=WEEKLY;BYMONTHDAY=3",
-            "FREQ=DAILY;UNTIL=20200101T000000Z",
-            "garbage",
-            "",
-        ] {
+    fn rejections_name_the_rule_field() {
+        // Subset problems and `rrule`'s own checks (which need the due time) both land on the rule field.
+        for rule in
+            ["FREQ=HOURLY", "FREQ=DAILY;BYHOUR=9", "FREQ=WEEKLY;BYMONTHDAY=3", "FREQ=DAILY;UNTIL=20200101T000000Z", ""]
+        {
             let violations = parse(rule).expect_err(rule);
             assert!(violations.mentions(RULE_FIELD), "{rule}: {violations}");
         }
@@ -262,16 +158,20 @@ mod tests {
     }
 
     #[test]
-    fn finite_rule_runs_out() {
-        let recurrence = parse("FREQ=DAILY;COUNT=2").expect("valid");
-        let due = utc(2026, 3, 27, 8, 0);
-        assert_eq!(recurrence.next_after(due, berlin(), utc(2026, 3, 28, 8, 0)).expect("computes"), None);
+    fn count_runs_down_one_occurrence_at_a_time() {
+        let three = parse("FREQ=DAILY;COUNT=3").expect("valid");
+        let two = three.after_one_occurrence().expect("count").expect("two left");
+        assert_eq!(two.rule(), "FREQ=DAILY;COUNT=2");
+        let one = two.after_one_occurrence().expect("count").expect("one left");
+        assert_eq!(one.after_one_occurrence().expect("count"), None);
+        let endless = parse("FREQ=WEEKLY").expect("valid");
+        assert_eq!(endless.after_one_occurrence().expect("no count"), Some(endless));
     }
 
     #[test]
-    fn month_end_rule_lands_on_the_last_day() {
-        let recurrence = parse("FREQ=MONTHLY;BYMONTHDAY=-1").expect("valid");
-        let dates = recurrence.occurrences(utc(2026, 1, 31, 8, 0), berlin(), 3).expect("occurrences");
-        assert_eq!(dates, vec![utc(2026, 1, 31, 8, 0), utc(2026, 2, 28, 8, 0), utc(2026, 3, 31, 7, 0)]);
+    fn trusted_rules_round_trip() {
+        let recurrence = Recurrence::from_trusted("FREQ=DAILY;COUNT=3".to_owned(), RecurrenceAnchor::Completion);
+        assert_eq!(recurrence.rule(), "FREQ=DAILY;COUNT=3");
+        assert_eq!(recurrence.anchor(), RecurrenceAnchor::Completion);
     }
 }

@@ -15,6 +15,9 @@ pub enum TaskError {
     PreconditionFailed { current: Option<Version> },
     #[error("{0}")]
     Transition(#[from] TransitionError),
+    /// The occurrence of a series was created once and its task has since been deleted; it is not recreated.
+    #[error("the occurrence was created before and has since been deleted")]
+    OccurrenceGone,
     #[error("the Idempotency-Key was already used for a different request")]
     IdempotencyKeyReused,
     /// Unconditional writers kept colliding with concurrent changes.

@@ -2,11 +2,13 @@
 
 mod error;
 mod events;
+mod occurrences;
 mod precondition;
 pub mod settings;
 pub mod tasks;
 
 pub use error::TaskError;
+pub use occurrences::{NextOccurrence, OccurrenceOutcome};
 pub use precondition::Precondition;
 pub use settings::SettingsService;
 pub use tasks::{Outcome, Page, TaskService};

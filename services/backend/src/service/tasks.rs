@@ -234,7 +234,11 @@ impl TaskService {
     }
 
     /// The stored outcome for this key, if any; an error if the key was used for a different request.
-    async fn find_replay(&self, owner: &OwnerId, request: &IdempotentRequest) -> Result<Option<Outcome>, TaskError> {
+    pub(super) async fn find_replay(
+        &self,
+        owner: &OwnerId,
+        request: &IdempotentRequest,
+    ) -> Result<Option<Outcome>, TaskError> {
         let mut conn = self.acquire().await?;
         let Some(stored) = idempotency::find(&mut conn, owner, &request.key).await? else {
             return Ok(None);
@@ -246,21 +250,25 @@ impl TaskService {
     }
 
     /// A concurrent request with the same key committed first: answer with its outcome.
-    async fn replay_after_race(&self, owner: &OwnerId, request: &IdempotentRequest) -> Result<Outcome, TaskError> {
+    pub(super) async fn replay_after_race(
+        &self,
+        owner: &OwnerId,
+        request: &IdempotentRequest,
+    ) -> Result<Outcome, TaskError> {
         // The conflicting row was committed before our insert returned, so it is visible now.
         self.find_replay(owner, request).await?.ok_or(TaskError::Contended)
     }
 
-    async fn begin(&self) -> Result<Transaction<'static, Postgres>, TaskError> {
+    pub(super) async fn begin(&self) -> Result<Transaction<'static, Postgres>, TaskError> {
         Ok(self.pool.begin().await.context("begin transaction")?)
     }
 
-    async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<Postgres>, TaskError> {
+    pub(super) async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<Postgres>, TaskError> {
         Ok(self.pool.acquire().await.context("acquire connection")?)
     }
 }
 
-async fn record_outcome(
+pub(super) async fn record_outcome(
     conn: &mut PgConnection,
     owner: &OwnerId,
     request: &IdempotentRequest,
@@ -270,13 +278,13 @@ async fn record_outcome(
         .await?)
 }
 
-async fn commit(tx: Transaction<'static, Postgres>) -> Result<(), TaskError> {
+pub(super) async fn commit(tx: Transaction<'static, Postgres>) -> Result<(), TaskError> {
     Ok(tx.commit().await.context("commit transaction")?)
 }
 
 /// Rolling back is also what dropping the transaction does; doing it explicitly returns the connection clean
 /// sooner. A failure here leaves nothing to undo, so it is only logged.
-async fn rollback(tx: Transaction<'static, Postgres>) {
+pub(super) async fn rollback(tx: Transaction<'static, Postgres>) {
     if let Err(error) = tx.rollback().await {
         tracing::warn!(%error, "rollback failed; the connection is discarded");
     }

@@ -6,6 +6,7 @@
 pub mod error;
 pub mod idempotency;
 pub mod migrate;
+pub mod occurrences;
 pub mod outbox;
 pub mod pool;
 pub mod settings;

@@ -129,6 +129,14 @@ pub async fn find(conn: &mut PgConnection, owner: &OwnerId, id: TaskId) -> Resul
     row.map(TaskRow::into_task).transpose()
 }
 
+/// Any owner's task: only for the internal API, whose callers are other Taskwatch services, never users.
+pub async fn find_any(conn: &mut PgConnection, id: TaskId) -> Result<Option<Task>, StoreError> {
+    let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM backend.tasks WHERE id = "));
+    query.push_bind(id.as_uuid());
+    let row: Option<TaskRow> = query.build_query_as().fetch_optional(conn).await.context("find any task")?;
+    row.map(TaskRow::into_task).transpose()
+}
+
 /// Replaces the stored task with `task` if the stored version is still `expected`; `false` when it is not (or the
 /// task is gone). The version check and the write are one statement, so concurrent writers cannot both win.
 pub async fn update(conn: &mut PgConnection, expected: Version, task: &Task) -> Result<bool, StoreError> {

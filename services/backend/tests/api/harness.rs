@@ -13,6 +13,8 @@ use sqlx::PgPool;
 use testkit::postgres::TestDatabase;
 
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+/// The `INTERNAL_SERVICE_TOKEN` every test app accepts on `/internal/v1`.
+pub const SERVICE_TOKEN: &str = "service-token-service-token-service-token";
 
 /// One backend instance with its own database.
 pub struct TestApp {
@@ -40,8 +42,13 @@ impl TestApp {
     /// Serves the backend on `db`, after applying its migrations.
     pub async fn on_database(db: TestDatabase, customise: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::from_env(Env::from_pairs(
-            [("DATABASE_URL", db.url()), ("AUTH_JWT_SECRET", JWT_SECRET), ("RATE_LIMIT_ENABLED", "false")]
-                .map(|(k, v)| (k.to_owned(), v.to_owned())),
+            [
+                ("DATABASE_URL", db.url()),
+                ("AUTH_JWT_SECRET", JWT_SECRET),
+                ("RATE_LIMIT_ENABLED", "false"),
+                ("INTERNAL_SERVICE_TOKEN", SERVICE_TOKEN),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
         ))
         .expect("test config");
         config.readiness_timeout = Duration::from_secs(1);
@@ -59,13 +66,17 @@ impl TestApp {
             },
         );
         let metrics = observability::metrics::install().expect("metrics recorder");
-        let app = backend::app::build(&config, pool, metrics);
+        let app = backend::app::build(&config, pool.clone(), metrics);
         app.health().mark_started();
 
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.expect("bind");
         let address: SocketAddr = listener.local_addr().expect("address");
         let shutdown = Shutdown::new();
-        let chores = app.spawn_background(shutdown.token());
+        let mut chores = app.spawn_background(shutdown.token());
+        if let Some(relay) = &config.outbox_relay {
+            let relay = backend::relay::OutboxRelay::new(pool.clone(), relay.clone()).expect("Kafka producer");
+            chores.spawn(relay.run(shutdown.token()));
+        }
         let http: HttpConfig = config.http.clone();
         let server = tokio::spawn({
             let shutdown = shutdown.clone();
@@ -100,6 +111,11 @@ impl TestApp {
     /// A request authenticated as `user`.
     pub fn as_user(&self, user: &str, method: Method, path: &str) -> RequestBuilder {
         self.request(method, path).bearer_auth(self.token(user))
+    }
+
+    /// A request to the internal API carrying the service credential.
+    pub fn as_service(&self, method: Method, path: &str) -> RequestBuilder {
+        self.request(method, path).bearer_auth(SERVICE_TOKEN)
     }
 
     /// Creates a task for `user` and returns its JSON.

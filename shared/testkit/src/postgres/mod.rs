@@ -13,7 +13,7 @@ mod binaries;
 mod database;
 mod server;
 mod template;
-mod watchdog;
+pub(crate) mod watchdog;
 
 pub use binaries::{BIN_DIR_ENV, DEFAULT_BIN_DIR, bin_dir, is_installed};
 #[cfg(feature = "database")]

@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use clap::Parser;
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use prost::Message as _;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -53,6 +54,8 @@ struct Totals {
     export_requests: AtomicU64,
     /// Spans in those requests.
     spans: AtomicU64,
+    /// Those of kind SERVER: one per HTTP request the service handled.
+    server_spans: AtomicU64,
     /// Bytes of those request bodies.
     export_bytes: AtomicU64,
     /// Export requests refused: undecodable, compressed or of another content type.
@@ -73,6 +76,7 @@ impl Totals {
         serde_json::json!({
             "export_requests": read(&self.export_requests),
             "spans": read(&self.spans),
+            "server_spans": read(&self.server_spans),
             "export_bytes": read(&self.export_bytes),
             "rejected_exports": read(&self.rejected_exports),
             "scrapes": read(&self.scrapes),
@@ -104,10 +108,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .context("binding the OTLP endpoint")?;
     let address = listener.local_addr().context("reading the OTLP endpoint's address")?;
-    let app = Router::new()
-        .route(TRACES_PATH, post(receive_traces))
-        .layer(DefaultBodyLimit::max(MAX_EXPORT_BYTES))
-        .with_state(Arc::clone(&totals));
+    let app = otlp_router(Arc::clone(&totals));
 
     let scraper = tokio::spawn(scrape_forever(
         args.scrape_url,
@@ -130,6 +131,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn otlp_router(totals: Arc<Totals>) -> Router {
+    Router::new()
+        .route(TRACES_PATH, post(receive_traces))
+        .layer(DefaultBodyLimit::max(MAX_EXPORT_BYTES))
+        .with_state(totals)
+}
+
 async fn receive_traces(State(totals): State<Arc<Totals>>, headers: HeaderMap, body: Bytes) -> Response {
     let content_type = headers.get(CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
     let media_type = content_type.split(';').next().unwrap_or("").trim();
@@ -144,14 +152,15 @@ async fn receive_traces(State(totals): State<Arc<Totals>>, headers: HeaderMap, b
             return (StatusCode::BAD_REQUEST, format!("undecodable export: {error}")).into_response();
         }
     };
-    let spans: usize = request
-        .resource_spans
-        .iter()
-        .flat_map(|resource| &resource.scope_spans)
-        .map(|scope| scope.spans.len())
-        .sum();
+    let spans = request.resource_spans.iter().flat_map(|resource| &resource.scope_spans).flat_map(|scope| &scope.spans);
+    let (mut all, mut server) = (0u64, 0u64);
+    for span in spans {
+        all += 1;
+        server += u64::from(span.kind == SpanKind::Server as i32);
+    }
     totals.export_requests.fetch_add(1, Ordering::Relaxed);
-    totals.spans.fetch_add(spans as u64, Ordering::Relaxed);
+    totals.spans.fetch_add(all, Ordering::Relaxed);
+    totals.server_spans.fetch_add(server, Ordering::Relaxed);
     totals.export_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
     ([(CONTENT_TYPE, PROTOBUF)], ExportTraceServiceResponse::default().encode_to_vec()).into_response()
 }
@@ -190,4 +199,83 @@ async fn scrape_forever(url: String, interval: Duration, totals: Arc<Totals>) {
 async fn scrape(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
     let response = client.get(url).send().await?.error_for_status()?;
     Ok(response.text().await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::routing::get;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    use super::*;
+
+    async fn serve_in_background(app: Router) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+        address
+    }
+
+    fn span(kind: SpanKind) -> Span {
+        Span { name: "GET /v1/tasks".to_owned(), kind: kind as i32, ..Span::default() }
+    }
+
+    #[tokio::test]
+    async fn exports_are_decoded_and_their_spans_counted() {
+        let totals = Arc::new(Totals::default());
+        let address = serve_in_background(otlp_router(Arc::clone(&totals))).await;
+        let export = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![span(SpanKind::Server), span(SpanKind::Internal), span(SpanKind::Server)],
+                    ..ScopeSpans::default()
+                }],
+                ..ResourceSpans::default()
+            }],
+        };
+        let client = reqwest::Client::new();
+        let url = format!("http://{address}{TRACES_PATH}");
+        let accepted = client
+            .post(&url)
+            .header(CONTENT_TYPE, PROTOBUF)
+            .body(export.encode_to_vec())
+            .send()
+            .await
+            .expect("export sent");
+        assert_eq!(accepted.status(), StatusCode::OK);
+        let answer = ExportTraceServiceResponse::decode(accepted.bytes().await.expect("body")).expect("OTLP answer");
+        assert_eq!(answer, ExportTraceServiceResponse::default());
+
+        let json = client.post(&url).header(CONTENT_TYPE, "application/json").body("{}").send().await.expect("sent");
+        assert_eq!(json.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let garbage = client.post(&url).header(CONTENT_TYPE, PROTOBUF).body(vec![0xff; 7]).send().await.expect("sent");
+        assert_eq!(garbage.status(), StatusCode::BAD_REQUEST);
+
+        let totals = totals.to_json();
+        assert_eq!(totals["export_requests"], 1);
+        assert_eq!(totals["spans"], 3);
+        assert_eq!(totals["server_spans"], 2);
+        assert_eq!(totals["rejected_exports"], 2);
+    }
+
+    #[tokio::test]
+    async fn scrapes_count_once_the_endpoint_is_up() {
+        let exposition = "# TYPE up gauge\nup 1\nrequests_total{route=\"/\"} 3\n";
+        let address =
+            serve_in_background(Router::new().route("/metrics", get(move || async move { exposition }))).await;
+        let totals = Arc::new(Totals::default());
+        let scraper = tokio::spawn(scrape_forever(
+            format!("http://{address}/metrics"),
+            Duration::from_millis(10),
+            Arc::clone(&totals),
+        ));
+        let scraped = testkit::wait::until(testkit::wait::DEFAULT_TIMEOUT, || async {
+            totals.scrapes.load(Ordering::Relaxed) >= 3
+        })
+        .await;
+        assert!(scraped.is_ok(), "fewer than 3 scrapes: {}", totals.to_json());
+        scraper.abort();
+        assert_eq!(totals.last_scrape_samples.load(Ordering::Relaxed), 2);
+        assert_eq!(totals.last_scrape_bytes.load(Ordering::Relaxed), exposition.len() as u64);
+        assert_eq!(totals.failed_scrapes.load(Ordering::Relaxed), 0);
+    }
 }

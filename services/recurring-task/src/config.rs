@@ -1,0 +1,141 @@
+//! The service's configuration: environment variables only, validated at start-up with one report naming every
+//! bad or missing variable. `README.md` documents each variable.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use messaging::KafkaConfig;
+use observability::config::{ConfigError, DurationValue, Env, Secret};
+use observability::telemetry::TelemetrySettings;
+use observability::{ClientConfig, HttpConfig, ServiceInfo};
+use url::Url;
+
+pub const DEFAULT_PORT: u16 = 8082;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub http: HttpConfig,
+    pub telemetry: TelemetrySettings,
+    pub backend: BackendConfig,
+    pub kafka: KafkaConfig,
+    /// How long start-up waits for the broker (to create missing topics) before giving up.
+    pub startup_timeout: Duration,
+}
+
+/// How to reach the backend's internal API.
+#[derive(Debug, Clone)]
+pub struct BackendConfig {
+    pub client: ClientConfig,
+    /// The backend's `INTERNAL_SERVICE_TOKEN`.
+    pub service_token: Secret,
+}
+
+impl Config {
+    pub fn from_env(env: Env, service: ServiceInfo) -> Result<Self, ConfigError> {
+        env.load(|env| {
+            let bind_addr = env.with_default("BIND_ADDR", IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            let port = env.with_default("PORT", DEFAULT_PORT);
+            let http = HttpConfig::from_env(env);
+            let telemetry = TelemetrySettings::from_env(env, service);
+            let backend = read_backend(env);
+            let kafka = KafkaConfig::from_env(env, service);
+            let startup_timeout = env.with_default("STARTUP_TIMEOUT", DurationValue::from_secs(60)).get();
+            Some(Config {
+                listen: SocketAddr::new(bind_addr, port),
+                http,
+                telemetry,
+                backend: backend?,
+                kafka: kafka?,
+                startup_timeout,
+            })
+        })
+    }
+}
+
+fn read_backend(env: &mut Env) -> Option<BackendConfig> {
+    let url = env.required::<Url>("BACKEND_URL");
+    let service_token = env.required::<Secret>("INTERNAL_SERVICE_TOKEN");
+    let timeout = env.with_default("BACKEND_TIMEOUT", DurationValue::from_secs(2)).get();
+    let max_retries = env.with_default("BACKEND_MAX_RETRIES", 2u32);
+    let failure_threshold = env.with_default("BACKEND_BREAKER_FAILURE_THRESHOLD", 5u32);
+    let open_for = env.with_default("BACKEND_BREAKER_OPEN_FOR", DurationValue::from_secs(10)).get();
+    if timeout.is_zero() {
+        env.invalid("BACKEND_TIMEOUT", "must be above zero");
+    }
+    if failure_threshold == 0 {
+        env.invalid("BACKEND_BREAKER_FAILURE_THRESHOLD", "must be at least 1");
+    }
+    if url.as_ref().is_some_and(|url| !matches!(url.scheme(), "http" | "https")) {
+        env.invalid("BACKEND_URL", "must be an http:// or https:// URL");
+    }
+    let client = ClientConfig {
+        timeout,
+        max_retries,
+        backoff_base: Duration::from_millis(100),
+        failure_threshold,
+        open_for,
+        ..ClientConfig::new("backend", url?)
+    };
+    Some(BackendConfig { client, service_token: service_token? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SERVICE: ServiceInfo = ServiceInfo { name: "recurring-task", version: "test" };
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_pairs(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+    }
+
+    #[test]
+    fn minimal_config_uses_defaults() {
+        let config = Config::from_env(
+            env(&[
+                ("BACKEND_URL", "http://backend:8080"),
+                ("INTERNAL_SERVICE_TOKEN", "s3cret"),
+                ("KAFKA_BROKERS", "kafka:9092"),
+            ]),
+            SERVICE,
+        )
+        .expect("valid config");
+        assert_eq!(config.listen.port(), DEFAULT_PORT);
+        assert_eq!(config.backend.client.downstream, "backend");
+        assert_eq!(config.backend.client.timeout, Duration::from_secs(2));
+        assert_eq!(config.backend.client.failure_threshold, 5);
+        assert_eq!(config.backend.service_token.expose(), "s3cret");
+        assert_eq!(config.kafka.group_id, "recurring-task");
+        assert_eq!(config.startup_timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn one_report_names_every_bad_or_missing_variable() {
+        let error = Config::from_env(
+            env(&[("BACKEND_TIMEOUT", "0s"), ("BACKEND_BREAKER_FAILURE_THRESHOLD", "0"), ("PORT", "http")]),
+            SERVICE,
+        )
+        .expect_err("invalid config")
+        .to_string();
+        for name in
+            ["BACKEND_URL", "INTERNAL_SERVICE_TOKEN", "BACKEND_TIMEOUT", "BACKEND_BREAKER_FAILURE_THRESHOLD", "PORT"]
+        {
+            assert!(error.contains(name), "{name} missing from: {error}");
+        }
+    }
+
+    #[test]
+    fn the_token_is_never_printed() {
+        let config = Config::from_env(
+            env(&[
+                ("BACKEND_URL", "http://backend:8080"),
+                ("INTERNAL_SERVICE_TOKEN", "s3cret-value"),
+                ("KAFKA_BROKERS", "kafka:9092"),
+            ]),
+            SERVICE,
+        )
+        .expect("valid config");
+        assert!(!format!("{config:?}").contains("s3cret-value"));
+    }
+}

@@ -1,0 +1,225 @@
+//! The service's core, free of Kafka and HTTP: what to do about one task event.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use events::task::{RecurrenceAnchor as WireAnchor, TaskChange, TaskEvent, TaskSnapshot};
+use recurrence::{CompletedOccurrence, NextOccurrence, Recurrence, RecurrenceAnchor, Rule, RuleError};
+use uuid::Uuid;
+
+use crate::metrics::FailureReason;
+
+/// What one task event asks of this service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Nothing to do.
+    Skip(SkipReason),
+    /// Ask the backend for the next occurrence.
+    Create(OccurrenceRequest),
+}
+
+/// Why an event needs no occurrence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// Only `task.completed` starts a next occurrence.
+    NotACompletion,
+    NotRecurring,
+    /// `COUNT` used up, `UNTIL` passed, or the rule has no further date.
+    SeriesEnded,
+}
+
+impl SkipReason {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::NotACompletion => "not_a_completion",
+            SkipReason::NotRecurring => "not_recurring",
+            SkipReason::SeriesEnded => "series_ended",
+        }
+    }
+}
+
+/// The next occurrence of a series, as the backend's internal API creates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OccurrenceRequest {
+    pub series_id: Uuid,
+    /// The completed task the new one follows.
+    pub previous_task_id: Uuid,
+    pub due_at: DateTime<Utc>,
+    /// The rule the new occurrence should carry (`COUNT` lowered by one; see the `recurrence` crate).
+    pub rule: Rule,
+    /// Sent as `Idempotency-Key`: the completion event's id, so however often the event is delivered, the
+    /// backend creates the occurrence once.
+    pub idempotency_key: Uuid,
+}
+
+/// A completion event whose task cannot be continued: retrying cannot help, so the event is dead-lettered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecisionError {
+    #[error("task {task_id} names unknown time zone `{zone}`")]
+    UnknownTimeZone { task_id: Uuid, zone: String },
+    #[error("recurring task {task_id} has no due time")]
+    MissingDueTime { task_id: Uuid },
+    #[error("completed task {task_id} has no completion time")]
+    MissingCompletionTime { task_id: Uuid },
+    #[error("task {task_id} has an unusable rule `{rule}`: {source}")]
+    InvalidRule {
+        task_id: Uuid,
+        rule: String,
+        #[source]
+        source: RuleError,
+    },
+}
+
+impl DecisionError {
+    /// The failure metric's reason.
+    pub const fn reason(&self) -> FailureReason {
+        match self {
+            DecisionError::InvalidRule { .. } => FailureReason::InvalidRule,
+            DecisionError::UnknownTimeZone { .. }
+            | DecisionError::MissingDueTime { .. }
+            | DecisionError::MissingCompletionTime { .. } => FailureReason::InvalidTask,
+        }
+    }
+}
+
+/// Decides what the event `event_id` carrying `event` asks for.
+pub fn decide(event_id: Uuid, event: &TaskEvent) -> Result<Decision, DecisionError> {
+    if event.change != TaskChange::Completed {
+        return Ok(Decision::Skip(SkipReason::NotACompletion));
+    }
+    let task = &event.task;
+    let Some(wire) = &task.recurrence else {
+        return Ok(Decision::Skip(SkipReason::NotRecurring));
+    };
+    let invalid_rule = |source| DecisionError::InvalidRule { task_id: task.id, rule: wire.rrule.clone(), source };
+    let rule = Rule::parse(&wire.rrule).map_err(invalid_rule)?;
+    let recurrence = Recurrence::new(rule, anchor(wire.anchor));
+    let completed = completed_occurrence(task)?;
+    match recurrence.next_occurrence(&completed).map_err(invalid_rule)? {
+        NextOccurrence::SeriesEnded => Ok(Decision::Skip(SkipReason::SeriesEnded)),
+        NextOccurrence::Scheduled { due_at, rule } => Ok(Decision::Create(OccurrenceRequest {
+            series_id: task.series_id,
+            previous_task_id: task.id,
+            due_at,
+            rule,
+            idempotency_key: event_id,
+        })),
+    }
+}
+
+fn completed_occurrence(task: &TaskSnapshot) -> Result<CompletedOccurrence, DecisionError> {
+    let time_zone: Tz = task
+        .time_zone
+        .parse()
+        .map_err(|_| DecisionError::UnknownTimeZone { task_id: task.id, zone: task.time_zone.clone() })?;
+    let due_at = task.due_at.ok_or(DecisionError::MissingDueTime { task_id: task.id })?;
+    let completed_at = task.completed_at.ok_or(DecisionError::MissingCompletionTime { task_id: task.id })?;
+    Ok(CompletedOccurrence { due_at, completed_at, time_zone })
+}
+
+const fn anchor(wire: WireAnchor) -> RecurrenceAnchor {
+    match wire {
+        WireAnchor::Due => RecurrenceAnchor::Due,
+        WireAnchor::Completion => RecurrenceAnchor::Completion,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use events::task::{Priority, Recurrence as WireRecurrence, TaskStatus};
+
+    use super::*;
+
+    fn at(rfc3339: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(rfc3339).expect("test instant").to_utc()
+    }
+
+    /// A daily 09:00 Berlin task due the day before spring-forward, completed an hour late.
+    fn completed_task(rrule: Option<&str>) -> TaskEvent {
+        let id = Uuid::now_v7();
+        TaskEvent {
+            change: TaskChange::Completed,
+            task: TaskSnapshot {
+                id,
+                owner_id: "alice".into(),
+                series_id: Uuid::now_v7(),
+                title: "Water the plants".into(),
+                description: None,
+                priority: Priority::Medium,
+                labels: vec![],
+                status: TaskStatus::Completed,
+                due_at: Some(at("2026-03-28T08:00:00Z")),
+                time_zone: "Europe/Berlin".into(),
+                recurrence: rrule.map(|rrule| WireRecurrence { rrule: rrule.into(), anchor: WireAnchor::Due }),
+                reminders: vec![],
+                completed_at: Some(at("2026-03-28T09:00:00Z")),
+                version: 2,
+                created_at: at("2026-03-20T10:00:00Z"),
+                updated_at: at("2026-03-28T09:00:00Z"),
+            },
+        }
+    }
+
+    #[test]
+    fn a_completed_recurring_task_asks_for_its_next_occurrence() {
+        let event = completed_task(Some("FREQ=DAILY;COUNT=3"));
+        let event_id = Uuid::now_v7();
+        let decision = decide(event_id, &event).expect("decides");
+        assert_eq!(
+            decision,
+            Decision::Create(OccurrenceRequest {
+                series_id: event.task.series_id,
+                previous_task_id: event.task.id,
+                // 09:00 Berlin after the clocks went forward.
+                due_at: at("2026-03-29T07:00:00Z"),
+                rule: Rule::parse("FREQ=DAILY;COUNT=2").expect("valid"),
+                idempotency_key: event_id,
+            })
+        );
+    }
+
+    #[test]
+    fn completion_anchor_counts_from_the_completion() {
+        let mut event = completed_task(Some("FREQ=DAILY;INTERVAL=2"));
+        if let Some(recurrence) = &mut event.task.recurrence {
+            recurrence.anchor = WireAnchor::Completion;
+        }
+        let Ok(Decision::Create(request)) = decide(Uuid::now_v7(), &event) else { panic!("expected a create") };
+        assert_eq!(request.due_at, at("2026-03-30T08:00:00Z"));
+    }
+
+    #[test]
+    fn skips_what_needs_no_occurrence() {
+        let mut created = completed_task(Some("FREQ=DAILY"));
+        created.change = TaskChange::Created;
+        let cases = [
+            (created, SkipReason::NotACompletion),
+            (completed_task(None), SkipReason::NotRecurring),
+            (completed_task(Some("FREQ=DAILY;COUNT=1")), SkipReason::SeriesEnded),
+            (completed_task(Some("FREQ=DAILY;UNTIL=20260328T235959Z")), SkipReason::SeriesEnded),
+        ];
+        for (event, reason) in cases {
+            assert_eq!(decide(Uuid::now_v7(), &event), Ok(Decision::Skip(reason)), "{reason:?}");
+        }
+    }
+
+    #[test]
+    fn tasks_that_cannot_be_continued_are_errors_with_bounded_reasons() {
+        let mut no_zone = completed_task(Some("FREQ=DAILY"));
+        no_zone.task.time_zone = "Mars/Olympus_Mons".into();
+        let mut no_due = completed_task(Some("FREQ=DAILY"));
+        no_due.task.due_at = None;
+        let mut no_completion = completed_task(Some("FREQ=DAILY"));
+        no_completion.task.completed_at = None;
+        let cases = [
+            (completed_task(Some("FREQ=HOURLY")), "invalid_rule"),
+            (completed_task(Some("FREQ=WEEKLY;BYDAY=XX")), "invalid_rule"),
+            (no_zone, "invalid_task"),
+            (no_due, "invalid_task"),
+            (no_completion, "invalid_task"),
+        ];
+        for (event, reason) in cases {
+            let error = decide(Uuid::now_v7(), &event).expect_err(reason);
+            assert_eq!(error.reason().as_str(), reason, "{error}");
+        }
+    }
+}

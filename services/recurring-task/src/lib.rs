@@ -1,0 +1,20 @@
+//! Taskwatch `recurring-task`: when a recurring task is completed, computes its next occurrence in the task's
+//! time zone and creates it through the backend's internal API, exactly once however often the event arrives.
+//!
+//! Inside out: [`decision`] (what an event asks for; pure, no I/O) → [`backend`] (the circuit-broken call) →
+//! [`handler`] (one event end to end, transport-neutral) → [`consumer`] (Kafka) → [`app`] (probes, metrics, router). `main.rs` runs it.
+
+// Tests may unwrap: a panic is how they fail. Non-test code is still linted (`--all-targets`).
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod app;
+pub mod backend;
+pub mod config;
+pub mod consumer;
+pub mod decision;
+pub mod handler;
+pub mod metrics;
+
+use observability::ServiceInfo;
+
+pub const SERVICE: ServiceInfo = ServiceInfo { name: "recurring-task", version: env!("CARGO_PKG_VERSION") };

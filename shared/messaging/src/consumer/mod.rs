@@ -1,0 +1,352 @@
+//! The at-least-once consumer loop every service runs.
+//!
+//! One message at a time: receive → decode the CloudEvent → handler → store the offset only after
+//! `Ok` (auto-commit then commits stored offsets every `KAFKA_COMMIT_INTERVAL`, on rebalance and at
+//! shutdown). A transient failure retries the *same* message after a jittered backoff, so nothing
+//! is skipped and each partition's order holds; a permanent failure, or a payload that is not a
+//! CloudEvent, goes to the dead-letter topic with the reason before its offset is stored.
+//!
+//! A crash at any point re-delivers every message whose offset was not stored: handlers dedupe on
+//! the event id.
+//!
+//! A long run of retries blocks the whole consumer (every partition it owns); past
+//! `max.poll.interval.ms` (5 min) librdkafka leaves the group and rejoins on the next poll, and the
+//! unstored message is delivered again — to this or another replica. Nothing is lost either way.
+
+mod backoff;
+mod dead_letter;
+mod handler;
+mod lag;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use events::CloudEvent;
+use observability::Shutdown;
+use rdkafka::Message as _;
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::OwnedMessage;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use self::backoff::Backoff;
+use self::dead_letter::dead_letter_message;
+pub use self::handler::{Handler, HandlerError, IncomingMessage};
+use crate::client_context::TracingContext;
+use crate::config::{KafkaConfig, millis};
+use crate::error::ClientError;
+use crate::headers::MessageHeaders;
+use crate::metric_names::{MESSAGE_PROCESSING_DURATION_SECONDS, MESSAGES_CONSUMED_TOTAL, MESSAGES_DEAD_LETTERED_TOTAL};
+use crate::producer::Producer;
+
+/// What a consumer reads, and where it sends what it cannot handle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    topics: Vec<String>,
+    dead_letter_topic: String,
+}
+
+impl Subscription {
+    /// `None` when `topics` is empty or includes the dead-letter topic (which would feed rejects
+    /// back to the consumer that rejected them).
+    pub fn new(
+        topics: impl IntoIterator<Item = impl Into<String>>,
+        dead_letter_topic: impl Into<String>,
+    ) -> Option<Self> {
+        let topics: Vec<String> = topics.into_iter().map(Into::into).collect();
+        let dead_letter_topic = dead_letter_topic.into();
+        (!topics.is_empty() && !topics.contains(&dead_letter_topic)).then_some(Self { topics, dead_letter_topic })
+    }
+
+    pub fn topics(&self) -> &[String] {
+        &self.topics
+    }
+
+    pub fn dead_letter_topic(&self) -> &str {
+        &self.dead_letter_topic
+    }
+}
+
+/// The consumer could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("subscribing to {topics:?} failed")]
+    Subscribe {
+        topics: Vec<String>,
+        #[source]
+        source: KafkaError,
+    },
+}
+
+/// A group member subscribed to its topics, ready to [`run`](Consumer::run).
+pub struct Consumer {
+    consumer: Arc<StreamConsumer<TracingContext>>,
+    dead_letters: Producer,
+    subscription: Subscription,
+    config: KafkaConfig,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("group_id", &self.config.group_id)
+            .field("subscription", &self.subscription)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A wait was cut short because the service is stopping.
+struct ShutdownRequested;
+
+/// How one message ended.
+enum Disposition {
+    /// Handled, or dead-lettered: its offset may be stored.
+    Done,
+    /// Shutdown came while it was being retried: left unstored, so it is delivered again.
+    Abandoned,
+}
+
+impl Consumer {
+    /// Creates the consumer (group `KAFKA_GROUP_ID`) and subscribes; connecting happens in the
+    /// background, so this succeeds while the broker is down.
+    pub fn new(config: &KafkaConfig, subscription: Subscription) -> Result<Self, ConsumerError> {
+        let mut client = config.client_config();
+        client
+            .set("group.id", &config.group_id)
+            // Offsets are stored by us after the handler succeeded, and committed by librdkafka
+            // periodically, on rebalance and on close: stored means processed.
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.commit.interval.ms", millis(config.commit_interval))
+            // A new group starts from the beginning: a service deployed after events were published
+            // must still see them.
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", millis(config.session_timeout))
+            .set("enable.partition.eof", "false");
+        let consumer: StreamConsumer<TracingContext> = client
+            .create_with_context(TracingContext)
+            .map_err(|source| ClientError { role: "consumer", brokers: config.brokers.to_string(), source })?;
+        let topics: Vec<&str> = subscription.topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|source| ConsumerError::Subscribe { topics: subscription.topics.clone(), source })?;
+        let dead_letters = Producer::new(config)?;
+        Ok(Self { consumer: Arc::new(consumer), dead_letters, subscription, config: config.clone() })
+    }
+
+    /// Consumes until `shutdown` fires, then commits what was processed and leaves the group.
+    ///
+    /// A handler attempt in progress at shutdown is allowed to finish; a message waiting for a
+    /// retry is abandoned unstored (delivered again after restart).
+    pub async fn run<H: Handler>(self, handler: H, shutdown: Shutdown) {
+        let stop_lag = CancellationToken::new();
+        // Also stops the reporter when this future is dropped mid-run (an aborted task), so its
+        // handle on the consumer does not keep a dead member in the group.
+        let _stop_lag_on_drop = stop_lag.clone().drop_guard();
+        let lag = tokio::spawn(lag::report_lag(
+            Arc::clone(&self.consumer),
+            self.config.lag_interval,
+            self.config.request_timeout,
+            stop_lag.clone(),
+        ));
+        tracing::info!(topics = ?self.subscription.topics, group = %self.config.group_id, "consumer started");
+        let mut receive_errors = Backoff::new(self.config.retry_backoff);
+        loop {
+            let received = tokio::select! {
+                biased;
+                () = shutdown.requested() => break,
+                received = self.consumer.recv() => received.map(|message| message.detach()),
+            };
+            let message = match received {
+                Ok(message) => message,
+                Err(error) => {
+                    // Broker unreachable, unknown topic, …: librdkafka recovers on its own; do not spin.
+                    tracing::warn!(%error, "receiving from Kafka failed");
+                    if self.pause(receive_errors.next_delay(), &shutdown).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            receive_errors = Backoff::new(self.config.retry_backoff);
+            match self.process(&message, &handler, &shutdown).await {
+                Disposition::Done => self.store_offset(&message),
+                Disposition::Abandoned => break,
+            }
+        }
+        stop_lag.cancel();
+        let _ = lag.await;
+        self.close().await;
+    }
+
+    async fn process<H: Handler>(&self, message: &OwnedMessage, handler: &H, shutdown: &Shutdown) -> Disposition {
+        let started = Instant::now();
+        let topic = message.topic().to_owned();
+        let headers = MessageHeaders::from_kafka(message.headers());
+        let span = self.consumer_span(message);
+        // Fails only without an OpenTelemetry layer, when there is no trace to continue anyway.
+        let _ = span.set_parent(headers.extract_context());
+
+        let disposition = async {
+            let event = match CloudEvent::decode(message.payload().unwrap_or_default()) {
+                Ok(event) => event,
+                Err(error) => {
+                    tracing::warn!(%error, "message is not a CloudEvent; dead-lettering it");
+                    return self.dead_letter(message, &format!("undecodable: {error}"), shutdown).await;
+                }
+            };
+            tracing::Span::current().record("messaging.message.id", event.id.to_string());
+            let incoming = IncomingMessage {
+                topic: topic.clone(),
+                partition: message.partition(),
+                offset: message.offset(),
+                key: message.key().map(<[u8]>::to_vec),
+                headers,
+                event,
+            };
+            let mut backoff = Backoff::new(self.config.retry_backoff);
+            loop {
+                match handler.handle(incoming.clone()).await {
+                    Ok(()) => {
+                        metrics::counter!(MESSAGES_CONSUMED_TOTAL, "topic" => topic.clone(), "outcome" => "ok")
+                            .increment(1);
+                        return Disposition::Done;
+                    }
+                    Err(HandlerError::Retry(reason)) => {
+                        metrics::counter!(MESSAGES_CONSUMED_TOTAL, "topic" => topic.clone(), "outcome" => "retried")
+                            .increment(1);
+                        let delay = backoff.next_delay();
+                        tracing::warn!(reason, retry_in_ms = delay.as_millis(), "handler failed transiently; retrying");
+                        if self.pause(delay, shutdown).await.is_err() {
+                            tracing::info!("shutdown while retrying; message left uncommitted");
+                            return Disposition::Abandoned;
+                        }
+                    }
+                    Err(HandlerError::Reject(reason)) => {
+                        tracing::warn!(reason, "handler rejected the message; dead-lettering it");
+                        return self.dead_letter(message, &reason, shutdown).await;
+                    }
+                }
+            }
+        }
+        .instrument(span.clone())
+        .await;
+
+        if matches!(disposition, Disposition::Abandoned) {
+            span.record("otel.status_code", "error");
+            span.record("error.type", "abandoned");
+        }
+        metrics::histogram!(MESSAGE_PROCESSING_DURATION_SECONDS, "topic" => topic).record(started.elapsed());
+        disposition
+    }
+
+    /// Publishes the dead-letter copy, retrying until the broker has it: the original's offset is
+    /// stored only after that, so a message is never lost on its way to the dead-letter topic.
+    async fn dead_letter(&self, message: &OwnedMessage, reason: &str, shutdown: &Shutdown) -> Disposition {
+        let topic = message.topic().to_owned();
+        let copy = dead_letter_message(message, &self.subscription.dead_letter_topic, &self.config.group_id, reason);
+        let mut backoff = Backoff::new(self.config.retry_backoff);
+        loop {
+            match self.dead_letters.send(copy.clone()).await {
+                Ok(_) => {
+                    let span = tracing::Span::current();
+                    span.record("otel.status_code", "error");
+                    span.record("error.type", "dead_lettered");
+                    metrics::counter!(MESSAGES_CONSUMED_TOTAL, "topic" => topic.clone(), "outcome" => "dead_lettered")
+                        .increment(1);
+                    metrics::counter!(MESSAGES_DEAD_LETTERED_TOTAL, "topic" => topic).increment(1);
+                    return Disposition::Done;
+                }
+                Err(error) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(error = %error.source, retry_in_ms = delay.as_millis(), "dead-lettering failed; retrying");
+                    if self.pause(delay, shutdown).await.is_err() {
+                        return Disposition::Abandoned;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Marks `message` processed; auto-commit sends it to the broker.
+    fn store_offset(&self, message: &OwnedMessage) {
+        // librdkafka stores `offset + 1`, the next message to read.
+        if let Err(error) = self.consumer.store_offset(message.topic(), message.partition(), message.offset()) {
+            // The partition was revoked meanwhile: its new owner gets the message again (handlers dedupe).
+            tracing::warn!(
+                %error,
+                topic = message.topic(),
+                partition = message.partition(),
+                offset = message.offset(),
+                "could not store the offset of a processed message"
+            );
+        }
+    }
+
+    /// Sleeps for `delay`, unless shutdown is requested first.
+    async fn pause(&self, delay: std::time::Duration, shutdown: &Shutdown) -> Result<(), ShutdownRequested> {
+        tokio::select! {
+            () = shutdown.requested() => Err(ShutdownRequested),
+            () = tokio::time::sleep(delay) => Ok(()),
+        }
+    }
+
+    /// Commits stored offsets, then leaves the group (closing blocks, so off the async threads).
+    async fn close(self) {
+        let consumer = self.consumer;
+        let dead_letters = self.dead_letters;
+        let request_timeout = self.config.request_timeout;
+        let closed = tokio::task::spawn_blocking(move || {
+            match consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "final offset commit failed; uncommitted messages will be re-delivered")
+                }
+            }
+            if let Err(error) = dead_letters.flush(request_timeout) {
+                tracing::warn!(%error, "flushing the dead-letter producer failed");
+            }
+            drop(consumer);
+        })
+        .await;
+        if let Err(error) = closed {
+            tracing::warn!(%error, "closing the consumer failed");
+        }
+        tracing::info!("consumer stopped");
+    }
+
+    /// OTel messaging semconv: span `process {destination}`, kind consumer.
+    fn consumer_span(&self, message: &OwnedMessage) -> tracing::Span {
+        tracing::info_span!(
+            "kafka.process",
+            otel.name = %format_args!("process {}", message.topic()),
+            otel.kind = "consumer",
+            otel.status_code = Empty,
+            messaging.system = "kafka",
+            messaging.operation.type = "process",
+            messaging.operation.name = "process",
+            messaging.destination.name = %message.topic(),
+            messaging.destination.partition.id = %message.partition(),
+            messaging.consumer.group.name = %self.config.group_id,
+            messaging.kafka.offset = message.offset(),
+            messaging.message.id = Empty,
+            error.type = Empty,
+        )
+    }
+}
+
+/// [`Consumer::new`] then [`Consumer::run`]: consumes `subscription` with `handler` until `shutdown`.
+pub async fn run<H: Handler>(
+    config: &KafkaConfig,
+    subscription: Subscription,
+    handler: H,
+    shutdown: Shutdown,
+) -> Result<(), ConsumerError> {
+    Consumer::new(config, subscription)?.run(handler, shutdown).await;
+    Ok(())
+}

@@ -1,0 +1,51 @@
+//! Where the tansu broker binary is.
+
+use std::path::{Path, PathBuf};
+
+use crate::Error;
+
+/// Points at the tansu binary to use; `cargo xtask test` sets it.
+pub const TANSU_BIN_ENV: &str = "TASKWATCH_TANSU_BIN";
+
+/// Where `cargo xtask` installs tansu (`cargo install --root` this directory), under `$HOME`.
+pub const INSTALL_ROOT_UNDER_HOME: &str = ".cache/taskwatch/tansu";
+
+const PROGRAM: &str = "tansu";
+
+/// The `cargo install --root` directory xtask uses: `$HOME/.cache/taskwatch/tansu`.
+pub fn install_root() -> Option<PathBuf> {
+    std::env::var_os("HOME").filter(|home| !home.is_empty()).map(|home| Path::new(&home).join(INSTALL_ROOT_UNDER_HOME))
+}
+
+/// The tansu binary: `$TASKWATCH_TANSU_BIN`, else `$HOME/.cache/taskwatch/tansu/bin/tansu`, else
+/// `tansu` on `PATH`.
+pub fn tansu_binary() -> Result<PathBuf, Error> {
+    if let Some(explicit) = std::env::var_os(TANSU_BIN_ENV).filter(|value| !value.is_empty()) {
+        let explicit = PathBuf::from(explicit);
+        return if explicit.is_file() {
+            Ok(explicit)
+        } else {
+            Err(Error::TansuNotInstalled { searched: format!("{} (from {TANSU_BIN_ENV})", explicit.display()) })
+        };
+    }
+    let cached = install_root().map(|root| root.join("bin").join(PROGRAM));
+    if let Some(cached) = cached.as_ref().filter(|path| path.is_file()) {
+        return Ok(cached.clone());
+    }
+    if let Some(on_path) = find_on_path() {
+        return Ok(on_path);
+    }
+    let cached =
+        cached.map_or_else(|| "$HOME/.cache/taskwatch/tansu/bin/tansu".to_owned(), |p| p.display().to_string());
+    Err(Error::TansuNotInstalled { searched: format!("${TANSU_BIN_ENV} (unset), {cached}, PATH") })
+}
+
+/// Whether [`tansu_binary`] finds a binary.
+pub fn is_installed() -> bool {
+    tansu_binary().is_ok()
+}
+
+fn find_on_path() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(PROGRAM)).find(|candidate| candidate.is_file())
+}

@@ -1,0 +1,768 @@
+//! BENCHMARKS.md: what a run measured, rendered as Markdown, with the verdict on each target.
+//!
+//! Everything here is computed from the run except the section between [`NOTES_BEGIN`] and [`NOTES_END`]:
+//! profiling findings written by hand, carried over from the previous file so a re-run does not erase them.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::cpu::{CpuShares, Role};
+use super::k6::{Endpoint, K6Summary, Latencies};
+use super::machine::{Machine, Versions};
+use super::pgbench::PgbenchResult;
+use super::sink::SinkTotals;
+
+pub const NOTES_BEGIN: &str = "<!-- notes:begin (kept by `cargo xtask bench`; edit freely) -->";
+pub const NOTES_END: &str = "<!-- notes:end -->";
+
+/// Above this share of the CPU taken by processes outside the bench, a run's figures are not the backend's.
+pub const OTHER_CPU_WARNING: f64 = 0.10;
+
+/// The targets of issue 2 for two cores.
+pub const CREATE_SHARE_OF_CEILING_MIN: f64 = 0.60;
+pub const MIXED_P99_MAX_MS: f64 = 10.0;
+pub const TELEMETRY_OVERHEAD_MAX: f64 = 0.05;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub endpoint_duration: Duration,
+    pub mixed_duration: Duration,
+    pub rate: u32,
+    pub vus: u32,
+    pub pgbench_duration: Duration,
+    pub database_connections: u32,
+    pub scrape_interval: Duration,
+}
+
+/// One k6 run and where the CPU went meanwhile.
+#[derive(Debug, Clone)]
+pub struct LoadRun {
+    pub summary: K6Summary,
+    pub cpu: CpuShares,
+}
+
+/// Proof that a telemetry mode was what it claims: what the backend logged and exported.
+#[derive(Debug, Clone)]
+pub struct TelemetryEvidence {
+    pub log_lines: u64,
+    pub log_bytes: u64,
+    /// Requests k6 sent in this mode, warm-up and setup included (each is one server span).
+    pub requests_sent: u64,
+    /// `None` when telemetry was off (no sink ran).
+    pub sink: Option<SinkTotals>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModeRun {
+    pub endpoints: BTreeMap<Endpoint, LoadRun>,
+    pub mixed: LoadRun,
+    pub evidence: TelemetryEvidence,
+}
+
+impl ModeRun {
+    pub fn throughput(&self, endpoint: Endpoint) -> Option<f64> {
+        self.endpoints.get(&endpoint)?.summary.throughput(endpoint)
+    }
+
+    fn latencies(&self, endpoint: Endpoint) -> Option<&Latencies> {
+        self.endpoints.get(&endpoint)?.summary.by_endpoint.get(&endpoint)
+    }
+
+    fn mixed_p99(&self) -> Option<f64> {
+        self.mixed.summary.all.map(|all| all.p99_ms)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CeilingRun {
+    pub result: PgbenchResult,
+    pub cpu: CpuShares,
+}
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub date: DateTime<Utc>,
+    pub command: String,
+    pub elapsed: Duration,
+    pub machine: Machine,
+    pub versions: Versions,
+    pub settings: Settings,
+    /// The machine with nothing of the bench running, just before the first load.
+    pub background: CpuShares,
+    pub off: ModeRun,
+    pub on: ModeRun,
+    pub ceiling: CeilingRun,
+}
+
+/// A target and whether this run met it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub target: &'static str,
+    pub result: String,
+    pub met: bool,
+}
+
+impl Report {
+    /// Create throughput as a share of the pgbench ceiling.
+    fn create_share(&self, mode: &ModeRun) -> Option<f64> {
+        let ceiling = self.ceiling.result.tps;
+        mode.throughput(Endpoint::Create).filter(|_| ceiling > 0.0).map(|create| create / ceiling)
+    }
+
+    /// Throughput lost to telemetry on `endpoint`: 1 − on/off (negative when the on run was faster).
+    pub fn telemetry_overhead(&self, endpoint: Endpoint) -> Option<f64> {
+        let off = self.off.throughput(endpoint)?;
+        let on = self.on.throughput(endpoint)?;
+        (off > 0.0).then(|| 1.0 - on / off)
+    }
+
+    fn worst_overhead(&self) -> Option<(Endpoint, f64)> {
+        Endpoint::ALL
+            .into_iter()
+            .filter_map(|endpoint| self.telemetry_overhead(endpoint).map(|overhead| (endpoint, overhead)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
+    pub fn verdicts(&self) -> Vec<Verdict> {
+        let mut verdicts = Vec::new();
+        if let (Some(off), Some(on)) = (self.create_share(&self.off), self.create_share(&self.on)) {
+            verdicts.push(Verdict {
+                target: "create ≥ 60 % of the pgbench ceiling",
+                result: format!("{} with telemetry off, {} on", percent(off), percent(on)),
+                met: off.min(on) >= CREATE_SHARE_OF_CEILING_MIN,
+            });
+        }
+        if let (Some(off), Some(on)) = (self.off.mixed_p99(), self.on.mixed_p99()) {
+            verdicts.push(Verdict {
+                target: "p99 < 10 ms at 1,000 req/s mixed",
+                result: format!(
+                    "{} off, {} on (at {} req/s)",
+                    milliseconds(off),
+                    milliseconds(on),
+                    thousands(f64::from(self.settings.rate))
+                ),
+                met: off.max(on) < MIXED_P99_MAX_MS && self.settings.rate >= 1000,
+            });
+        }
+        if let Some((endpoint, worst)) = self.worst_overhead() {
+            verdicts.push(Verdict {
+                target: "telemetry ≤ 5 % of throughput",
+                result: format!("worst endpoint {endpoint}: {}", signed_percent(-worst)),
+                met: worst <= TELEMETRY_OVERHEAD_MAX,
+            });
+        }
+        verdicts
+    }
+
+    /// The whole file; `notes` is the hand-written section to carry over (without its markers).
+    pub fn render(&self, notes: &str) -> String {
+        let mut out = String::new();
+        self.render_header(&mut out);
+        self.render_warnings(&mut out);
+        self.render_verdicts(&mut out);
+        self.render_endpoints(&mut out);
+        self.render_mixed(&mut out);
+        self.render_ceiling(&mut out);
+        self.render_cpu(&mut out);
+        self.render_evidence(&mut out);
+        self.render_analysis(&mut out);
+        let _ = write!(
+            out,
+            "\n## Profiling notes\n\nWritten by hand after looking into the figures; `cargo xtask bench` keeps this \
+             section when it rewrites the file, so check it against the figures above.\n\n{NOTES_BEGIN}\n{}\n{NOTES_END}\n",
+            notes.trim()
+        );
+        out
+    }
+
+    fn render_header(&self, out: &mut String) {
+        let machine = &self.machine;
+        let settings = &self.settings;
+        let versions = &self.versions;
+        let _ = write!(
+            out,
+            "# Benchmarks\n\n\
+             Written by `cargo xtask bench` on {date}: one run, {elapsed} from start to end. The command rewrites \
+             this file; re-run it to refresh the figures.\n\n\
+             ## Machine and command\n\n\
+             | | |\n|---|---|\n\
+             | Command | `{command}` |\n\
+             | CPUs | {cpus} × {model}{virtual} |\n\
+             | Memory | {memory:.1} GiB |\n\
+             | OS | {os}, Linux {kernel} |\n\
+             | Code | commit {commit}, {rustc} |\n\
+             | Tools | k6 {k6}; {pgbench} |\n\
+             | Busy before the run | {background} of the CPU (measured for a few seconds with the bench idle) |\n\n\
+             ## How it was measured\n\n\
+             - **Postgres 15**, a throwaway cluster tuned like the tests: `fsync=off`, `synchronous_commit=off`, \
+             `full_page_writes=off`. Durability is off for the API runs and the pgbench ceiling alike, so the \
+             comparison is fair; absolute write figures are higher than a durable server would give.\n\
+             - **Backend**: release build, pool of {connections} connections, rate limiting off, its own fresh \
+             database per telemetry mode.\n\
+             - **Telemetry off**: `RUST_LOG=off`, no OTLP endpoint. (The Prometheus recorder still counts in \
+             memory; the backend has no switch for it, and nothing scrapes it.)\n\
+             - **Telemetry on**: `RUST_LOG=info` JSON lines written to a file, every request traced \
+             (`parentbased_always_on`) and exported over OTLP/HTTP to a separate receiver process that decodes \
+             every export and counts its spans, `/metrics` scraped every {scrape} by that process.\n\
+             - **Load**: k6 (`bench/k6/tasks.js`) from a separate process over 127.0.0.1, {vus} virtual users \
+             acting as {vus} API users. Per endpoint a closed loop for {endpoint_duration} (each user sends its next \
+             request when the previous one is answered; throughput is requests over the time they were in flight). \
+             Then an open loop: {rate} req/s arriving for {mixed_duration} whatever the latency, mixed 45 % get, \
+             25 % list, 20 % create, 10 % complete. A short unreported warm-up precedes each mode.\n\
+             - **Ceiling**: `pgbench --protocol=prepared` running `bench/pgbench/create_task.sql` (the create \
+             transaction: task insert and outbox insert) with {connections} clients for {pgbench_duration}.\n\
+             - **The load generator shares the {cpus} cores** with the backend and Postgres; the CPU table below \
+             shows how much it took.\n\n",
+            date = self.date.format("%Y-%m-%d %H:%M UTC"),
+            elapsed = seconds(self.elapsed),
+            command = self.command,
+            cpus = machine.cpus,
+            model = machine.cpu_model,
+            virtual = if machine.virtualised { " (virtual machine)" } else { "" },
+            memory = machine.memory_gib,
+            os = machine.os,
+            kernel = machine.kernel,
+            commit = versions.commit,
+            rustc = versions.rustc,
+            k6 = versions.k6,
+            pgbench = versions.pgbench,
+            background = percent(1.0 - self.background.idle),
+            connections = settings.database_connections,
+            scrape = seconds(settings.scrape_interval),
+            vus = settings.vus,
+            endpoint_duration = seconds(settings.endpoint_duration),
+            rate = thousands(f64::from(settings.rate)),
+            mixed_duration = seconds(settings.mixed_duration),
+            pgbench_duration = seconds(settings.pgbench_duration),
+        );
+    }
+
+    /// Every load, labelled, with its CPU shares.
+    fn loads(&self) -> Vec<(String, &CpuShares)> {
+        let mut loads = Vec::new();
+        for (label, mode) in [("off", &self.off), ("on", &self.on)] {
+            for (endpoint, run) in &mode.endpoints {
+                loads.push((format!("{endpoint}, telemetry {label}"), &run.cpu));
+            }
+            loads.push((format!("mixed, telemetry {label}"), &mode.mixed.cpu));
+        }
+        loads.push(("pgbench ceiling".to_owned(), &self.ceiling.cpu));
+        loads
+    }
+
+    /// Reasons to distrust this run's figures.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let background = std::iter::once(("before the run".to_owned(), &self.background));
+        let busy: Vec<String> = background
+            .chain(self.loads())
+            .filter(|(_, cpu)| cpu.other > OTHER_CPU_WARNING)
+            .map(|(label, cpu)| format!("{label} {}", percent(cpu.other)))
+            .collect();
+        if !busy.is_empty() {
+            warnings.push(format!(
+                "Work outside the bench took more than {} of the CPU during some loads ({}): the machine was not \
+                 idle, so those figures understate what the backend can do. Re-run on an idle machine.",
+                percent(OTHER_CPU_WARNING),
+                busy.join(", ")
+            ));
+        }
+        for (label, mode) in [("off", &self.off), ("on", &self.on)] {
+            let mixed = &mode.mixed.summary;
+            if mixed.dropped_iterations > 0 {
+                warnings.push(format!(
+                    "With telemetry {label}, k6 dropped {} arrivals of the mixed load: the offered rate fell short of \
+                     {} req/s.",
+                    thousands(mixed.dropped_iterations as f64),
+                    thousands(f64::from(self.settings.rate))
+                ));
+            }
+        }
+        let failed: u64 = [&self.off, &self.on]
+            .iter()
+            .flat_map(|mode| mode.endpoints.values().chain(std::iter::once(&mode.mixed)))
+            .filter_map(|run| run.summary.all.map(|all| all.failed))
+            .sum();
+        if failed > 0 {
+            warnings.push(format!(
+                "{} measured requests failed; k6's output of the run names the checks.",
+                thousands(failed as f64)
+            ));
+        }
+        warnings
+    }
+
+    fn render_warnings(&self, out: &mut String) {
+        for warning in self.warnings() {
+            let _ = writeln!(out, "> **Warning:** {warning}\n");
+        }
+    }
+
+    fn render_verdicts(&self, out: &mut String) {
+        out.push_str("## Targets\n\n| Target (2 cores) | This run | Met |\n|---|---|---|\n");
+        for verdict in self.verdicts() {
+            let _ = writeln!(out, "| {} | {} | {} |", verdict.target, verdict.result, yes_no(verdict.met));
+        }
+        out.push('\n');
+    }
+
+    fn render_endpoints(&self, out: &mut String) {
+        out.push_str(
+            "## Throughput and latency per endpoint (closed loop)\n\n\
+             | Endpoint | Off req/s | Off p50 | Off p99 | On req/s | On p50 | On p99 | Telemetry cost | Failed |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        );
+        for endpoint in Endpoint::ALL {
+            let (Some(off), Some(on)) = (self.off.latencies(endpoint), self.on.latencies(endpoint)) else {
+                continue;
+            };
+            let _ = writeln!(
+                out,
+                "| `{route}` | {off_rps} | {off_p50} | {off_p99} | {on_rps} | {on_p50} | {on_p99} | {cost} | {failed} |",
+                route = endpoint.route(),
+                off_rps = option(self.off.throughput(endpoint), thousands),
+                off_p50 = milliseconds(off.p50_ms),
+                off_p99 = milliseconds(off.p99_ms),
+                on_rps = option(self.on.throughput(endpoint), thousands),
+                on_p50 = milliseconds(on.p50_ms),
+                on_p99 = milliseconds(on.p99_ms),
+                cost = option(self.telemetry_overhead(endpoint), |overhead| signed_percent(-overhead)),
+                failed = off.failed + on.failed,
+            );
+        }
+        out.push_str(
+            "\nTelemetry cost is the change in throughput from off to on (negative: slower with telemetry). \
+             Latencies are k6's, client side, so they include the load generator's own scheduling delays.\n\n",
+        );
+    }
+
+    fn render_mixed(&self, out: &mut String) {
+        let _ = write!(
+            out,
+            "## Mixed load at {rate} req/s (open loop)\n\n\
+             | | Telemetry off | Telemetry on |\n|---|---:|---:|\n",
+            rate = thousands(f64::from(self.settings.rate)),
+        );
+        let runs = [&self.off.mixed.summary, &self.on.mixed.summary];
+        let row = |out: &mut String, label: &str, cell: &dyn Fn(&K6Summary) -> String| {
+            let _ = writeln!(out, "| {label} | {} | {} |", cell(runs[0]), cell(runs[1]));
+        };
+        let duration = self.settings.mixed_duration.as_secs_f64().max(f64::EPSILON);
+        row(out, "Achieved rate", &|s| option(s.all.map(|all| all.requests as f64 / duration), thousands));
+        row(out, "**p99, all requests**", &|s| {
+            option(s.all.map(|all| all.p99_ms), |ms| format!("**{}**", milliseconds(ms)))
+        });
+        row(out, "p50, all requests", &|s| option(s.all.map(|all| all.p50_ms), milliseconds));
+        row(out, "p90, all requests", &|s| option(s.all.map(|all| all.p90_ms), milliseconds));
+        row(out, "max, all requests", &|s| option(s.all.map(|all| all.max_ms), milliseconds));
+        for endpoint in Endpoint::ALL {
+            row(out, &format!("p99 `{}`", endpoint.route()), &|s| {
+                option(s.by_endpoint.get(&endpoint).map(|figures| figures.p99_ms), milliseconds)
+            });
+        }
+        row(out, "Failed requests", &|s| option(s.all.map(|all| all.failed as f64), thousands));
+        row(out, "Dropped arrivals", &|s| thousands(s.dropped_iterations as f64));
+        row(out, "Virtual users needed", &|s| thousands(s.max_vus as f64));
+        out.push_str(
+            "\nDropped arrivals are requests k6 could not send on time because every virtual user was busy; a \
+             non-zero count means the rate was not really offered.\n\n",
+        );
+    }
+
+    fn render_ceiling(&self, out: &mut String) {
+        let result = &self.ceiling.result;
+        let _ = write!(
+            out,
+            "## Write ceiling (pgbench)\n\n\
+             | Clients | Transactions | Failed | tps | Latency avg |\n|---:|---:|---:|---:|---:|\n\
+             | {} | {} | {} | {} | {} |\n\n\
+             | | Telemetry off | Telemetry on |\n|---|---:|---:|\n\
+             | `POST /v1/tasks` req/s | {} | {} |\n\
+             | Share of the ceiling | {} | {} |\n\n",
+            result.clients,
+            thousands(result.transactions as f64),
+            result.failed,
+            thousands(result.tps),
+            milliseconds(result.latency_avg_ms),
+            option(self.off.throughput(Endpoint::Create), thousands),
+            option(self.on.throughput(Endpoint::Create), thousands),
+            option(self.create_share(&self.off), percent),
+            option(self.create_share(&self.on), percent),
+        );
+    }
+
+    fn render_cpu(&self, out: &mut String) {
+        out.push_str(
+            "## Where the CPU went\n\nShares of the whole machine (all cores) while each load ran, from `/proc`. \
+             \"Interrupts\" is kernel interrupt work charged to no process, mostly the loopback network between \
+             the processes; \"other\" is every process outside the bench.\n\n\
+             | Load | Backend | Postgres | Load generator | Telemetry sink | Interrupts | Steal | Other | Idle |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        );
+        for (label, cpu) in self.loads() {
+            cpu_row(out, &label, cpu);
+        }
+        out.push('\n');
+    }
+
+    fn render_evidence(&self, out: &mut String) {
+        let _ = write!(
+            out,
+            "## What telemetry produced\n\n\
+             | | Telemetry off | Telemetry on |\n|---|---:|---:|\n\
+             | Requests sent (all scenarios) | {} | {} |\n\
+             | Log lines written | {} | {} |\n\
+             | Log volume | {} | {} |\n",
+            thousands(self.off.evidence.requests_sent as f64),
+            thousands(self.on.evidence.requests_sent as f64),
+            thousands(self.off.evidence.log_lines as f64),
+            thousands(self.on.evidence.log_lines as f64),
+            megabytes(self.off.evidence.log_bytes),
+            megabytes(self.on.evidence.log_bytes),
+        );
+        let sink =
+            |mode: &ModeRun, cell: fn(&SinkTotals) -> String| mode.evidence.sink.as_ref().map_or("–".to_owned(), cell);
+        let rows: [(&str, SinkCell); 6] = [
+            ("Spans received and decoded", |s| thousands(s.spans as f64)),
+            ("… of them server spans (one per request handled)", |s| thousands(s.server_spans as f64)),
+            ("OTLP export requests (volume)", |s| {
+                format!("{} ({})", thousands(s.export_requests as f64), megabytes(s.export_bytes))
+            }),
+            ("Exports refused by the receiver", |s| thousands(s.rejected_exports as f64)),
+            ("Scrapes of `/metrics` (failed)", |s| format!("{} ({})", thousands(s.scrapes as f64), s.failed_scrapes)),
+            ("Last scrape: samples (size)", |s| {
+                format!("{} ({})", thousands(s.last_scrape_samples as f64), kilobytes(s.last_scrape_bytes))
+            }),
+        ];
+        for (label, cell) in rows {
+            let _ = writeln!(out, "| {label} | {} | {} |", sink(&self.off, cell), sink(&self.on, cell));
+        }
+        out.push('\n');
+    }
+
+    fn render_analysis(&self, out: &mut String) {
+        out.push_str("## Analysis\n\n");
+        for line in self.analysis() {
+            let _ = writeln!(out, "- {line}");
+        }
+    }
+
+    /// Statements that follow from the figures alone.
+    fn analysis(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let (Some(share), Some(create)) = (self.create_share(&self.off), self.off.endpoints.get(&Endpoint::Create)) {
+            let cpu = &create.cpu;
+            lines.push(format!(
+                "Create reaches {} of the pgbench ceiling with telemetry off ({} {}). While it ran, the backend \
+                 used {} of the machine, Postgres {}, k6 {}, other work {} and {} was idle; under pgbench, Postgres \
+                 used {} and pgbench {} ({} idle). {}",
+                percent(share),
+                if share >= CREATE_SHARE_OF_CEILING_MIN { "meets" } else { "misses" },
+                "the 60 % target",
+                percent(role_share(cpu, Role::Backend)),
+                percent(role_share(cpu, Role::Postgres)),
+                percent(role_share(cpu, Role::LoadGenerator)),
+                percent(cpu.other),
+                percent(cpu.idle),
+                percent(role_share(&self.ceiling.cpu, Role::Postgres)),
+                percent(role_share(&self.ceiling.cpu, Role::LoadGenerator)),
+                percent(self.ceiling.cpu.idle),
+                bottleneck(cpu),
+            ));
+        }
+        if let (Some(off), Some(on)) = (self.off.mixed_p99(), self.on.mixed_p99()) {
+            let dropped = self.off.mixed.summary.dropped_iterations + self.on.mixed.summary.dropped_iterations;
+            lines.push(format!(
+                "At {} req/s mixed, p99 is {} with telemetry off and {} on: {}{}",
+                thousands(f64::from(self.settings.rate)),
+                milliseconds(off),
+                milliseconds(on),
+                if off.max(on) < MIXED_P99_MAX_MS { "within the 10 ms target." } else { "above the 10 ms target." },
+                if dropped > 0 {
+                    format!(" k6 dropped {dropped} arrivals, so the offered rate fell short; treat the p99 with care.")
+                } else {
+                    String::new()
+                },
+            ));
+        }
+        let overheads: Vec<String> = Endpoint::ALL
+            .into_iter()
+            .filter_map(|endpoint| {
+                self.telemetry_overhead(endpoint).map(|overhead| format!("{endpoint} {}", signed_percent(-overhead)))
+            })
+            .collect();
+        if let Some((_, worst)) = self.worst_overhead() {
+            lines.push(format!(
+                "Telemetry changes throughput by {} ({}). Run-to-run variation of a closed loop on two shared \
+                 cores is a few percent, so differences of that size are within noise.",
+                overheads.join(", "),
+                if worst <= TELEMETRY_OVERHEAD_MAX { "within the 5 % budget" } else { "over the 5 % budget somewhere" },
+            ));
+        }
+        if let Some(sink) = &self.on.evidence.sink {
+            let sent = self.on.evidence.requests_sent;
+            let handled = sent + sink.scrapes;
+            lines.push(format!(
+                "With telemetry on, the receiver decoded {} server spans for the {} requests the backend handled \
+                 ({} from k6, {} scrapes), and the log file got {} lines{}.",
+                thousands(sink.server_spans as f64),
+                thousands(handled as f64),
+                thousands(sent as f64),
+                thousands(sink.scrapes as f64),
+                thousands(self.on.evidence.log_lines as f64),
+                if sink.server_spans < handled {
+                    format!(
+                        "; {} requests have no span at the receiver: the SDK's batch queue dropped spans under load, \
+                         so full tracing at this rate needs a larger queue or sampling",
+                        thousands(handled.saturating_sub(sink.server_spans) as f64)
+                    )
+                } else {
+                    ": nothing was lost".to_owned()
+                },
+            ));
+        }
+        lines
+    }
+}
+
+/// Renders one figure of the sink's totals.
+type SinkCell = fn(&SinkTotals) -> String;
+
+/// Which process took most of the busy time during a load, in words.
+fn bottleneck(cpu: &CpuShares) -> String {
+    if cpu.idle >= 0.15 {
+        return format!(
+            "With {} of the CPU idle, the limit is not CPU: it is waiting (connection pool, locks or round trips).",
+            percent(cpu.idle)
+        );
+    }
+    let busiest = Role::ALL
+        .into_iter()
+        .map(|role| (role, role_share(cpu, role)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(role, share)| format!("{role} ({})", percent(share)))
+        .unwrap_or_default();
+    format!("The CPU is saturated; the largest consumer is {busiest}.")
+}
+
+fn role_share(cpu: &CpuShares, role: Role) -> f64 {
+    cpu.by_role.get(&role).copied().unwrap_or(0.0)
+}
+
+fn cpu_row(out: &mut String, label: &str, cpu: &CpuShares) {
+    let cell = |role: Role| cpu.by_role.get(&role).map_or("–".to_owned(), |share| percent(*share));
+    let _ = writeln!(
+        out,
+        "| {label} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        cell(Role::Backend),
+        cell(Role::Postgres),
+        cell(Role::LoadGenerator),
+        cell(Role::TelemetrySink),
+        percent(cpu.interrupts),
+        percent(cpu.steal),
+        percent(cpu.other),
+        percent(cpu.idle),
+    );
+}
+
+/// The hand-written notes of an earlier BENCHMARKS.md, if it has the markers.
+pub fn carried_notes(previous: &str) -> Option<&str> {
+    let start = previous.find(NOTES_BEGIN)? + NOTES_BEGIN.len();
+    let end = start + previous[start..].find(NOTES_END)?;
+    Some(previous[start..end].trim())
+}
+
+fn yes_no(met: bool) -> &'static str {
+    if met { "yes" } else { "**no**" }
+}
+
+fn option<T>(value: Option<T>, format: impl Fn(T) -> String) -> String {
+    value.map_or_else(|| "–".to_owned(), format)
+}
+
+/// `1234.5` → `1,235`.
+fn thousands(value: f64) -> String {
+    let rounded = value.round();
+    let digits = format!("{:.0}", rounded.abs());
+    let mut grouped = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    if rounded < 0.0 { format!("-{grouped}") } else { grouped }
+}
+
+fn milliseconds(ms: f64) -> String {
+    if ms < 10.0 { format!("{ms:.2} ms") } else { format!("{ms:.1} ms") }
+}
+
+fn percent(share: f64) -> String {
+    format!("{:.1} %", share * 100.0)
+}
+
+fn signed_percent(share: f64) -> String {
+    format!("{:+.1} %", share * 100.0)
+}
+
+fn seconds(duration: Duration) -> String {
+    let secs = duration.as_secs_f64();
+    if secs >= 120.0 { format!("{:.1} min", secs / 60.0) } else { format!("{secs:.0} s") }
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1_000_000.0)
+}
+
+fn kilobytes(bytes: u64) -> String {
+    format!("{:.1} kB", bytes as f64 / 1_000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn latencies(requests: u64, p99_ms: f64) -> Latencies {
+        Latencies { requests, failed: 0, p50_ms: p99_ms / 4.0, p90_ms: p99_ms / 2.0, p99_ms, max_ms: p99_ms * 2.0 }
+    }
+
+    fn cpu(backend: f64, postgres: f64, k6: f64, idle: f64) -> CpuShares {
+        CpuShares {
+            by_role: BTreeMap::from([(Role::Backend, backend), (Role::Postgres, postgres), (Role::LoadGenerator, k6)]),
+            interrupts: 0.0,
+            steal: 0.0,
+            other: 1.0 - backend - postgres - k6 - idle,
+            idle,
+        }
+    }
+
+    /// Ten seconds of each endpoint at `rates` requests per second, and a mixed run with p99 `mixed_p99`.
+    fn mode(rates: [u64; 4], mixed_p99: f64) -> ModeRun {
+        let endpoints = Endpoint::ALL
+            .into_iter()
+            .zip(rates)
+            .map(|(endpoint, rate)| {
+                let summary = K6Summary {
+                    by_endpoint: BTreeMap::from([(endpoint, latencies(rate * 10, 20.0))]),
+                    all: Some(latencies(rate * 10, 20.0)),
+                    total_requests: rate * 10 + 100,
+                    active_window: Duration::from_secs(10),
+                    dropped_iterations: 0,
+                    max_vus: 32,
+                };
+                (endpoint, LoadRun { summary, cpu: cpu(0.5, 0.3, 0.15, 0.02) })
+            })
+            .collect();
+        let mixed = K6Summary {
+            by_endpoint: BTreeMap::from([(Endpoint::Get, latencies(13_500, mixed_p99))]),
+            all: Some(latencies(30_000, mixed_p99)),
+            total_requests: 30_032,
+            active_window: Duration::from_secs(30),
+            dropped_iterations: 0,
+            max_vus: 40,
+        };
+        ModeRun {
+            endpoints,
+            mixed: LoadRun { summary: mixed, cpu: cpu(0.3, 0.2, 0.1, 0.38) },
+            evidence: TelemetryEvidence { log_lines: 0, log_bytes: 0, requests_sent: 100_000, sink: None },
+        }
+    }
+
+    fn report(off: ModeRun, on: ModeRun, ceiling_tps: f64) -> Report {
+        Report {
+            date: DateTime::from_timestamp(1_800_000_000, 0).expect("valid timestamp"),
+            command: "cargo xtask bench".to_owned(),
+            elapsed: Duration::from_secs(400),
+            machine: Machine {
+                cpus: 2,
+                cpu_model: "AMD EPYC".to_owned(),
+                memory_gib: 23.4,
+                os: "Debian GNU/Linux 12 (bookworm)".to_owned(),
+                kernel: "6.1.0".to_owned(),
+                virtualised: true,
+            },
+            versions: Versions {
+                rustc: "rustc 1.95.0".to_owned(),
+                k6: "k6 v1.1.0".to_owned(),
+                pgbench: "pgbench (PostgreSQL) 15.20".to_owned(),
+                commit: "abc".to_owned(),
+            },
+            background: cpu(0.0, 0.0, 0.0, 0.99),
+            settings: Settings {
+                endpoint_duration: Duration::from_secs(20),
+                mixed_duration: Duration::from_secs(30),
+                rate: 1000,
+                vus: 32,
+                pgbench_duration: Duration::from_secs(20),
+                database_connections: 10,
+                scrape_interval: Duration::from_secs(1),
+            },
+            off,
+            on,
+            ceiling: CeilingRun {
+                result: PgbenchResult {
+                    clients: 10,
+                    transactions: 80_000,
+                    failed: 0,
+                    tps: ceiling_tps,
+                    latency_avg_ms: 2.3,
+                },
+                cpu: cpu(0.0, 0.8, 0.15, 0.02),
+            },
+        }
+    }
+
+    #[test]
+    fn verdicts_follow_the_targets() {
+        let report = report(mode([1500, 2600, 750, 1200], 8.0), mode([1470, 2400, 740, 1190], 9.5), 2000.0);
+        let verdicts = report.verdicts();
+        assert_eq!(verdicts.len(), 3);
+        // 1470 / 2000 = 73.5 % (the lower of off and on counts).
+        assert!(verdicts[0].met, "{verdicts:?}");
+        assert!(verdicts[0].result.contains("73.5 %"), "{verdicts:?}");
+        assert!(verdicts[1].met, "{verdicts:?}");
+        // get: 1 − 2400/2600 = 7.7 % lost, the worst.
+        assert!(!verdicts[2].met, "{verdicts:?}");
+        assert!(verdicts[2].result.contains("get: -7.7 %"), "{verdicts:?}");
+    }
+
+    #[test]
+    fn missed_targets_are_reported_as_missed() {
+        let report = report(mode([1500, 2600, 750, 1200], 8.0), mode([1500, 2600, 750, 1200], 12.0), 4000.0);
+        let verdicts = report.verdicts();
+        assert!(!verdicts[0].met, "37.5 % of the ceiling: {verdicts:?}");
+        assert!(!verdicts[1].met, "12 ms p99 with telemetry on: {verdicts:?}");
+        assert!(verdicts[2].met, "no telemetry cost: {verdicts:?}");
+    }
+
+    #[test]
+    fn rendering_keeps_the_notes_and_shows_every_endpoint() {
+        let report = report(mode([1500, 2600, 750, 1200], 8.0), mode([1470, 2400, 740, 1190], 9.5), 2000.0);
+        let text = report.render("Profiled with perf: most time in JSON encoding.");
+        for route in Endpoint::ALL.map(Endpoint::route) {
+            assert!(text.contains(&format!("`{route}`")), "{route} missing");
+        }
+        assert!(text.contains("| `POST /v1/tasks` | 1,500 |"), "{text}");
+        assert_eq!(carried_notes(&text), Some("Profiled with perf: most time in JSON encoding."));
+        assert!(text.contains("fsync=off"));
+    }
+
+    #[test]
+    fn notes_are_absent_without_markers() {
+        assert_eq!(carried_notes("# Benchmarks\nno notes here"), None);
+    }
+
+    #[test]
+    fn numbers_are_formatted_for_people() {
+        assert_eq!(thousands(1234.5), "1,235");
+        assert_eq!(thousands(999.4), "999");
+        assert_eq!(thousands(1_000_000.0), "1,000,000");
+        assert_eq!(milliseconds(8.123), "8.12 ms");
+        assert_eq!(milliseconds(54.49), "54.5 ms");
+        assert_eq!(signed_percent(-0.0312), "-3.1 %");
+    }
+}
