@@ -5,6 +5,7 @@ use std::process::Stdio;
 
 use anyhow::{Context as _, bail};
 use nix::unistd::Uid;
+use testkit::kafka::{TANSU_FEATURES, TANSU_VERSION};
 use tokio::process::Command;
 
 use crate::cargo;
@@ -45,9 +46,6 @@ pub const FOR_TESTS: &[&Requirement] = &[&POSTGRES, &NATIVE_BUILD_TOOLS];
 /// What `cargo xtask up` needs from apt; it also needs the broker ([`ensure_tansu`]).
 pub const FOR_UP: &[&Requirement] = &[&POSTGRES, &NATIVE_BUILD_TOOLS];
 
-/// The tansu release tests and the native stack run against; pinned so every machine runs the same broker.
-pub const TANSU_VERSION: &str = "0.6.0";
-
 fn native_build_tools_present() -> bool {
     NATIVE_BUILD_PACKAGES.iter().all(|package| debian_package_installed(package))
 }
@@ -62,21 +60,22 @@ fn debian_package_installed(package: &str) -> bool {
         .is_ok_and(|output| output.status.success() && output.stdout == b"installed")
 }
 
-/// The tansu broker binary, built into `$HOME/.cache/taskwatch/tansu` with `cargo install` when
-/// missing (about 15 minutes on 2 cores; later runs reuse it). `--features dynostore` brings the
-/// `memory://` storage engine the tests use; `--locked` keeps its dependencies at versions that compile.
+/// The tansu broker binary, built with `cargo install` into a cache under `$HOME` when missing
+/// (about 20 minutes on 2 cores; later runs reuse it). Version, features and cache directory come
+/// from `testkit::kafka`, which runs the binary: the features bring the SQLite storage engine the
+/// test broker keeps its data in; `--locked` keeps tansu's dependencies at versions that compile.
 pub async fn ensure_tansu(interrupt: &mut Interrupt) -> anyhow::Result<PathBuf> {
     if let Ok(binary) = testkit::kafka::tansu_binary() {
         return Ok(binary);
     }
     let root = testkit::kafka::install_root().context("$HOME is not set, so there is nowhere to cache tansu")?;
     eprintln!(
-        "xtask: building the tansu Kafka broker {TANSU_VERSION} into {} (once; about 15 minutes)…",
+        "xtask: building the tansu Kafka broker {TANSU_VERSION} into {} (once; about 20 minutes)…",
         root.display()
     );
     let mut install = cargo::command();
     install
-        .args(["install", "tansu", "--version", TANSU_VERSION, "--locked", "--features", "dynostore", "--root"])
+        .args(["install", "tansu", "--version", TANSU_VERSION, "--locked", "--features", TANSU_FEATURES, "--root"])
         .arg(&root);
     let mut child = children::spawn_group_leader("cargo install tansu", &mut install)?;
     match children::wait_or_stop(&mut child, interrupt, cargo::STOP_GRACE).await.context("waiting for cargo install")? {

@@ -384,3 +384,49 @@ async fn a_clean_shutdown_during_retries_leaves_the_message_for_the_next_start()
     restarted.stop().await;
     assert_eq!(redelivered.snapshot(), [2], "the handled message was committed at shutdown, the abandoned one was not");
 }
+
+#[tokio::test]
+async fn messages_sent_while_the_broker_is_down_arrive_once_after_it_returns() {
+    let (mut broker, config) = support::broker_with(&[("outage", 1), ("outage.dlq", 1)]).await;
+    let producer = Producer::new(&config).expect("producer");
+    let seen: Shared<u32> = Arc::new(Collected::new());
+    let consumer = {
+        let seen = Arc::clone(&seen);
+        Running::start(
+            &config,
+            Subscription::new(["outage"], "outage.dlq").expect("subscription"),
+            move |message: IncomingMessage| {
+                seen.push(sequence(&message));
+                async { Ok::<(), HandlerError>(()) }
+            },
+        )
+    };
+    publish(&producer, "outage", "task-1", &probe("task-1", 0)).await;
+    seen.wait_for(|sequence| *sequence == 0, TIMEOUT).await.expect("consumed before the outage");
+
+    broker.stop();
+    let probe_timeout = std::time::Duration::from_millis(500);
+    assert!(producer.check_broker(probe_timeout).await.is_err(), "the broker is down");
+    // Sent during the outage: each send keeps retrying (up to KAFKA_DELIVERY_TIMEOUT) until acknowledged.
+    let sends: Vec<_> = (1..=3)
+        .map(|sequence| {
+            let producer = producer.clone();
+            tokio::spawn(async move {
+                let message =
+                    OutgoingMessage::event("outage", "task-1", &probe("task-1", sequence)).expect("serialise");
+                producer.send(message).await
+            })
+        })
+        .collect();
+    assert!(producer.check_broker(probe_timeout).await.is_err(), "still down while the sends wait");
+    broker.start_again().await.expect("the broker comes back with its data");
+    for send in sends {
+        send.await.expect("send task").expect("acknowledged once the broker is back");
+    }
+
+    wait::until(TIMEOUT, || async { seen.len() >= 4 }).await.expect("everything sent during the outage arrives");
+    consumer.stop().await;
+    let mut sequences = seen.snapshot();
+    sequences.sort_unstable();
+    assert_eq!(sequences, [0, 1, 2, 3], "each message exactly once, the one before the outage not again");
+}

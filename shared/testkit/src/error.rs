@@ -18,7 +18,7 @@ pub enum Error {
     /// The tansu broker binary was not found.
     #[error(
         "the tansu Kafka broker is not installed (looked at {searched}); run `cargo xtask test`, which \
-         builds it into $HOME/.cache/taskwatch/tansu, or set TASKWATCH_TANSU_BIN"
+         builds it into $HOME/.cache/taskwatch, or set TASKWATCH_TANSU_BIN to a build with the `libsql` feature"
     )]
     TansuNotInstalled { searched: String },
 

@@ -17,7 +17,7 @@ fn accepts_connections(port: u16) -> bool {
 }
 
 #[tokio::test]
-async fn a_broker_starts_creates_topics_and_restarts_empty_on_the_same_port() {
+async fn a_broker_starts_creates_topics_and_restarts_with_its_data_on_the_same_port() {
     let mut broker = Broker::start().await.expect("start tansu");
     let port = broker.port();
     assert_eq!(broker.bootstrap(), format!("127.0.0.1:{port}"));
@@ -36,7 +36,12 @@ async fn a_broker_starts_creates_topics_and_restarts_empty_on_the_same_port() {
     broker.start_again().await.expect("start again");
     assert_eq!(broker.port(), port);
     let topics = broker.topics().await.expect("list topics after restart");
-    assert!(!topics.iter().any(|topic| topic == "harness-topic"), "memory storage starts empty: {topics:?}");
+    assert!(topics.iter().any(|topic| topic == "harness-topic"), "topics survive a restart: {topics:?}");
+
+    let data_dir = broker.data_dir().to_owned();
+    assert!(data_dir.exists());
+    drop(broker);
+    assert!(!data_dir.exists(), "dropping the broker deletes its data");
 }
 
 #[tokio::test]
@@ -60,14 +65,17 @@ async fn the_broker_does_not_outlive_a_killed_test_process() {
         .wait_for_line(|line| line.starts_with("HELD "), Duration::from_secs(90))
         .await
         .expect("the helper reports its broker");
-    // "HELD <port>"
-    let port: u16 = ready.split_whitespace().nth(1).and_then(|port| port.parse().ok()).expect("port");
-    assert!(accepts_connections(port));
+    // "HELD <port> <data dir>"
+    let fields: Vec<&str> = ready.split_whitespace().collect();
+    let [_, port, data_dir] = fields[..] else { panic!("unexpected helper line: {ready}") };
+    let port: u16 = port.parse().expect("port");
+    let data_dir = std::path::PathBuf::from(data_dir);
+    assert!(accepts_connections(port) && data_dir.exists());
 
     helper.send(Signal::SIGKILL).expect("kill the helper");
-    wait::until(wait::DEFAULT_TIMEOUT, || async { !accepts_connections(port) })
+    wait::until(wait::DEFAULT_TIMEOUT, || async { !accepts_connections(port) && !data_dir.exists() })
         .await
-        .expect("the broker is killed after its owner was SIGKILLed");
+        .expect("the broker is killed and its data deleted after its owner was SIGKILLed");
 }
 
 #[tokio::test]
@@ -88,6 +96,6 @@ async fn helper_hold_a_broker_until_killed() {
         return;
     }
     let broker = Broker::start().await.expect("start tansu");
-    println!("HELD {}", broker.port());
+    println!("HELD {} {}", broker.port(), broker.data_dir().display());
     std::future::pending::<()>().await;
 }

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
@@ -46,6 +47,7 @@ pub struct CpuMeter {
 /// Cumulative CPU ticks at one moment.
 #[derive(Debug, Clone)]
 pub struct CpuSample {
+    taken: Instant,
     machine: MachineTicks,
     by_role: BTreeMap<Role, u64>,
 }
@@ -61,6 +63,19 @@ pub struct CpuShares {
     /// Everything else: processes outside the bench (other users' work shows up here).
     pub other: f64,
     pub idle: f64,
+    /// Wall-clock time between the samples.
+    pub elapsed: Duration,
+    /// Cores of the machine: `elapsed × cores` is the capacity the shares divide.
+    pub cores: usize,
+}
+
+impl CpuShares {
+    /// CPU time `role` spent per unit of work (`units` requests or transactions in the window).
+    pub fn per_unit(&self, role: Role, units: u64) -> Option<Duration> {
+        let share = self.by_role.get(&role)?;
+        let busy = self.elapsed.as_secs_f64() * self.cores as f64 * share;
+        (units > 0).then(|| Duration::from_secs_f64(busy / units as f64))
+    }
 }
 
 /// Cumulative ticks of all cores, from the first line of `/proc/stat`.
@@ -76,6 +91,7 @@ struct MachineTicks {
 
 impl CpuMeter {
     pub fn sample(&self) -> anyhow::Result<CpuSample> {
+        let taken = Instant::now();
         let machine = machine_ticks()?;
         let mut by_role = BTreeMap::new();
         by_role.insert(Role::Postgres, postgres_ticks(self.postmaster)?);
@@ -87,7 +103,7 @@ impl CpuMeter {
         if let Some(pid) = self.telemetry_sink {
             by_role.insert(Role::TelemetrySink, read_stat(&pid.to_string())?.own_ticks());
         }
-        Ok(CpuSample { machine, by_role })
+        Ok(CpuSample { taken, machine, by_role })
     }
 }
 
@@ -109,7 +125,15 @@ impl CpuSample {
             })
             .collect();
         let accounted: f64 = by_role.values().sum::<f64>() + idle + interrupts + steal;
-        CpuShares { by_role, interrupts, steal, other: (1.0 - accounted).max(0.0), idle }
+        CpuShares {
+            by_role,
+            interrupts,
+            steal,
+            other: (1.0 - accounted).max(0.0),
+            idle,
+            elapsed: later.taken.saturating_duration_since(self.taken),
+            cores: std::thread::available_parallelism().map_or(1, usize::from),
+        }
     }
 }
 
@@ -227,7 +251,9 @@ mod tests {
 
     #[test]
     fn shares_split_the_window() {
+        let start = Instant::now();
         let sample = |total, idle, interrupts, backend, postgres| CpuSample {
+            taken: start,
             machine: MachineTicks { total, idle, interrupts, steal: 0 },
             by_role: BTreeMap::from([(Role::Backend, backend), (Role::Postgres, postgres)]),
         };
@@ -237,5 +263,22 @@ mod tests {
         assert_eq!(shares.by_role[&Role::Backend], 0.4);
         assert_eq!(shares.by_role[&Role::Postgres], 0.2);
         assert!((shares.other - 0.1).abs() < 1e-9, "{shares:?}");
+    }
+
+    #[test]
+    fn per_unit_divides_the_busy_time() {
+        let shares = CpuShares {
+            by_role: BTreeMap::from([(Role::Backend, 0.25)]),
+            interrupts: 0.0,
+            steal: 0.0,
+            other: 0.0,
+            idle: 0.75,
+            elapsed: Duration::from_secs(10),
+            cores: 2,
+        };
+        // A quarter of 2 cores for 10 s is 5 CPU-seconds, over 10,000 requests.
+        assert_eq!(shares.per_unit(Role::Backend, 10_000), Some(Duration::from_micros(500)));
+        assert_eq!(shares.per_unit(Role::Postgres, 10_000), None);
+        assert_eq!(shares.per_unit(Role::Backend, 0), None);
     }
 }

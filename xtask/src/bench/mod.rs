@@ -70,7 +70,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     rate: u32,
     /// Virtual users of the closed-loop runs, each acting as its own API user.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
     vus: u32,
     /// Seconds of the pgbench ceiling run.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=600))]
@@ -95,14 +95,15 @@ impl Args {
 }
 
 pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
-    let date = chrono::Utc::now();
     let settings = args.settings();
     let root = cargo::workspace_root();
 
     let tools = tools::ensure().await?;
     let binaries = build::release_binaries(&mut interrupt).await?;
     let results_dir = results_dir(&binaries.backend)?;
+    // The clock starts after the builds: the report states how long the measuring took.
+    let started = Instant::now();
+    let date = chrono::Utc::now();
     eprintln!("xtask: starting a throwaway Postgres…");
     let postgres = PostgresServer::start().await.context("starting the throwaway Postgres")?;
     let bench = Bench {
@@ -115,7 +116,7 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
     };
     let measured = bench.measure_all(&mut interrupt).await;
     drop(postgres);
-    let (background, off, on, ceiling) = measured?;
+    let Measurements { background, off, on, ceiling } = measured?;
 
     let report = Report {
         date,
@@ -142,6 +143,36 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether the backend runs with telemetry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    TelemetryOff,
+    TelemetryOn,
+}
+
+impl Mode {
+    /// Names its database and its files.
+    fn label(self) -> &'static str {
+        match self {
+            Mode::TelemetryOff => "off",
+            Mode::TelemetryOn => "on",
+        }
+    }
+
+    fn database_name(self) -> String {
+        format!("bench_telemetry_{}", self.label())
+    }
+}
+
+/// Everything a run measured.
+#[derive(Debug)]
+struct Measurements {
+    background: CpuShares,
+    off: ModeRun,
+    on: ModeRun,
+    ceiling: CeilingRun,
+}
+
 /// What every phase of a run needs.
 #[derive(Debug)]
 struct Bench<'a> {
@@ -154,10 +185,7 @@ struct Bench<'a> {
 }
 
 impl Bench<'_> {
-    async fn measure_all(
-        &self,
-        interrupt: &mut Interrupt,
-    ) -> anyhow::Result<(CpuShares, ModeRun, ModeRun, CeilingRun)> {
+    async fn measure_all(&self, interrupt: &mut Interrupt) -> anyhow::Result<Measurements> {
         let postmaster = cpu::parent_pid(self.psql.checkpointer_pid().await?)?;
         let jwt_secret = random_secret()?;
         let tokens = mint_tokens(&self.binaries.backend, &jwt_secret, self.settings.vus).await?;
@@ -168,30 +196,27 @@ impl Bench<'_> {
                 (1.0 - background.idle) * 100.0
             );
         }
-        let off = self.measure_mode(false, postmaster, &jwt_secret, &tokens, interrupt).await?;
-        let on = self.measure_mode(true, postmaster, &jwt_secret, &tokens, interrupt).await?;
+        let off = self.measure_mode(Mode::TelemetryOff, postmaster, &jwt_secret, &tokens, interrupt).await?;
+        let on = self.measure_mode(Mode::TelemetryOn, postmaster, &jwt_secret, &tokens, interrupt).await?;
         // On the telemetry-on database: the schema is there, and the tables hold what the create runs saw.
-        let ceiling = self.measure_ceiling(&self.database_url("on"), postmaster, interrupt).await?;
-        Ok((background, off, on, ceiling))
-    }
-
-    fn database_url(&self, label: &str) -> String {
-        self.psql.database_url(&database_name(label))
+        let ceiling_database = self.psql.database_url(&Mode::TelemetryOn.database_name());
+        let ceiling = self.measure_ceiling(&ceiling_database, postmaster, interrupt).await?;
+        Ok(Measurements { background, off, on, ceiling })
     }
 
     async fn measure_mode(
         &self,
-        telemetry_on: bool,
+        mode: Mode,
         postmaster: u32,
         jwt_secret: &str,
         tokens: &str,
         interrupt: &mut Interrupt,
     ) -> anyhow::Result<ModeRun> {
-        let label = if telemetry_on { "on" } else { "off" };
+        let label = mode.label();
         eprintln!("\nxtask bench: telemetry {label}");
-        let database_url = self.psql.create_database(&database_name(label)).await?;
+        let database_url = self.psql.create_database(&mode.database_name()).await?;
         let address = free_local_address()?;
-        let sink = if telemetry_on {
+        let sink = if mode == Mode::TelemetryOn {
             let scrape_url = format!("http://{address}/metrics");
             Some(TelemetrySink::start(&self.binaries.telemetry_sink, &scrape_url, SCRAPE_INTERVAL).await?)
         } else {
@@ -286,10 +311,6 @@ async fn measured(meter: &CpuMeter, load: impl Future<Output = anyhow::Result<K6
     let summary = load.await?;
     let cpu = before.shares_until(&meter.sample()?);
     Ok(LoadRun { summary, cpu })
-}
-
-fn database_name(label: &str) -> String {
-    format!("bench_{label}")
 }
 
 /// `target/bench` (beside the release directory, wherever the target directory is).

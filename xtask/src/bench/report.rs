@@ -185,8 +185,8 @@ impl Report {
         let _ = write!(
             out,
             "# Benchmarks\n\n\
-             Written by `cargo xtask bench` on {date}: one run, {elapsed} from start to end. The command rewrites \
-             this file; re-run it to refresh the figures.\n\n\
+             Written by `cargo xtask bench` on {date} from one run whose measurements took {elapsed}. The command \
+             rewrites this file; re-run it to refresh the figures.\n\n\
              ## Machine and command\n\n\
              | | |\n|---|---|\n\
              | Command | `{command}` |\n\
@@ -240,16 +240,16 @@ impl Report {
         );
     }
 
-    /// Every load, labelled, with its CPU shares.
-    fn loads(&self) -> Vec<(String, &CpuShares)> {
+    /// Every load, labelled, with its CPU shares and how many requests (or transactions) it made.
+    fn loads(&self) -> Vec<(String, &CpuShares, u64)> {
         let mut loads = Vec::new();
         for (label, mode) in [("off", &self.off), ("on", &self.on)] {
             for (endpoint, run) in &mode.endpoints {
-                loads.push((format!("{endpoint}, telemetry {label}"), &run.cpu));
+                loads.push((format!("{endpoint}, telemetry {label}"), &run.cpu, run.summary.total_requests));
             }
-            loads.push((format!("mixed, telemetry {label}"), &mode.mixed.cpu));
+            loads.push((format!("mixed, telemetry {label}"), &mode.mixed.cpu, mode.mixed.summary.total_requests));
         }
-        loads.push(("pgbench ceiling".to_owned(), &self.ceiling.cpu));
+        loads.push(("pgbench ceiling".to_owned(), &self.ceiling.cpu, self.ceiling.result.transactions));
         loads
     }
 
@@ -258,7 +258,7 @@ impl Report {
         let mut warnings = Vec::new();
         let background = std::iter::once(("before the run".to_owned(), &self.background));
         let busy: Vec<String> = background
-            .chain(self.loads())
+            .chain(self.loads().into_iter().map(|(label, cpu, _)| (label, cpu)))
             .filter(|(_, cpu)| cpu.other > OTHER_CPU_WARNING)
             .map(|(label, cpu)| format!("{label} {}", percent(cpu.other)))
             .collect();
@@ -402,8 +402,18 @@ impl Report {
              | Load | Backend | Postgres | Load generator | Telemetry sink | Interrupts | Steal | Other | Idle |\n\
              |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
-        for (label, cpu) in self.loads() {
+        for (label, cpu, _) in self.loads() {
             cpu_row(out, &label, cpu);
+        }
+        out.push_str(
+            "\nThe same as CPU time per request (per transaction for pgbench), in microseconds. \"All\" adds \
+             interrupt work to the processes of the bench; cores divided by it is the rate the machine could \
+             sustain if the bench had it to itself and were CPU-bound.\n\n\
+             | Load | Requests | Backend | Postgres | Load generator | Telemetry sink | All | Cores ÷ all |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|\n",
+        );
+        for (label, cpu, units) in self.loads() {
+            cost_row(out, &label, cpu, units);
         }
         out.push('\n');
     }
@@ -454,23 +464,21 @@ impl Report {
     fn analysis(&self) -> Vec<String> {
         let mut lines = Vec::new();
         if let (Some(share), Some(create)) = (self.create_share(&self.off), self.off.endpoints.get(&Endpoint::Create)) {
-            let cpu = &create.cpu;
+            let requests = create.summary.total_requests;
+            let transactions = self.ceiling.result.transactions;
+            let cost = |cpu: &CpuShares, role: Role, units: u64| option(cpu.per_unit(role, units), microseconds);
             lines.push(format!(
-                "Create reaches {} of the pgbench ceiling with telemetry off ({} {}). While it ran, the backend \
-                 used {} of the machine, Postgres {}, k6 {}, other work {} and {} was idle; under pgbench, Postgres \
-                 used {} and pgbench {} ({} idle). {}",
-                percent(share),
-                if share >= CREATE_SHARE_OF_CEILING_MIN { "meets" } else { "misses" },
-                "the 60 % target",
-                percent(role_share(cpu, Role::Backend)),
-                percent(role_share(cpu, Role::Postgres)),
-                percent(role_share(cpu, Role::LoadGenerator)),
-                percent(cpu.other),
-                percent(cpu.idle),
-                percent(role_share(&self.ceiling.cpu, Role::Postgres)),
-                percent(role_share(&self.ceiling.cpu, Role::LoadGenerator)),
-                percent(self.ceiling.cpu.idle),
-                bottleneck(cpu),
+                "Create reaches {share} of the pgbench ceiling with telemetry off, so it {verdict} the 60 % target. \
+                 Per request, the backend used {backend} of CPU, Postgres {postgres} and k6 {k6}; per pgbench \
+                 transaction, Postgres used {pg_ceiling} and pgbench {pgbench}. {bottleneck}",
+                share = percent(share),
+                verdict = if share >= CREATE_SHARE_OF_CEILING_MIN { "meets" } else { "misses" },
+                backend = cost(&create.cpu, Role::Backend, requests),
+                postgres = cost(&create.cpu, Role::Postgres, requests),
+                k6 = cost(&create.cpu, Role::LoadGenerator, requests),
+                pg_ceiling = cost(&self.ceiling.cpu, Role::Postgres, transactions),
+                pgbench = cost(&self.ceiling.cpu, Role::LoadGenerator, transactions),
+                bottleneck = bottleneck(&create.cpu),
             ));
         }
         if let (Some(off), Some(on)) = (self.off.mixed_p99(), self.on.mixed_p99()) {
@@ -568,6 +576,31 @@ fn cpu_row(out: &mut String, label: &str, cpu: &CpuShares) {
     );
 }
 
+fn cost_row(out: &mut String, label: &str, cpu: &CpuShares, units: u64) {
+    let cell = |role: Role| option(cpu.per_unit(role, units), microseconds);
+    let bench_share = 1.0 - cpu.idle - cpu.other - cpu.steal;
+    let busy_seconds = cpu.elapsed.as_secs_f64() * cpu.cores as f64 * bench_share.max(0.0);
+    let all = (units > 0).then(|| Duration::from_secs_f64(busy_seconds / units as f64));
+    let _ = writeln!(
+        out,
+        "| {label} | {} | {} | {} | {} | {} | {} | {} |",
+        thousands(units as f64),
+        cell(Role::Backend),
+        cell(Role::Postgres),
+        cell(Role::LoadGenerator),
+        cell(Role::TelemetrySink),
+        option(all, microseconds),
+        option(all.filter(|all| !all.is_zero()), |all| format!(
+            "{}/s",
+            thousands(cpu.cores as f64 / all.as_secs_f64())
+        )),
+    );
+}
+
+fn microseconds(duration: Duration) -> String {
+    format!("{:.0} µs", duration.as_secs_f64() * 1e6)
+}
+
 /// The hand-written notes of an earlier BENCHMARKS.md, if it has the markers.
 pub fn carried_notes(previous: &str) -> Option<&str> {
     let start = previous.find(NOTES_BEGIN)? + NOTES_BEGIN.len();
@@ -637,6 +670,8 @@ mod tests {
             steal: 0.0,
             other: 1.0 - backend - postgres - k6 - idle,
             idle,
+            elapsed: Duration::from_secs(10),
+            cores: 2,
         }
     }
 

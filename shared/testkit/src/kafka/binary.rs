@@ -7,18 +7,29 @@ use crate::Error;
 /// Points at the tansu binary to use; `cargo xtask test` sets it.
 pub const TANSU_BIN_ENV: &str = "TASKWATCH_TANSU_BIN";
 
-/// Where `cargo xtask` installs tansu (`cargo install --root` this directory), under `$HOME`.
-pub const INSTALL_ROOT_UNDER_HOME: &str = ".cache/taskwatch/tansu";
+/// The tansu release tests and the native stack run against; pinned so every machine runs the same broker.
+pub const TANSU_VERSION: &str = "0.6.0";
+
+/// The cargo features tansu is built with: `libsql` brings the SQLite storage engine [`Broker`]
+/// runs on (data survives a restart); `dynostore` the in-memory one. Both together are the
+/// combination known to compile with `--locked`.
+///
+/// [`Broker`]: super::Broker
+pub const TANSU_FEATURES: &str = "dynostore,libsql";
+
+/// Where `cargo xtask` installs tansu (`cargo install --root` this directory), under `$HOME`. The
+/// version and storage feature are part of the name, so a cached build without them is never reused.
+pub const INSTALL_ROOT_UNDER_HOME: &str = ".cache/taskwatch/tansu-0.6.0-libsql";
 
 const PROGRAM: &str = "tansu";
 
-/// The `cargo install --root` directory xtask uses: `$HOME/.cache/taskwatch/tansu`.
+/// The `cargo install --root` directory xtask uses: `$HOME/` + [`INSTALL_ROOT_UNDER_HOME`].
 pub fn install_root() -> Option<PathBuf> {
     std::env::var_os("HOME").filter(|home| !home.is_empty()).map(|home| Path::new(&home).join(INSTALL_ROOT_UNDER_HOME))
 }
 
-/// The tansu binary: `$TASKWATCH_TANSU_BIN`, else `$HOME/.cache/taskwatch/tansu/bin/tansu`, else
-/// `tansu` on `PATH`.
+/// The tansu binary: `$TASKWATCH_TANSU_BIN`, else `bin/tansu` under [`install_root`], else `tansu`
+/// on `PATH`. It must have been built with [`TANSU_FEATURES`].
 pub fn tansu_binary() -> Result<PathBuf, Error> {
     if let Some(explicit) = std::env::var_os(TANSU_BIN_ENV).filter(|value| !value.is_empty()) {
         let explicit = PathBuf::from(explicit);

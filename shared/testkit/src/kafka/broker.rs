@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use super::binary::tansu_binary;
+use super::binary::{TANSU_FEATURES, tansu_binary};
 use crate::Error;
 use crate::command::{describe, run_checked};
 use crate::postgres::watchdog::Watchdog;
@@ -28,29 +28,34 @@ const TANSU_ENV_VARS: &[&str] = &[
     "DATA_LAKE",
 ];
 
-/// A Kafka-protocol broker (tansu) on 127.0.0.1 and a free port, with in-memory storage.
+/// A Kafka-protocol broker (tansu) on 127.0.0.1 and a free port, storing its data in SQLite.
 ///
-/// Storage is in memory (the `memory://` engine, the only local one in the `dynostore` build):
-/// [`stop`](Self::stop) loses every topic, message and committed offset, and
-/// [`start_again`](Self::start_again) comes back empty on the same port. To make the broker
-/// unavailable *without* losing data, [`pause`](Self::pause) it (SIGSTOP: connections hang, requests
-/// time out) and [`resume`](Self::resume) it.
+/// [`stop`](Self::stop) kills the process and [`start_again`](Self::start_again) brings it back on
+/// the same port with every topic, message and committed offset: a broker outage, not a new broker.
+/// [`pause`](Self::pause) freezes it instead (SIGSTOP: connections hang and requests time out, as
+/// with a hung or partitioned broker) until [`resume`](Self::resume).
 ///
-/// The process never outlives the test: dropping the broker kills it, and a watchdog kills it when
-/// the test process dies without running destructors (SIGKILL, a runner's timeout).
+/// Nothing outlives the test: dropping the broker kills it and deletes its files, and watchdogs do
+/// the same when the test process dies without running destructors (SIGKILL, a runner's timeout).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), testkit::Error> {
-/// let broker = testkit::kafka::Broker::start().await?;
+/// let mut broker = testkit::kafka::Broker::start().await?;
 /// broker.create_topic("task-events", 3).await?;
 /// let bootstrap = broker.bootstrap(); // "127.0.0.1:PORT", for KAFKA_BROKERS
+/// broker.stop(); // clients now fail to connect...
+/// broker.start_again().await?; // ...and reconnect: same port, same topics and messages
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
 pub struct Broker {
     binary: PathBuf,
     port: u16,
+    /// Working directory of every tansu process of this broker; holds the SQLite database.
+    root: PathBuf,
     running: Option<Running>,
+    // Declared last so it fires after the process is gone; it removes `root`.
+    _files: Watchdog,
 }
 
 /// One tansu process. Field order matters: the watchdog drops first and kills the process while it
@@ -62,13 +67,25 @@ struct Running {
     paused: bool,
 }
 
+/// The database file, relative to the broker's working directory (tansu resolves it from there).
+const STORAGE_URL: &str = "sqlite://tansu.db";
+/// Directory the per-process watchdog is given to remove; created per process, holds nothing.
+const PROCESS_MARKER_DIR: &str = "process";
+
 impl Broker {
     /// Starts tansu and waits until it answers Kafka requests.
     pub async fn start() -> Result<Self, Error> {
         let binary = tansu_binary()?;
         let mut attempt = 1;
         loop {
-            let mut broker = Self { binary: binary.clone(), port: free_port()?, running: None };
+            let root = tempfile::Builder::new()
+                .prefix("testkit-tansu-")
+                .tempdir()
+                .map_err(Error::io("creating a directory for tansu"))?
+                .keep();
+            // From here on the watchdog owns the directory: any early return below cleans it up.
+            let files = Watchdog::arm(&Command::new("true"), &root)?;
+            let mut broker = Self { binary: binary.clone(), port: free_port()?, root, running: None, _files: files };
             match broker.launch().await {
                 Ok(()) => return Ok(broker),
                 Err(Error::CommandFailed { output, .. }) if attempt < PORT_ATTEMPTS && is_port_taken(&output) => {
@@ -87,6 +104,11 @@ impl Broker {
     /// The TCP port; it stays the same across [`stop`](Self::stop) and [`start_again`](Self::start_again).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The directory holding the broker's data; deleted when the broker is dropped.
+    pub fn data_dir(&self) -> &Path {
+        &self.root
     }
 
     /// Whether the broker process is running (paused counts as running).
@@ -119,13 +141,13 @@ impl Broker {
         })
     }
 
-    /// Kills the broker. With in-memory storage every topic, message and offset is gone.
-    /// Does nothing if it is already stopped.
+    /// Kills the broker (SIGKILL: no goodbye to clients). Its data stays for
+    /// [`start_again`](Self::start_again). Does nothing if it is already stopped.
     pub fn stop(&mut self) {
         drop(self.running.take());
     }
 
-    /// Starts a stopped broker again on the same port, empty. Does nothing if it is running.
+    /// Starts a stopped broker again on the same port with its data. Does nothing if it is running.
     ///
     /// Fails if another process took the port meanwhile.
     pub async fn start_again(&mut self) -> Result<(), Error> {
@@ -173,22 +195,17 @@ impl Broker {
     /// Spawns tansu on `self.port` and waits until it lists topics.
     async fn launch(&mut self) -> Result<(), Error> {
         let url = self.broker_url();
-        // tansu keeps nothing on disk with memory storage; the directory only gives the process a
-        // private working directory that the watchdog removes.
-        let workdir = tempfile::Builder::new()
-            .prefix("testkit-tansu-")
-            .tempdir()
-            .map_err(Error::io("creating a directory for tansu"))?
-            .keep();
+        let marker = self.root.join(PROCESS_MARKER_DIR);
+        std::fs::create_dir_all(&marker).map_err(Error::io(format!("creating {}", marker.display())))?;
         let mut command = self.tansu_command();
         command
-            .current_dir(&workdir)
+            .current_dir(&self.root)
             .arg("broker")
             .args(["--listener-url", &url, "--advertised-listener-url", &url])
-            .args(["--storage-engine", "memory://tansu/"]);
+            .args(["--storage-engine", STORAGE_URL]);
         let description = describe(&command);
         let process = ChildGuard::spawn("tansu", command)?;
-        let watchdog = arm_watchdog(process.id(), &workdir)?;
+        let watchdog = arm_watchdog(process.id(), &marker)?;
         let mut running = Running { _watchdog: watchdog, process, paused: false };
 
         let this = &*self;
@@ -210,7 +227,14 @@ impl Broker {
             Ok(Err(status)) => {
                 // Let the pipes drain so the error shows why it exited (e.g. the port is taken).
                 let _ = running.process.wait_for_exit(Duration::from_secs(5)).await;
-                Err(Error::CommandFailed { command: description, status, output: output_of(&running.process) })
+                let mut output = output_of(&running.process);
+                if output.contains("FeatureNotEnabled") {
+                    output.push_str(&format!(
+                        "\n(this tansu lacks SQLite storage: build it with `--features {TANSU_FEATURES}`, as \
+                         `cargo xtask test` does)"
+                    ));
+                }
+                Err(Error::CommandFailed { command: description, status, output })
             }
             Err(timed_out) => Err(Error::Io {
                 context: format!(
@@ -246,7 +270,7 @@ impl Drop for Running {
     }
 }
 
-/// A watchdog that SIGKILLs `pid` and removes `dir` when dropped or when this process dies.
+/// A watchdog that SIGKILLs `pid` (and removes the empty `dir`) when dropped or when this process dies.
 fn arm_watchdog(pid: u32, dir: &Path) -> Result<Watchdog, Error> {
     let mut kill = Command::new("kill");
     kill.args(["-KILL", &pid.to_string()]);
