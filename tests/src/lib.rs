@@ -59,6 +59,68 @@ pub fn backend_command(database_url: &str, port: u16) -> Result<Command, Harness
     Ok(command)
 }
 
+/// A service credential for `/internal/v1` (≥ 32 bytes), shared by the backend and the services calling it.
+pub const INTERNAL_SERVICE_TOKEN: &str = "e2e-internal-service-token-at-least-32-bytes";
+
+/// [`backend_command`] with its outbox relay publishing to the Kafka broker at `kafka_brokers` and the
+/// internal API open to [`INTERNAL_SERVICE_TOKEN`].
+pub fn backend_with_kafka_command(database_url: &str, port: u16, kafka_brokers: &str) -> Result<Command, HarnessError> {
+    let mut command = backend_command(database_url, port)?;
+    command.env("KAFKA_BROKERS", kafka_brokers).env("INTERNAL_SERVICE_TOKEN", INTERNAL_SERVICE_TOKEN);
+    Ok(command)
+}
+
+/// The recurring-task service's environment for a test: its broker, the backend it calls, a loopback probe
+/// port. Kafka settings the test needs to control (group id, commit interval) are left to the caller.
+pub fn recurring_task_command(kafka_brokers: &str, backend_url: &str, port: u16) -> Result<Command, HarnessError> {
+    let mut command = Command::new(binary("recurring-task")?);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("KAFKA_BROKERS", kafka_brokers)
+        .env("BACKEND_URL", backend_url)
+        .env("INTERNAL_SERVICE_TOKEN", INTERNAL_SERVICE_TOKEN)
+        .env("BIND_ADDR", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("RUST_LOG", "info");
+    Ok(command)
+}
+
+/// Waits until `GET {base_url}{path}` answers 200, reporting the process's output when it never does.
+pub async fn wait_until_ok(process: &ChildGuard, base_url: &str, path: &str) -> Result<(), HarnessError> {
+    let client = reqwest::Client::new();
+    let url = format!("{base_url}{path}");
+    let ok = testkit::wait::until(DEADLINE, || {
+        let request = client.get(&url).send();
+        async move { matches!(request.await, Ok(response) if response.status() == 200) }
+    })
+    .await;
+    ok.map_err(|_| HarnessError::NotReady {
+        service: process.name().to_owned(),
+        output: [process.stdout_lines(), process.stderr_lines()].concat().join("\n"),
+    })
+}
+
+/// The samples of `metric` in a Prometheus text exposition whose label set contains every `label="value"`
+/// pair in `labels`, as their values.
+pub fn metric_samples(exposition: &str, metric: &str, labels: &[(&str, &str)]) -> Vec<f64> {
+    exposition
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let rest = line.strip_prefix(metric)?;
+            let (label_set, value) = match rest.strip_prefix('{') {
+                Some(labelled) => labelled.split_once('}')?,
+                None if rest.starts_with(' ') => ("", rest),
+                None => return None,
+            };
+            let matches = labels.iter().all(|(name, expected)| label_set.contains(&format!("{name}=\"{expected}\"")));
+            let value = value.split_whitespace().next()?.parse().ok()?;
+            matches.then_some(value)
+        })
+        .collect()
+}
+
 /// A running backend binary, killed when dropped.
 #[derive(Debug)]
 pub struct RunningBackend {
@@ -76,18 +138,19 @@ impl RunningBackend {
         Ok(backend)
     }
 
+    /// Starts the backend with its outbox relay publishing to `kafka_brokers` (see
+    /// [`backend_with_kafka_command`]) and waits until it is ready.
+    pub async fn start_with_kafka(database_url: &str, kafka_brokers: &str) -> Result<Self, HarnessError> {
+        let port = free_port()?;
+        let command = backend_with_kafka_command(database_url, port, kafka_brokers)?;
+        let process = ChildGuard::spawn("backend", command)?;
+        let backend = Self { process, base_url: format!("http://127.0.0.1:{port}") };
+        backend.wait_until_ready().await?;
+        Ok(backend)
+    }
+
     async fn wait_until_ready(&self) -> Result<(), HarnessError> {
-        let client = reqwest::Client::new();
-        let url = format!("{}/health/ready", self.base_url);
-        let ready = testkit::wait::until(DEADLINE, || {
-            let request = client.get(&url).send();
-            async move { matches!(request.await, Ok(response) if response.status() == 200) }
-        })
-        .await;
-        ready.map_err(|_| HarnessError::NotReady {
-            service: self.process.name().to_owned(),
-            output: [self.process.stdout_lines(), self.process.stderr_lines()].concat().join("\n"),
-        })
+        wait_until_ok(&self.process, &self.base_url, "/health/ready").await
     }
 
     /// A bearer token for `subject`, minted by the backend binary's own `token` command.
@@ -105,4 +168,39 @@ pub fn mint_token(subject: &str) -> Result<String, HarnessError> {
         .output()
         .map_err(|source| testkit::Error::Spawn { command: "backend token".into(), source })?;
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// A running recurring-task binary, killed when dropped.
+#[derive(Debug)]
+pub struct RunningRecurringTask {
+    pub process: ChildGuard,
+    /// Where its probes and `/metrics` are served.
+    pub base_url: String,
+}
+
+impl RunningRecurringTask {
+    /// Starts recurring-task (see [`recurring_task_command`]) with `extra_env` on top, and waits until
+    /// `/health/startup` answers 200: its topics exist and it consumes.
+    pub async fn start(
+        kafka_brokers: &str,
+        backend_url: &str,
+        extra_env: &[(&str, &str)],
+    ) -> Result<Self, HarnessError> {
+        let port = free_port()?;
+        let mut command = recurring_task_command(kafka_brokers, backend_url, port)?;
+        command.envs(extra_env.iter().copied());
+        let process = ChildGuard::spawn("recurring-task", command)?;
+        let service = Self { process, base_url: format!("http://127.0.0.1:{port}") };
+        wait_until_ok(&service.process, &service.base_url, "/health/startup").await?;
+        Ok(service)
+    }
+
+    /// Its current `/metrics` exposition; `None` while it does not answer.
+    pub async fn metrics(&self) -> Option<String> {
+        let response = reqwest::get(format!("{}/metrics", self.base_url)).await.ok()?;
+        if response.status() != 200 {
+            return None;
+        }
+        response.text().await.ok()
+    }
 }

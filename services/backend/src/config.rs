@@ -162,7 +162,7 @@ fn read_relay(env: &mut Env, service: ServiceInfo) -> Option<Option<RelayConfig>
     }
     let kafka = KafkaConfig::from_env(env, service);
     let batch_size = env.with_default("OUTBOX_RELAY_BATCH_SIZE", 100u16);
-    let lease = env.with_default("OUTBOX_RELAY_LEASE", DurationValue::from_secs(60)).get();
+    let lease = env.with_default("OUTBOX_RELAY_LEASE", DurationValue::from_secs(90)).get();
     let poll_interval = env.with_default("OUTBOX_RELAY_POLL_INTERVAL", DurationValue::from_millis(500)).get();
     let max_backoff = env.with_default("OUTBOX_RELAY_MAX_BACKOFF", DurationValue::from_secs(30)).get();
     let retention = env.with_default("OUTBOX_RETENTION", DurationValue::from_secs(7 * 24 * 3600)).get();
@@ -249,6 +249,18 @@ mod tests {
         // The password never shows up in debug output.
         assert!(!format!("{config:?}").contains("pw"));
         assert!(!format!("{config:?}").contains(SECRET));
+    }
+
+    #[test]
+    fn a_broker_with_every_other_default_is_a_valid_relay_config() {
+        let config = Config::from_env(env(&[
+            ("DATABASE_URL", "postgres://app:pw@db:5432/taskwatch"),
+            ("AUTH_JWT_SECRET", SECRET),
+            ("KAFKA_BROKERS", "kafka:9092"),
+        ]))
+        .expect("the defaults must agree with each other");
+        let relay = config.outbox_relay.expect("KAFKA_BROKERS switches the relay on");
+        assert!(relay.lease > relay.kafka.delivery_timeout * 2);
     }
 
     #[test]

@@ -70,6 +70,33 @@ pub struct CpuShares {
 }
 
 impl CpuShares {
+    /// Several windows as one: each share weighted by its window's length.
+    pub fn combine(parts: &[CpuShares]) -> Option<CpuShares> {
+        let first = parts.first()?;
+        let total: f64 = parts.iter().map(|part| part.elapsed.as_secs_f64()).sum();
+        if total <= 0.0 {
+            return Some(first.clone());
+        }
+        let weighted = |share: fn(&CpuShares) -> f64| {
+            parts.iter().map(|part| share(part) * part.elapsed.as_secs_f64()).sum::<f64>() / total
+        };
+        let mut by_role = BTreeMap::new();
+        for part in parts {
+            for (role, share) in &part.by_role {
+                *by_role.entry(*role).or_insert(0.0) += share * part.elapsed.as_secs_f64() / total;
+            }
+        }
+        Some(CpuShares {
+            by_role,
+            interrupts: weighted(|part| part.interrupts),
+            steal: weighted(|part| part.steal),
+            other: weighted(|part| part.other),
+            idle: weighted(|part| part.idle),
+            elapsed: parts.iter().map(|part| part.elapsed).sum(),
+            cores: first.cores,
+        })
+    }
+
     /// CPU time `role` spent per unit of work (`units` requests or transactions in the window).
     pub fn per_unit(&self, role: Role, units: u64) -> Option<Duration> {
         let share = self.by_role.get(&role)?;
@@ -263,6 +290,24 @@ mod tests {
         assert_eq!(shares.by_role[&Role::Backend], 0.4);
         assert_eq!(shares.by_role[&Role::Postgres], 0.2);
         assert!((shares.other - 0.1).abs() < 1e-9, "{shares:?}");
+    }
+
+    #[test]
+    fn combined_windows_weigh_by_length() {
+        let window = |backend: f64, seconds: u64| CpuShares {
+            by_role: BTreeMap::from([(Role::Backend, backend)]),
+            interrupts: 0.0,
+            steal: 0.0,
+            other: 0.0,
+            idle: 1.0 - backend,
+            elapsed: Duration::from_secs(seconds),
+            cores: 2,
+        };
+        let combined = CpuShares::combine(&[window(0.2, 10), window(0.5, 30)]).expect("two windows");
+        assert!((combined.by_role[&Role::Backend] - 0.425).abs() < 1e-9, "{combined:?}");
+        assert!((combined.idle - 0.575).abs() < 1e-9, "{combined:?}");
+        assert_eq!(combined.elapsed, Duration::from_secs(40));
+        assert_eq!(CpuShares::combine(&[]), None);
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! The run:
 //! 1. install what is missing (Postgres, pgbench, k6) and build the backend and the telemetry sink in release;
 //! 2. start a throwaway Postgres; mint one token per virtual user;
-//! 3. for telemetry off, then on: a fresh database, the backend (and with telemetry on, the sink that receives
-//!    its traces and scrapes its metrics), a warm-up, one closed-loop k6 run per endpoint, one open-loop mixed
-//!    run; CPU use is sampled around each;
+//! 3. two backends side by side, each on its own fresh database: telemetry off, and telemetry on with the sink
+//!    that receives its traces and scrapes its metrics; a warm-up of each; then rounds of one closed-loop k6
+//!    run per endpoint, the two modes taking turns (the order swapped each time, so drift over the run hits
+//!    both alike); then one open-loop mixed run per mode. The database is settled before, and CPU use is
+//!    sampled around, every measured run;
 //! 4. pgbench with the create transaction as the write ceiling;
 //! 5. BENCHMARKS.md, keeping its hand-written notes; raw k6 summaries and logs stay in `target/bench/`.
 
@@ -21,10 +23,9 @@ mod psql;
 mod report;
 mod sink;
 mod tools;
+mod under_test;
 
-use std::collections::BTreeMap;
-use std::future::Future;
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::Read as _;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
@@ -34,15 +35,15 @@ use anyhow::{Context as _, bail};
 use testkit::postgres::PostgresServer;
 use tokio::process::Command;
 
-use self::backend::{BackendSpec, RunningBackend, Telemetry};
 use self::build::Binaries;
 use self::cpu::{CpuMeter, CpuShares};
-use self::k6::{Endpoint, K6Runner, K6Summary, Scenario};
+use self::k6::{Endpoint, Scenario};
 use self::pgbench::Pgbench;
 use self::psql::Psql;
-use self::report::{CeilingRun, LoadRun, ModeRun, Report, Settings, TelemetryEvidence};
+use self::report::{CeilingRun, ModeRun, Report, Settings};
 use self::sink::TelemetrySink;
 use self::tools::Tools;
+use self::under_test::{Launch, Mode, ModeUnderTest};
 use crate::cargo;
 use crate::interrupt::Interrupt;
 
@@ -60,8 +61,11 @@ const SECRET_BYTES: usize = 32;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Seconds of each closed-loop run (create, get, list, complete), per telemetry mode.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=600))]
+    /// Closed-loop rounds per endpoint (create, get, list, complete) and telemetry mode.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10))]
+    rounds: u32,
+    /// Seconds of each closed-loop round.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     endpoint_seconds: u64,
     /// Seconds of the mixed open-loop run, per telemetry mode.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
@@ -83,6 +87,7 @@ pub struct Args {
 impl Args {
     fn settings(&self) -> Settings {
         Settings {
+            rounds: self.rounds,
             endpoint_duration: Duration::from_secs(self.endpoint_seconds),
             mixed_duration: Duration::from_secs(self.mixed_seconds),
             rate: self.rate,
@@ -112,7 +117,8 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
         binaries: &binaries,
         psql: Psql::new(&tools.psql, postgres.url()),
         results_dir: &results_dir,
-        root,
+        k6_script: root.join(K6_SCRIPT),
+        pgbench_script: root.join(PGBENCH_SCRIPT),
     };
     let measured = bench.measure_all(&mut interrupt).await;
     drop(postgres);
@@ -143,27 +149,6 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// Whether the backend runs with telemetry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    TelemetryOff,
-    TelemetryOn,
-}
-
-impl Mode {
-    /// Names its database and its files.
-    fn label(self) -> &'static str {
-        match self {
-            Mode::TelemetryOff => "off",
-            Mode::TelemetryOn => "on",
-        }
-    }
-
-    fn database_name(self) -> String {
-        format!("bench_telemetry_{}", self.label())
-    }
-}
-
 /// Everything a run measured.
 #[derive(Debug)]
 struct Measurements {
@@ -181,12 +166,14 @@ struct Bench<'a> {
     binaries: &'a Binaries,
     psql: Psql,
     results_dir: &'a Path,
-    root: &'a Path,
+    k6_script: PathBuf,
+    pgbench_script: PathBuf,
 }
 
 impl Bench<'_> {
     async fn measure_all(&self, interrupt: &mut Interrupt) -> anyhow::Result<Measurements> {
         let postmaster = cpu::parent_pid(self.psql.checkpointer_pid().await?)?;
+        self.psql.disable_autovacuum().await?;
         let jwt_secret = random_secret()?;
         let tokens = mint_tokens(&self.binaries.backend, &jwt_secret, self.settings.vus).await?;
         let background = measure_background(postmaster).await?;
@@ -196,82 +183,68 @@ impl Bench<'_> {
                 (1.0 - background.idle) * 100.0
             );
         }
-        let off = self.measure_mode(Mode::TelemetryOff, postmaster, &jwt_secret, &tokens, interrupt).await?;
-        let on = self.measure_mode(Mode::TelemetryOn, postmaster, &jwt_secret, &tokens, interrupt).await?;
+
+        let launch = Launch {
+            backend_binary: &self.binaries.backend,
+            jwt_secret: &jwt_secret,
+            k6: &self.tools.k6,
+            k6_script: &self.k6_script,
+            tokens: &tokens,
+            vus: self.settings.vus,
+            rate: self.settings.rate,
+            results_dir: self.results_dir,
+        };
+        let on_address = free_local_address()?;
+        let scrape_url = format!("http://{on_address}/metrics");
+        let sink = TelemetrySink::start(&self.binaries.telemetry_sink, &scrape_url, SCRAPE_INTERVAL).await?;
+        eprintln!("xtask: starting the backend twice, telemetry off and on…");
+        let mut off =
+            ModeUnderTest::start(Mode::TelemetryOff, free_local_address()?, None, launch, &self.psql, interrupt)
+                .await?;
+        let mut on =
+            ModeUnderTest::start(Mode::TelemetryOn, on_address, Some(sink.endpoint()), launch, &self.psql, interrupt)
+                .await?;
+        let meter = |mode: &ModeUnderTest<'_>| CpuMeter {
+            postmaster,
+            backend: Some(mode.backend_pid()),
+            telemetry_sink: (mode.mode() == Mode::TelemetryOn).then(|| sink.pid()),
+        };
+
+        for mode in [&mut off, &mut on] {
+            mode.warm_up(WARMUP, interrupt).await?;
+        }
+        for round in 0..self.settings.rounds {
+            for (index, endpoint) in Endpoint::ALL.into_iter().enumerate() {
+                // Swapping who goes first each time spreads any drift over the run evenly over both modes.
+                let turns =
+                    if (round as usize + index).is_multiple_of(2) { [&mut off, &mut on] } else { [&mut on, &mut off] };
+                for mode in turns {
+                    eprintln!("xtask bench: round {} of {endpoint}, telemetry {}", round + 1, mode.mode().label());
+                    let scenario = Scenario::Endpoint(endpoint);
+                    let run = mode
+                        .measure(scenario, self.settings.endpoint_duration, &meter(mode), &self.psql, interrupt)
+                        .await?;
+                    mode.record_round(endpoint, run);
+                }
+            }
+        }
+        for mode in [&mut off, &mut on] {
+            eprintln!("xtask bench: mixed load, telemetry {}", mode.mode().label());
+            let run = mode
+                .measure(Scenario::Mixed, self.settings.mixed_duration, &meter(mode), &self.psql, interrupt)
+                .await?;
+            mode.record_mixed(run);
+        }
+
+        // Both backends before the sink: stopping flushes the last spans into it.
+        let off = off.stop().await?.into_run(None);
+        let on = on.stop().await?;
+        let on = on.into_run(Some(sink.stop().await?));
+
         // On the telemetry-on database: the schema is there, and the tables hold what the create runs saw.
         let ceiling_database = self.psql.database_url(&Mode::TelemetryOn.database_name());
         let ceiling = self.measure_ceiling(&ceiling_database, postmaster, interrupt).await?;
         Ok(Measurements { background, off, on, ceiling })
-    }
-
-    async fn measure_mode(
-        &self,
-        mode: Mode,
-        postmaster: u32,
-        jwt_secret: &str,
-        tokens: &str,
-        interrupt: &mut Interrupt,
-    ) -> anyhow::Result<ModeRun> {
-        let label = mode.label();
-        eprintln!("\nxtask bench: telemetry {label}");
-        let database_url = self.psql.create_database(&mode.database_name()).await?;
-        let address = free_local_address()?;
-        let sink = if mode == Mode::TelemetryOn {
-            let scrape_url = format!("http://{address}/metrics");
-            Some(TelemetrySink::start(&self.binaries.telemetry_sink, &scrape_url, SCRAPE_INTERVAL).await?)
-        } else {
-            None
-        };
-        let telemetry = match &sink {
-            Some(sink) => Telemetry::On { otlp_endpoint: sink.endpoint().to_owned() },
-            None => Telemetry::Off,
-        };
-        let log_path = self.results_dir.join(format!("backend-telemetry-{label}.log"));
-        let spec = BackendSpec {
-            binary: &self.binaries.backend,
-            database_url: &database_url,
-            jwt_secret,
-            address,
-            telemetry,
-            log_path: log_path.clone(),
-        };
-        let backend = RunningBackend::start(spec, interrupt).await?;
-        let meter = CpuMeter {
-            postmaster,
-            backend: Some(backend.pid()),
-            telemetry_sink: sink.as_ref().map(TelemetrySink::pid),
-        };
-        let k6 = K6Runner {
-            k6: &self.tools.k6,
-            script: &self.root.join(K6_SCRIPT),
-            base_url: backend.base_url(),
-            tokens,
-            vus: self.settings.vus,
-            rate: self.settings.rate,
-            results_dir: self.results_dir,
-            label,
-        };
-
-        let warmup = k6.run(Scenario::Warmup, WARMUP, interrupt).await?;
-        let mut requests_sent = warmup.total_requests;
-        let mut endpoints = BTreeMap::new();
-        for endpoint in Endpoint::ALL {
-            let scenario = Scenario::Endpoint(endpoint);
-            let run = measured(&meter, k6.run(scenario, self.settings.endpoint_duration, interrupt)).await?;
-            requests_sent += run.summary.total_requests;
-            endpoints.insert(endpoint, run);
-        }
-        let mixed = measured(&meter, k6.run(Scenario::Mixed, self.settings.mixed_duration, interrupt)).await?;
-        requests_sent += mixed.summary.total_requests;
-
-        // The backend first: stopping flushes its last spans into the still-running sink.
-        backend.stop().await?;
-        let sink = match sink {
-            Some(sink) => Some(sink.stop().await?),
-            None => None,
-        };
-        let (log_lines, log_bytes) = count_lines(&log_path)?;
-        Ok(ModeRun { endpoints, mixed, evidence: TelemetryEvidence { log_lines, log_bytes, requests_sent, sink } })
     }
 
     async fn measure_ceiling(
@@ -280,10 +253,11 @@ impl Bench<'_> {
         postmaster: u32,
         interrupt: &mut Interrupt,
     ) -> anyhow::Result<CeilingRun> {
-        eprintln!("\nxtask bench: pgbench ceiling");
+        eprintln!("xtask bench: pgbench ceiling");
+        self.psql.settle(database_url).await?;
         let pgbench = Pgbench {
             program: &self.tools.pgbench,
-            script: &self.root.join(PGBENCH_SCRIPT),
+            script: &self.pgbench_script,
             database_url,
             clients: self.settings.database_connections,
             threads: u32::try_from(machine::describe_machine().cpus).unwrap_or(1),
@@ -303,14 +277,6 @@ async fn measure_background(postmaster: u32) -> anyhow::Result<CpuShares> {
     let before = meter.sample()?;
     tokio::time::sleep(BACKGROUND_SAMPLE).await;
     Ok(before.shares_until(&meter.sample()?))
-}
-
-/// Runs one k6 load and samples CPU use around it.
-async fn measured(meter: &CpuMeter, load: impl Future<Output = anyhow::Result<K6Summary>>) -> anyhow::Result<LoadRun> {
-    let before = meter.sample()?;
-    let summary = load.await?;
-    let cpu = before.shares_until(&meter.sample()?);
-    Ok(LoadRun { summary, cpu })
 }
 
 /// `target/bench` (beside the release directory, wherever the target directory is).
@@ -362,20 +328,6 @@ fn random_secret() -> anyhow::Result<String> {
         .and_then(|mut source| source.read_exact(&mut bytes))
         .context("reading /dev/urandom")?;
     Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
-}
-
-/// Lines and bytes of a log file.
-fn count_lines(path: &Path) -> anyhow::Result<(u64, u64)> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let bytes = file.metadata().with_context(|| format!("reading the size of {}", path.display()))?.len();
-    let mut lines = 0;
-    let mut reader = BufReader::new(file);
-    let mut buffer = Vec::new();
-    while reader.read_until(b'\n', &mut buffer).with_context(|| format!("reading {}", path.display()))? > 0 {
-        lines += 1;
-        buffer.clear();
-    }
-    Ok((lines, bytes))
 }
 
 /// How this run was started, for the report: `cargo xtask bench` and any options.

@@ -1,5 +1,5 @@
-//! One-off SQL through `psql`, for the little the bench asks of Postgres directly: a fresh database per run of
-//! the backend, and the server's process id for CPU accounting.
+//! One-off SQL through `psql`, for the little the bench asks of Postgres directly: a fresh database per backend,
+//! quiet maintenance between loads, and the server's process id for CPU accounting.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -46,6 +46,20 @@ impl Psql {
         // The server URL ends in its maintenance database (`…/postgres`), which `name` replaces.
         let base = self.server_url.rsplit_once('/').map_or(self.server_url.as_str(), |(base, _)| base);
         format!("{base}/{name}")
+    }
+
+    /// Turns autovacuum off server-wide: the bench vacuums between loads itself (see [`Psql::settle`]), so
+    /// maintenance never lands inside a measurement.
+    pub async fn disable_autovacuum(&self) -> anyhow::Result<()> {
+        self.query_in(&self.server_url, "ALTER SYSTEM SET autovacuum = off").await?;
+        self.query_in(&self.server_url, "SELECT pg_reload_conf()").await.map(drop)
+    }
+
+    /// Brings database `url` to a steady state before a load: fresh statistics, no dead rows, and a checkpoint
+    /// so none falls due during the next minutes.
+    pub async fn settle(&self, url: &str) -> anyhow::Result<()> {
+        self.query_in(url, "VACUUM ANALYZE").await?;
+        self.query_in(url, "CHECKPOINT").await.map(drop)
     }
 
     /// The postmaster's process id: the parent of the checkpointer, which lives as long as the server.

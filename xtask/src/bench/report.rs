@@ -28,6 +28,9 @@ pub const TELEMETRY_OVERHEAD_MAX: f64 = 0.05;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Closed-loop rounds per endpoint and mode.
+    pub rounds: u32,
+    /// Length of one closed-loop round.
     pub endpoint_duration: Duration,
     pub mixed_duration: Duration,
     pub rate: u32,
@@ -55,20 +58,79 @@ pub struct TelemetryEvidence {
     pub sink: Option<SinkTotals>,
 }
 
+/// The rounds of one closed-loop scenario in one mode.
+#[derive(Debug, Clone, Default)]
+pub struct Rounds {
+    pub runs: Vec<LoadRun>,
+}
+
+impl Rounds {
+    /// Requests over the time they were in flight, all rounds together.
+    pub fn throughput(&self, endpoint: Endpoint) -> Option<f64> {
+        let requests: u64 =
+            self.runs.iter().filter_map(|run| run.summary.by_endpoint.get(&endpoint)).map(|l| l.requests).sum();
+        let seconds: f64 = self.runs.iter().map(|run| run.summary.active_window.as_secs_f64()).sum();
+        (seconds > 0.0).then(|| requests as f64 / seconds)
+    }
+
+    /// Each round's throughput.
+    pub fn round_throughputs(&self, endpoint: Endpoint) -> Vec<f64> {
+        self.runs.iter().filter_map(|run| run.summary.throughput(endpoint)).collect()
+    }
+
+    /// Half the range of the rounds' throughputs relative to their mean: the run-to-run noise.
+    pub fn spread(&self, endpoint: Endpoint) -> Option<f64> {
+        let rounds = self.round_throughputs(endpoint);
+        if rounds.len() < 2 {
+            return None;
+        }
+        let mean = rounds.iter().sum::<f64>() / rounds.len() as f64;
+        let (low, high) = rounds.iter().fold((f64::MAX, f64::MIN), |(low, high), x| (low.min(*x), high.max(*x)));
+        (mean > 0.0).then(|| (high - low) / 2.0 / mean)
+    }
+
+    /// Counts summed, percentiles averaged over the rounds (percentiles of separate runs cannot be merged),
+    /// the maximum of the maxima.
+    pub fn latencies(&self, endpoint: Endpoint) -> Option<Latencies> {
+        let rounds: Vec<&Latencies> =
+            self.runs.iter().filter_map(|run| run.summary.by_endpoint.get(&endpoint)).collect();
+        let count = rounds.len() as f64;
+        let mean = |figure: fn(&Latencies) -> f64| rounds.iter().map(|l| figure(l)).sum::<f64>() / count;
+        (!rounds.is_empty()).then(|| Latencies {
+            requests: rounds.iter().map(|l| l.requests).sum(),
+            failed: rounds.iter().map(|l| l.failed).sum(),
+            p50_ms: mean(|l| l.p50_ms),
+            p90_ms: mean(|l| l.p90_ms),
+            p99_ms: mean(|l| l.p99_ms),
+            max_ms: rounds.iter().map(|l| l.max_ms).fold(0.0, f64::max),
+        })
+    }
+
+    /// Where the CPU went over all rounds.
+    pub fn cpu(&self) -> Option<CpuShares> {
+        CpuShares::combine(&self.runs.iter().map(|run| run.cpu.clone()).collect::<Vec<_>>())
+    }
+
+    /// Every request of every round, setup included.
+    pub fn total_requests(&self) -> u64 {
+        self.runs.iter().map(|run| run.summary.total_requests).sum()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ModeRun {
-    pub endpoints: BTreeMap<Endpoint, LoadRun>,
+    pub endpoints: BTreeMap<Endpoint, Rounds>,
     pub mixed: LoadRun,
     pub evidence: TelemetryEvidence,
 }
 
 impl ModeRun {
     pub fn throughput(&self, endpoint: Endpoint) -> Option<f64> {
-        self.endpoints.get(&endpoint)?.summary.throughput(endpoint)
+        self.endpoints.get(&endpoint)?.throughput(endpoint)
     }
 
-    fn latencies(&self, endpoint: Endpoint) -> Option<&Latencies> {
-        self.endpoints.get(&endpoint)?.summary.by_endpoint.get(&endpoint)
+    fn latencies(&self, endpoint: Endpoint) -> Option<Latencies> {
+        self.endpoints.get(&endpoint)?.latencies(endpoint)
     }
 
     fn mixed_p99(&self) -> Option<f64> {
@@ -117,6 +179,14 @@ impl Report {
         let off = self.off.throughput(endpoint)?;
         let on = self.on.throughput(endpoint)?;
         (off > 0.0).then(|| 1.0 - on / off)
+    }
+
+    /// The largest round-to-round spread of any endpoint in either mode.
+    fn max_spread(&self) -> Option<f64> {
+        [&self.off, &self.on]
+            .into_iter()
+            .flat_map(|mode| mode.endpoints.iter().filter_map(|(endpoint, rounds)| rounds.spread(*endpoint)))
+            .max_by(f64::total_cmp)
     }
 
     fn worst_overhead(&self) -> Option<(Endpoint, f64)> {
@@ -208,10 +278,14 @@ impl Report {
              (`parentbased_always_on`) and exported over OTLP/HTTP to a separate receiver process that decodes \
              every export and counts its spans, `/metrics` scraped every {scrape} by that process.\n\
              - **Load**: k6 (`bench/k6/tasks.js`) from a separate process over 127.0.0.1, {vus} virtual users \
-             acting as {vus} API users. Per endpoint a closed loop for {endpoint_duration} (each user sends its next \
-             request when the previous one is answered; throughput is requests over the time they were in flight). \
-             Then an open loop: {rate} req/s arriving for {mixed_duration} whatever the latency, mixed 45 % get, \
-             25 % list, 20 % create, 10 % complete. A short unreported warm-up precedes each mode.\n\
+             acting as {vus} API users. Per endpoint a closed loop (each user sends its next request when the \
+             previous one is answered; throughput is requests over the time they were in flight): {rounds} rounds \
+             of {endpoint_duration} per mode, the two modes' backends running side by side and taking turns, the \
+             order swapped each time, so drift over the run hits both alike. Then an open loop per mode: {rate} \
+             req/s arriving for {mixed_duration} whatever the latency, mixed 45 % get, 25 % list, 20 % create, \
+             10 % complete. A short unreported warm-up precedes the measurements.\n\
+             - **Quiet database**: autovacuum is off; before every measured load the mode's database is vacuumed \
+             and analysed and Postgres checkpoints, so no maintenance lands inside a measurement.\n\
              - **Ceiling**: `pgbench --protocol=prepared` running `bench/pgbench/create_task.sql` (the create \
              transaction: task insert and outbox insert) with {connections} clients for {pgbench_duration}.\n\
              - **The load generator shares the {cpus} cores** with the backend and Postgres; the CPU table below \
@@ -233,6 +307,7 @@ impl Report {
             connections = settings.database_connections,
             scrape = seconds(settings.scrape_interval),
             vus = settings.vus,
+            rounds = settings.rounds,
             endpoint_duration = seconds(settings.endpoint_duration),
             rate = thousands(f64::from(settings.rate)),
             mixed_duration = seconds(settings.mixed_duration),
@@ -241,22 +316,32 @@ impl Report {
     }
 
     /// Every load, labelled, with its CPU shares and how many requests (or transactions) it made.
-    fn loads(&self) -> Vec<(String, &CpuShares, u64)> {
+    fn loads(&self) -> Vec<(String, CpuShares, u64)> {
         let mut loads = Vec::new();
         for (label, mode) in [("off", &self.off), ("on", &self.on)] {
-            for (endpoint, run) in &mode.endpoints {
-                loads.push((format!("{endpoint}, telemetry {label}"), &run.cpu, run.summary.total_requests));
+            for (endpoint, rounds) in &mode.endpoints {
+                if let Some(cpu) = rounds.cpu() {
+                    loads.push((format!("{endpoint}, telemetry {label}"), cpu, rounds.total_requests()));
+                }
             }
-            loads.push((format!("mixed, telemetry {label}"), &mode.mixed.cpu, mode.mixed.summary.total_requests));
+            let mixed = &mode.mixed;
+            loads.push((format!("mixed, telemetry {label}"), mixed.cpu.clone(), mixed.summary.total_requests));
         }
-        loads.push(("pgbench ceiling".to_owned(), &self.ceiling.cpu, self.ceiling.result.transactions));
+        loads.push(("pgbench ceiling".to_owned(), self.ceiling.cpu.clone(), self.ceiling.result.transactions));
         loads
+    }
+
+    /// Every k6 run of both modes.
+    fn runs(&self) -> impl Iterator<Item = &LoadRun> {
+        [&self.off, &self.on].into_iter().flat_map(|mode| {
+            mode.endpoints.values().flat_map(|rounds| &rounds.runs).chain(std::iter::once(&mode.mixed))
+        })
     }
 
     /// Reasons to distrust this run's figures.
     pub fn warnings(&self) -> Vec<String> {
         let mut warnings = Vec::new();
-        let background = std::iter::once(("before the run".to_owned(), &self.background));
+        let background = std::iter::once(("before the run".to_owned(), self.background.clone()));
         let busy: Vec<String> = background
             .chain(self.loads().into_iter().map(|(label, cpu, _)| (label, cpu)))
             .filter(|(_, cpu)| cpu.other > OTHER_CPU_WARNING)
@@ -281,11 +366,7 @@ impl Report {
                 ));
             }
         }
-        let failed: u64 = [&self.off, &self.on]
-            .iter()
-            .flat_map(|mode| mode.endpoints.values().chain(std::iter::once(&mode.mixed)))
-            .filter_map(|run| run.summary.all.map(|all| all.failed))
-            .sum();
+        let failed: u64 = self.runs().filter_map(|run| run.summary.all.map(|all| all.failed)).sum();
         if failed > 0 {
             warnings.push(format!(
                 "{} measured requests failed; k6's output of the run names the checks.",
@@ -312,7 +393,7 @@ impl Report {
     fn render_endpoints(&self, out: &mut String) {
         out.push_str(
             "## Throughput and latency per endpoint (closed loop)\n\n\
-             | Endpoint | Off req/s | Off p50 | Off p99 | On req/s | On p50 | On p99 | Telemetry cost | Failed |\n\
+             | Endpoint | Off req/s (rounds) | Off p50 | Off p99 | On req/s (rounds) | On p50 | On p99 | Telemetry cost | Failed |\n\
              |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         for endpoint in Endpoint::ALL {
@@ -323,10 +404,10 @@ impl Report {
                 out,
                 "| `{route}` | {off_rps} | {off_p50} | {off_p99} | {on_rps} | {on_p50} | {on_p99} | {cost} | {failed} |",
                 route = endpoint.route(),
-                off_rps = option(self.off.throughput(endpoint), thousands),
+                off_rps = throughput_cell(&self.off, endpoint),
                 off_p50 = milliseconds(off.p50_ms),
                 off_p99 = milliseconds(off.p99_ms),
-                on_rps = option(self.on.throughput(endpoint), thousands),
+                on_rps = throughput_cell(&self.on, endpoint),
                 on_p50 = milliseconds(on.p50_ms),
                 on_p99 = milliseconds(on.p99_ms),
                 cost = option(self.telemetry_overhead(endpoint), |overhead| signed_percent(-overhead)),
@@ -334,8 +415,10 @@ impl Report {
             );
         }
         out.push_str(
-            "\nTelemetry cost is the change in throughput from off to on (negative: slower with telemetry). \
-             Latencies are k6's, client side, so they include the load generator's own scheduling delays.\n\n",
+            "\nThroughput is over all rounds, with each round's own figure in parentheses; p50 and p99 are the \
+             rounds' mean. Telemetry cost is the change in throughput from off to on (negative: slower with \
+             telemetry). Latencies are k6's, client side, so they include the load generator's own scheduling \
+             delays.\n\n",
         );
     }
 
@@ -403,7 +486,7 @@ impl Report {
              |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         for (label, cpu, _) in self.loads() {
-            cpu_row(out, &label, cpu);
+            cpu_row(out, &label, &cpu);
         }
         out.push_str(
             "\nThe same as CPU time per request (per transaction for pgbench), in microseconds. \"All\" adds \
@@ -413,7 +496,7 @@ impl Report {
              |---|---:|---:|---:|---:|---:|---:|---:|\n",
         );
         for (label, cpu, units) in self.loads() {
-            cost_row(out, &label, cpu, units);
+            cost_row(out, &label, &cpu, units);
         }
         out.push('\n');
     }
@@ -463,8 +546,11 @@ impl Report {
     /// Statements that follow from the figures alone.
     fn analysis(&self) -> Vec<String> {
         let mut lines = Vec::new();
-        if let (Some(share), Some(create)) = (self.create_share(&self.off), self.off.endpoints.get(&Endpoint::Create)) {
-            let requests = create.summary.total_requests;
+        let create = self.off.endpoints.get(&Endpoint::Create);
+        if let (Some(share), Some(create), Some(cpu)) =
+            (self.create_share(&self.off), create, create.and_then(Rounds::cpu))
+        {
+            let requests = create.total_requests();
             let transactions = self.ceiling.result.transactions;
             let cost = |cpu: &CpuShares, role: Role, units: u64| option(cpu.per_unit(role, units), microseconds);
             lines.push(format!(
@@ -473,12 +559,12 @@ impl Report {
                  transaction, Postgres used {pg_ceiling} and pgbench {pgbench}. {bottleneck}",
                 share = percent(share),
                 verdict = if share >= CREATE_SHARE_OF_CEILING_MIN { "meets" } else { "misses" },
-                backend = cost(&create.cpu, Role::Backend, requests),
-                postgres = cost(&create.cpu, Role::Postgres, requests),
-                k6 = cost(&create.cpu, Role::LoadGenerator, requests),
+                backend = cost(&cpu, Role::Backend, requests),
+                postgres = cost(&cpu, Role::Postgres, requests),
+                k6 = cost(&cpu, Role::LoadGenerator, requests),
                 pg_ceiling = cost(&self.ceiling.cpu, Role::Postgres, transactions),
                 pgbench = cost(&self.ceiling.cpu, Role::LoadGenerator, transactions),
-                bottleneck = bottleneck(&create.cpu),
+                bottleneck = bottleneck(&cpu),
             ));
         }
         if let (Some(off), Some(on)) = (self.off.mixed_p99(), self.on.mixed_p99()) {
@@ -503,9 +589,15 @@ impl Report {
             })
             .collect();
         if let Some((_, worst)) = self.worst_overhead() {
+            let noise = self.max_spread().map_or_else(String::new, |spread| {
+                format!(
+                    " Rounds of the same endpoint and mode differ by up to ±{} from their mean, so differences of \
+                     that size are noise.",
+                    percent(spread)
+                )
+            });
             lines.push(format!(
-                "Telemetry changes throughput by {} ({}). Run-to-run variation of a closed loop on two shared \
-                 cores is a few percent, so differences of that size are within noise.",
+                "Telemetry changes throughput by {} ({}).{noise}",
                 overheads.join(", "),
                 if worst <= TELEMETRY_OVERHEAD_MAX { "within the 5 % budget" } else { "over the 5 % budget somewhere" },
             ));
@@ -574,6 +666,19 @@ fn cpu_row(out: &mut String, label: &str, cpu: &CpuShares) {
         percent(cpu.other),
         percent(cpu.idle),
     );
+}
+
+/// `1,884 (1,850, 1,918)`: all rounds together, then each round.
+fn throughput_cell(mode: &ModeRun, endpoint: Endpoint) -> String {
+    let Some(rounds) = mode.endpoints.get(&endpoint) else {
+        return "–".to_owned();
+    };
+    let total = option(rounds.throughput(endpoint), thousands);
+    let each = rounds.round_throughputs(endpoint);
+    if each.len() < 2 {
+        return total;
+    }
+    format!("{total} ({})", each.into_iter().map(thousands).collect::<Vec<_>>().join(", "))
 }
 
 fn cost_row(out: &mut String, label: &str, cpu: &CpuShares, units: u64) {
@@ -675,21 +780,26 @@ mod tests {
         }
     }
 
-    /// Ten seconds of each endpoint at `rates` requests per second, and a mixed run with p99 `mixed_p99`.
+    /// Two rounds of ten seconds of each endpoint, 2 % below and above `rates` requests per second, and a mixed
+    /// run with p99 `mixed_p99`.
     fn mode(rates: [u64; 4], mixed_p99: f64) -> ModeRun {
+        let round = |endpoint: Endpoint, requests: u64| LoadRun {
+            summary: K6Summary {
+                by_endpoint: BTreeMap::from([(endpoint, latencies(requests, 20.0))]),
+                all: Some(latencies(requests, 20.0)),
+                total_requests: requests + 100,
+                active_window: Duration::from_secs(10),
+                dropped_iterations: 0,
+                max_vus: 16,
+            },
+            cpu: cpu(0.5, 0.3, 0.15, 0.02),
+        };
         let endpoints = Endpoint::ALL
             .into_iter()
             .zip(rates)
             .map(|(endpoint, rate)| {
-                let summary = K6Summary {
-                    by_endpoint: BTreeMap::from([(endpoint, latencies(rate * 10, 20.0))]),
-                    all: Some(latencies(rate * 10, 20.0)),
-                    total_requests: rate * 10 + 100,
-                    active_window: Duration::from_secs(10),
-                    dropped_iterations: 0,
-                    max_vus: 32,
-                };
-                (endpoint, LoadRun { summary, cpu: cpu(0.5, 0.3, 0.15, 0.02) })
+                let runs = vec![round(endpoint, rate * 98 / 10), round(endpoint, rate * 102 / 10)];
+                (endpoint, Rounds { runs })
             })
             .collect();
         let mixed = K6Summary {
@@ -728,7 +838,8 @@ mod tests {
             },
             background: cpu(0.0, 0.0, 0.0, 0.99),
             settings: Settings {
-                endpoint_duration: Duration::from_secs(20),
+                rounds: 2,
+                endpoint_duration: Duration::from_secs(10),
                 mixed_duration: Duration::from_secs(30),
                 rate: 1000,
                 vus: 32,
@@ -781,7 +892,8 @@ mod tests {
         for route in Endpoint::ALL.map(Endpoint::route) {
             assert!(text.contains(&format!("`{route}`")), "{route} missing");
         }
-        assert!(text.contains("| `POST /v1/tasks` | 1,500 |"), "{text}");
+        assert!(text.contains("| `POST /v1/tasks` | 1,500 (1,470, 1,530) |"), "{text}");
+        assert!(text.contains("differ by up to ±2.0 % from their mean"), "{text}");
         assert_eq!(carried_notes(&text), Some("Profiled with perf: most time in JSON encoding."));
         assert!(text.contains("fsync=off"));
     }

@@ -1,0 +1,146 @@
+//! The event pipeline as deployed: the backend's outbox relay publishes a completion to Kafka, the
+//! recurring-task binary consumes it and asks the backend's internal API for the next occurrence.
+
+use std::time::Duration;
+
+use e2e::{RunningBackend, RunningRecurringTask, metric_samples};
+use serde_json::{Value, json};
+use testkit::kafka::Broker;
+use testkit::postgres::TestDatabase;
+
+/// 09:00 CET in Europe/Berlin on 2030-03-30, the day before the clocks spring forward.
+const DUE_BEFORE_DST: &str = "2030-03-30T08:00:00Z";
+/// 09:00 CEST the next day: the wall-clock time holds, so the UTC instant moves an hour earlier.
+const NEXT_DUE_AFTER_DST: &str = "2030-03-31T07:00:00Z";
+/// Covers relay → broker → consumer → backend on two busy cores, plus a consumer group rebalance
+/// that waits for the killed member's session to expire.
+const PIPELINE_DEADLINE: Duration = Duration::from_secs(120);
+const TASK_EVENTS: &str = "task-events";
+
+/// The user-facing API as one user sees it.
+struct Api {
+    client: reqwest::Client,
+    base_url: String,
+    token: String,
+}
+
+impl Api {
+    async fn create_task(&self, body: &Value) -> Value {
+        let response = self
+            .client
+            .post(format!("{}/v1/tasks", self.base_url))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .expect("create request");
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap_or_default());
+        response.json().await.expect("created task JSON")
+    }
+
+    async fn complete(&self, task_id: &str) {
+        let response = self
+            .client
+            .post(format!("{}/v1/tasks/{task_id}/complete", self.base_url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("complete request");
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
+    }
+
+    /// Open tasks of `series_id` (one page is plenty: the user has no other tasks).
+    async fn open_tasks_in_series(&self, series_id: &str) -> Option<Vec<Value>> {
+        let response = self
+            .client
+            .get(format!("{}/v1/tasks?status=open&limit=100", self.base_url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .ok()?;
+        if response.status() != 200 {
+            return None;
+        }
+        let page: Value = response.json().await.ok()?;
+        let items = page["items"].as_array()?;
+        Some(items.iter().filter(|task| task["series_id"] == series_id).cloned().collect())
+    }
+}
+
+/// Whether the restarted consumer has handled the re-delivered completion (the backend confirmed the
+/// occurrence again) and stands at the end of every `task-events` partition it measured.
+fn caught_up_after_redelivery(metrics: &str) -> bool {
+    let confirmed: f64 = metric_samples(metrics, "taskwatch_recurring_occurrences_created_total", &[]).iter().sum();
+    let lag = metric_samples(metrics, "taskwatch_consumer_lag", &[("topic", TASK_EVENTS)]);
+    confirmed >= 1.0 && !lag.is_empty() && lag.iter().all(|behind| *behind == 0.0)
+}
+
+#[tokio::test]
+async fn completing_a_daily_task_creates_its_next_occurrence_once_even_when_the_consumer_crashes() {
+    let db = TestDatabase::new().await.expect("test database");
+    let broker = Broker::start().await.expect("kafka broker");
+    let bootstrap = broker.bootstrap();
+    let backend = RunningBackend::start_with_kafka(db.url(), &bootstrap).await.expect("backend starts");
+    // This consumer never commits an offset before it is killed, so its successor must get the
+    // completion again: the redelivery the backend has to absorb.
+    let consumer_env = [("KAFKA_SESSION_TIMEOUT", "6s"), ("KAFKA_LAG_INTERVAL", "200ms")];
+    let mut consumer = RunningRecurringTask::start(
+        &bootstrap,
+        &backend.base_url,
+        &[consumer_env[0], consumer_env[1], ("KAFKA_COMMIT_INTERVAL", "1h")],
+    )
+    .await
+    .expect("recurring-task starts");
+    let api = Api {
+        client: reqwest::Client::new(),
+        base_url: backend.base_url.clone(),
+        token: backend.token("alice").expect("dev token"),
+    };
+
+    let task = api
+        .create_task(&json!({
+            "title": "Water the plants",
+            "due_at": DUE_BEFORE_DST,
+            "time_zone": "Europe/Berlin",
+            "recurrence": { "rrule": "FREQ=DAILY", "anchor": "due" },
+        }))
+        .await;
+    let task_id = task["id"].as_str().expect("task id");
+    let series_id = task["series_id"].as_str().expect("a recurring task has a series id").to_owned();
+    api.complete(task_id).await;
+
+    let occurrences = testkit::wait::until_some(PIPELINE_DEADLINE, || async {
+        api.open_tasks_in_series(&series_id).await.filter(|tasks| !tasks.is_empty())
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "no next occurrence within {PIPELINE_DEADLINE:?}; recurring-task said:\n{}",
+            [consumer.process.stdout_lines(), consumer.process.stderr_lines()].concat().join("\n")
+        )
+    });
+    assert_eq!(occurrences.len(), 1, "one completion, one next occurrence: {occurrences:#?}");
+    let next = &occurrences[0];
+    assert_ne!(next["id"], task["id"]);
+    assert_eq!(next["due_at"], NEXT_DUE_AFTER_DST, "09:00 Berlin wall-clock time across the DST change");
+    assert_eq!(next["title"], "Water the plants");
+
+    consumer.process.kill().expect("SIGKILL recurring-task");
+    let restarted = RunningRecurringTask::start(&bootstrap, &backend.base_url, &consumer_env)
+        .await
+        .expect("recurring-task restarts");
+    let caught_up = testkit::wait::until(PIPELINE_DEADLINE, || async {
+        restarted.metrics().await.is_some_and(|metrics| caught_up_after_redelivery(&metrics))
+    })
+    .await;
+    assert!(
+        caught_up.is_ok(),
+        "the restarted consumer never handled the re-delivered completion; metrics:\n{}\nlog:\n{}",
+        restarted.metrics().await.unwrap_or_default(),
+        [restarted.process.stdout_lines(), restarted.process.stderr_lines()].concat().join("\n")
+    );
+
+    let after_redelivery = api.open_tasks_in_series(&series_id).await.expect("list open tasks");
+    assert_eq!(after_redelivery.len(), 1, "the redelivery created a duplicate: {after_redelivery:#?}");
+    assert_eq!(after_redelivery[0]["id"], next["id"]);
+}

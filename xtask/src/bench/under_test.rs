@@ -1,0 +1,195 @@
+//! One telemetry mode under test: its own database, its backend, and the k6 runs made against it so far.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+use super::backend::{BackendSpec, RunningBackend, Telemetry};
+use super::cpu::CpuMeter;
+use super::k6::{Endpoint, K6Runner, Scenario};
+use super::psql::Psql;
+use super::report::{LoadRun, ModeRun, Rounds, TelemetryEvidence};
+use super::sink::SinkTotals;
+use crate::interrupt::Interrupt;
+
+/// Whether the backend runs with telemetry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    TelemetryOff,
+    TelemetryOn,
+}
+
+impl Mode {
+    /// Names its database and its files.
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::TelemetryOff => "off",
+            Mode::TelemetryOn => "on",
+        }
+    }
+
+    pub fn database_name(self) -> String {
+        format!("bench_telemetry_{}", self.label())
+    }
+}
+
+/// What starting a mode needs besides the mode itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Launch<'a> {
+    pub backend_binary: &'a Path,
+    pub jwt_secret: &'a str,
+    pub k6: &'a Path,
+    pub k6_script: &'a Path,
+    /// Comma-separated bearer tokens, one API user each.
+    pub tokens: &'a str,
+    pub vus: u32,
+    pub rate: u32,
+    pub results_dir: &'a Path,
+}
+
+#[derive(Debug)]
+pub struct ModeUnderTest<'a> {
+    mode: Mode,
+    database_url: String,
+    backend: RunningBackend,
+    k6: K6Runner<'a>,
+    log_path: PathBuf,
+    requests_sent: u64,
+    endpoints: BTreeMap<Endpoint, Rounds>,
+    mixed: Option<LoadRun>,
+}
+
+impl<'a> ModeUnderTest<'a> {
+    /// Creates the mode's database and starts its backend on `address`; with telemetry on, `otlp_endpoint` is
+    /// where its spans go.
+    pub async fn start(
+        mode: Mode,
+        address: SocketAddr,
+        otlp_endpoint: Option<&str>,
+        launch: Launch<'a>,
+        psql: &Psql,
+        interrupt: &mut Interrupt,
+    ) -> anyhow::Result<Self> {
+        let database_url = psql.create_database(&mode.database_name()).await?;
+        let telemetry = match (mode, otlp_endpoint) {
+            (Mode::TelemetryOn, Some(endpoint)) => Telemetry::On { otlp_endpoint: endpoint.to_owned() },
+            (Mode::TelemetryOn, None) => bail!("telemetry on needs an OTLP endpoint"),
+            (Mode::TelemetryOff, _) => Telemetry::Off,
+        };
+        let log_path = launch.results_dir.join(format!("backend-telemetry-{}.log", mode.label()));
+        let spec = BackendSpec {
+            binary: launch.backend_binary,
+            database_url: &database_url,
+            jwt_secret: launch.jwt_secret,
+            address,
+            telemetry,
+            log_path: log_path.clone(),
+        };
+        let backend = RunningBackend::start(spec, interrupt).await?;
+        let k6 = K6Runner {
+            k6: launch.k6,
+            script: launch.k6_script,
+            base_url: backend.base_url(),
+            tokens: launch.tokens,
+            vus: launch.vus,
+            rate: launch.rate,
+            results_dir: launch.results_dir,
+            label: mode.label(),
+        };
+        Ok(Self {
+            mode,
+            database_url,
+            backend,
+            k6,
+            log_path,
+            requests_sent: 0,
+            endpoints: BTreeMap::new(),
+            mixed: None,
+        })
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    pub fn backend_pid(&self) -> u32 {
+        self.backend.pid()
+    }
+
+    /// Unmeasured load: pools fill, caches warm, and `get` has tasks to read.
+    pub async fn warm_up(&mut self, duration: Duration, interrupt: &mut Interrupt) -> anyhow::Result<()> {
+        let summary = self.k6.run(Scenario::Warmup, duration, interrupt).await?;
+        self.requests_sent += summary.total_requests;
+        Ok(())
+    }
+
+    /// Settles the database, then runs `scenario` for `duration` with CPU sampled around it.
+    pub async fn measure(
+        &mut self,
+        scenario: Scenario,
+        duration: Duration,
+        meter: &CpuMeter,
+        psql: &Psql,
+        interrupt: &mut Interrupt,
+    ) -> anyhow::Result<LoadRun> {
+        psql.settle(&self.database_url).await?;
+        let before = meter.sample()?;
+        let summary = self.k6.run(scenario, duration, interrupt).await?;
+        let cpu = before.shares_until(&meter.sample()?);
+        self.requests_sent += summary.total_requests;
+        Ok(LoadRun { summary, cpu })
+    }
+
+    /// Adds a closed-loop round to the figures of `endpoint`.
+    pub fn record_round(&mut self, endpoint: Endpoint, run: LoadRun) {
+        self.endpoints.entry(endpoint).or_default().runs.push(run);
+    }
+
+    pub fn record_mixed(&mut self, run: LoadRun) {
+        self.mixed = Some(run);
+    }
+
+    /// Stops the backend gracefully (it flushes its telemetry) and reads what it logged.
+    pub async fn stop(self) -> anyhow::Result<StoppedMode> {
+        let mixed = self.mixed.with_context(|| format!("telemetry {} has no mixed run", self.mode.label()))?;
+        self.backend.stop().await?;
+        let (log_lines, log_bytes) = count_lines(&self.log_path)?;
+        Ok(StoppedMode {
+            endpoints: self.endpoints,
+            mixed,
+            evidence: TelemetryEvidence { log_lines, log_bytes, requests_sent: self.requests_sent, sink: None },
+        })
+    }
+}
+
+/// A mode whose backend has stopped; the telemetry sink's totals complete its figures.
+#[derive(Debug)]
+pub struct StoppedMode {
+    endpoints: BTreeMap<Endpoint, Rounds>,
+    mixed: LoadRun,
+    evidence: TelemetryEvidence,
+}
+
+impl StoppedMode {
+    pub fn into_run(self, sink: Option<SinkTotals>) -> ModeRun {
+        ModeRun { endpoints: self.endpoints, mixed: self.mixed, evidence: TelemetryEvidence { sink, ..self.evidence } }
+    }
+}
+
+/// Lines and bytes of a log file.
+fn count_lines(path: &Path) -> anyhow::Result<(u64, u64)> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let bytes = file.metadata().with_context(|| format!("reading the size of {}", path.display()))?.len();
+    let mut reader = BufReader::new(file);
+    let mut lines = 0;
+    let mut buffer = Vec::new();
+    while reader.read_until(b'\n', &mut buffer).with_context(|| format!("reading {}", path.display()))? > 0 {
+        lines += 1;
+        buffer.clear();
+    }
+    Ok((lines, bytes))
+}
