@@ -64,14 +64,7 @@ pub const REGISTRY: &[MetricSpec] = &[
 /// Registers the help text of every metric above with the installed recorder; call after
 /// `observability::telemetry::init` so `/metrics` carries `# HELP` lines.
 pub fn describe_all() {
-    for spec in REGISTRY {
-        let help = spec.help;
-        match spec.kind {
-            MetricKind::Counter => metrics::describe_counter!(spec.name, help),
-            MetricKind::Gauge => metrics::describe_gauge!(spec.name, help),
-            MetricKind::Histogram => metrics::describe_histogram!(spec.name, metrics::Unit::Seconds, help),
-        }
-    }
+    observability::metric_names::describe(REGISTRY);
 }
 
 #[cfg(test)]

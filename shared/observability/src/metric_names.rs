@@ -115,7 +115,12 @@ pub const REGISTRY: &[MetricSpec] = &[
 
 /// Registers every metric's help text with the recorder so `/metrics` carries `# HELP` lines.
 pub fn describe_all() {
-    for spec in REGISTRY {
+    describe(REGISTRY);
+}
+
+/// Registers the help text of `specs` (any crate's registry) with the installed recorder.
+pub fn describe(specs: &[MetricSpec]) {
+    for spec in specs {
         let help = spec.help;
         match spec.kind {
             MetricKind::Counter => metrics::describe_counter!(spec.name, help),
