@@ -1,7 +1,27 @@
 //! End-to-end harness: start Taskwatch's real service binaries against real dependencies.
 //!
-//! The binaries come from the workspace's `target/` directory (`cargo test --workspace` and `cargo xtask test`
-//! build them first); a missing binary is reported with the command that builds it.
+//! - [`Stack`]: the whole system for one test — a database (or a dedicated Postgres server), a tansu broker,
+//!   an OTLP receiver, an SMTP sink, a webhook receiver, and the four service binaries as processes that
+//!   a test can stop, kill, restart and scrape.
+//! - [`Api`]: one user's calls to the backend's `/v1` API.
+//! - [`kafka`]: raw reads of a topic and byte-exact re-publishing (duplicate deliveries, dead letters).
+//! - [`signature`]: the webhook signature, recomputed independently of the service.
+//! - [`settle`]: when nothing is in flight any more, so "exactly once" can be counted.
+//! - [`time`]: instants for task bodies.
+//! - [`RunningBackend`], [`RunningRecurringTask`]: a single service binary, for tests that need no more.
+//!
+//! The binaries come from the workspace's `target/` directory (`cargo xtask test` builds them first); a
+//! missing binary is reported with the command that builds it.
+
+mod api;
+mod commands;
+pub mod kafka;
+mod metrics;
+mod running;
+pub mod settle;
+pub mod signature;
+mod stack;
+pub mod time;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -10,11 +30,22 @@ use std::time::Duration;
 
 use testkit::process::ChildGuard;
 
+pub use api::{Api, ApiError, TraceParent};
+pub use commands::{
+    INTERNAL_SERVICE_TOKEN, JWT_SECRET, WEBHOOK_SIGNING_SECRET, backend_command, backend_with_kafka_command,
+    recurring_task_command,
+};
+pub use metrics::{metric_samples, metric_sum};
+pub use running::{RunningBackend, RunningRecurringTask};
+pub use stack::{Service, Stack, StackBuilder};
+
 /// Long enough for a debug build on two busy cores; conditions usually hold within a second.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
-/// A JWT secret long enough for HS256 (≥ 32 bytes); tests mint tokens with it through the binary itself.
-pub const JWT_SECRET: &str = "e2e-secret-that-is-at-least-32-bytes-long";
+/// For an effect that crosses the whole pipeline (relay → broker → consumer → outbox → broker → consumer →
+/// SMTP), possibly after a consumer-group rebalance that waits out a killed member's session, on two busy
+/// cores with other stacks running. A passing test never waits this long.
+pub const PIPELINE_DEADLINE: Duration = Duration::from_secs(120);
 
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
@@ -26,6 +57,16 @@ pub enum HarnessError {
     Testkit(#[from] testkit::Error),
     #[error("{service} did not become ready within {DEADLINE:?}; last output:\n{output}")]
     NotReady { service: String, output: String },
+    #[error("{context}: {source}")]
+    Kafka {
+        context: String,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    #[error("the stack has no {0:?} process")]
+    NotStarted(Service),
+    #[error("the pipeline did not settle within {DEADLINE:?}; last scrapes:\n{metrics}")]
+    NotSettled { metrics: String },
 }
 
 /// Path of a workspace binary built for the current profile.
@@ -44,48 +85,6 @@ pub fn free_port() -> Result<u16, HarnessError> {
     Ok(listener.local_addr().map_err(HarnessError::NoPort)?.port())
 }
 
-/// The backend's environment for a test: its database, a loopback port, and no rate limiting.
-pub fn backend_command(database_url: &str, port: u16) -> Result<Command, HarnessError> {
-    let mut command = Command::new(binary("backend")?);
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("DATABASE_URL", database_url)
-        .env("AUTH_JWT_SECRET", JWT_SECRET)
-        .env("BIND_ADDR", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("RATE_LIMIT_ENABLED", "false")
-        .env("RUST_LOG", "info");
-    Ok(command)
-}
-
-/// A service credential for `/internal/v1` (≥ 32 bytes), shared by the backend and the services calling it.
-pub const INTERNAL_SERVICE_TOKEN: &str = "e2e-internal-service-token-at-least-32-bytes";
-
-/// [`backend_command`] with its outbox relay publishing to the Kafka broker at `kafka_brokers` and the
-/// internal API open to [`INTERNAL_SERVICE_TOKEN`].
-pub fn backend_with_kafka_command(database_url: &str, port: u16, kafka_brokers: &str) -> Result<Command, HarnessError> {
-    let mut command = backend_command(database_url, port)?;
-    command.env("KAFKA_BROKERS", kafka_brokers).env("INTERNAL_SERVICE_TOKEN", INTERNAL_SERVICE_TOKEN);
-    Ok(command)
-}
-
-/// The recurring-task service's environment for a test: its broker, the backend it calls, a loopback probe
-/// port. Kafka settings the test needs to control (group id, commit interval) are left to the caller.
-pub fn recurring_task_command(kafka_brokers: &str, backend_url: &str, port: u16) -> Result<Command, HarnessError> {
-    let mut command = Command::new(binary("recurring-task")?);
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("KAFKA_BROKERS", kafka_brokers)
-        .env("BACKEND_URL", backend_url)
-        .env("INTERNAL_SERVICE_TOKEN", INTERNAL_SERVICE_TOKEN)
-        .env("BIND_ADDR", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("RUST_LOG", "info");
-    Ok(command)
-}
-
 /// Waits until `GET {base_url}{path}` answers 200, reporting the process's output when it never does.
 pub async fn wait_until_ok(process: &ChildGuard, base_url: &str, path: &str) -> Result<(), HarnessError> {
     let client = reqwest::Client::new();
@@ -101,64 +100,6 @@ pub async fn wait_until_ok(process: &ChildGuard, base_url: &str, path: &str) -> 
     })
 }
 
-/// The samples of `metric` in a Prometheus text exposition whose label set contains every `label="value"`
-/// pair in `labels`, as their values.
-pub fn metric_samples(exposition: &str, metric: &str, labels: &[(&str, &str)]) -> Vec<f64> {
-    exposition
-        .lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| {
-            let rest = line.strip_prefix(metric)?;
-            let (label_set, value) = match rest.strip_prefix('{') {
-                Some(labelled) => labelled.split_once('}')?,
-                None if rest.starts_with(' ') => ("", rest),
-                None => return None,
-            };
-            let matches = labels.iter().all(|(name, expected)| label_set.contains(&format!("{name}=\"{expected}\"")));
-            let value = value.split_whitespace().next()?.parse().ok()?;
-            matches.then_some(value)
-        })
-        .collect()
-}
-
-/// A running backend binary, killed when dropped.
-#[derive(Debug)]
-pub struct RunningBackend {
-    pub process: ChildGuard,
-    pub base_url: String,
-}
-
-impl RunningBackend {
-    /// Starts the backend on a free port and waits until `/health/ready` answers 200.
-    pub async fn start(database_url: &str) -> Result<Self, HarnessError> {
-        let port = free_port()?;
-        let process = ChildGuard::spawn("backend", backend_command(database_url, port)?)?;
-        let backend = Self { process, base_url: format!("http://127.0.0.1:{port}") };
-        backend.wait_until_ready().await?;
-        Ok(backend)
-    }
-
-    /// Starts the backend with its outbox relay publishing to `kafka_brokers` (see
-    /// [`backend_with_kafka_command`]) and waits until it is ready.
-    pub async fn start_with_kafka(database_url: &str, kafka_brokers: &str) -> Result<Self, HarnessError> {
-        let port = free_port()?;
-        let command = backend_with_kafka_command(database_url, port, kafka_brokers)?;
-        let process = ChildGuard::spawn("backend", command)?;
-        let backend = Self { process, base_url: format!("http://127.0.0.1:{port}") };
-        backend.wait_until_ready().await?;
-        Ok(backend)
-    }
-
-    async fn wait_until_ready(&self) -> Result<(), HarnessError> {
-        wait_until_ok(&self.process, &self.base_url, "/health/ready").await
-    }
-
-    /// A bearer token for `subject`, minted by the backend binary's own `token` command.
-    pub fn token(&self, subject: &str) -> Result<String, HarnessError> {
-        mint_token(subject)
-    }
-}
-
 /// Runs `backend token --sub SUBJECT` and returns what it printed.
 pub fn mint_token(subject: &str) -> Result<String, HarnessError> {
     let output = Command::new(binary("backend")?)
@@ -168,39 +109,4 @@ pub fn mint_token(subject: &str) -> Result<String, HarnessError> {
         .output()
         .map_err(|source| testkit::Error::Spawn { command: "backend token".into(), source })?;
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
-}
-
-/// A running recurring-task binary, killed when dropped.
-#[derive(Debug)]
-pub struct RunningRecurringTask {
-    pub process: ChildGuard,
-    /// Where its probes and `/metrics` are served.
-    pub base_url: String,
-}
-
-impl RunningRecurringTask {
-    /// Starts recurring-task (see [`recurring_task_command`]) with `extra_env` on top, and waits until
-    /// `/health/startup` answers 200: its topics exist and it consumes.
-    pub async fn start(
-        kafka_brokers: &str,
-        backend_url: &str,
-        extra_env: &[(&str, &str)],
-    ) -> Result<Self, HarnessError> {
-        let port = free_port()?;
-        let mut command = recurring_task_command(kafka_brokers, backend_url, port)?;
-        command.envs(extra_env.iter().copied());
-        let process = ChildGuard::spawn("recurring-task", command)?;
-        let service = Self { process, base_url: format!("http://127.0.0.1:{port}") };
-        wait_until_ok(&service.process, &service.base_url, "/health/startup").await?;
-        Ok(service)
-    }
-
-    /// Its current `/metrics` exposition; `None` while it does not answer.
-    pub async fn metrics(&self) -> Option<String> {
-        let response = reqwest::get(format!("{}/metrics", self.base_url)).await.ok()?;
-        if response.status() != 200 {
-            return None;
-        }
-        response.text().await.ok()
-    }
 }

@@ -1,10 +1,8 @@
 //! The event pipeline as deployed: the backend's outbox relay publishes a completion to Kafka, the
 //! recurring-task binary consumes it and asks the backend's internal API for the next occurrence.
 
-use std::time::Duration;
-
-use e2e::{RunningBackend, RunningRecurringTask, metric_samples};
-use serde_json::{Value, json};
+use e2e::{Api, PIPELINE_DEADLINE, RunningBackend, RunningRecurringTask, metric_samples};
+use serde_json::json;
 use testkit::kafka::Broker;
 use testkit::postgres::TestDatabase;
 
@@ -12,60 +10,7 @@ use testkit::postgres::TestDatabase;
 const DUE_BEFORE_DST: &str = "2030-03-30T08:00:00Z";
 /// 09:00 CEST the next day: the wall-clock time holds, so the UTC instant moves an hour earlier.
 const NEXT_DUE_AFTER_DST: &str = "2030-03-31T07:00:00Z";
-/// Covers relay → broker → consumer → backend on two busy cores, plus a consumer group rebalance
-/// that waits for the killed member's session to expire.
-const PIPELINE_DEADLINE: Duration = Duration::from_secs(120);
 const TASK_EVENTS: &str = "task-events";
-
-/// The user-facing API as one user sees it.
-struct Api {
-    client: reqwest::Client,
-    base_url: String,
-    token: String,
-}
-
-impl Api {
-    async fn create_task(&self, body: &Value) -> Value {
-        let response = self
-            .client
-            .post(format!("{}/v1/tasks", self.base_url))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await
-            .expect("create request");
-        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap_or_default());
-        response.json().await.expect("created task JSON")
-    }
-
-    async fn complete(&self, task_id: &str) {
-        let response = self
-            .client
-            .post(format!("{}/v1/tasks/{task_id}/complete", self.base_url))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .expect("complete request");
-        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap_or_default());
-    }
-
-    /// Open tasks of `series_id` (one page is plenty: the user has no other tasks).
-    async fn open_tasks_in_series(&self, series_id: &str) -> Option<Vec<Value>> {
-        let response = self
-            .client
-            .get(format!("{}/v1/tasks?status=open&limit=100", self.base_url))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .ok()?;
-        if response.status() != 200 {
-            return None;
-        }
-        let page: Value = response.json().await.ok()?;
-        let items = page["items"].as_array()?;
-        Some(items.iter().filter(|task| task["series_id"] == series_id).cloned().collect())
-    }
-}
 
 /// Whether the restarted consumer has handled the re-delivered completion (the backend confirmed the
 /// occurrence again) and stands at the end of every `task-events` partition it measured.
@@ -91,11 +36,7 @@ async fn completing_a_daily_task_creates_its_next_occurrence_once_even_when_the_
     )
     .await
     .expect("recurring-task starts");
-    let api = Api {
-        client: reqwest::Client::new(),
-        base_url: backend.base_url.clone(),
-        token: backend.token("alice").expect("dev token"),
-    };
+    let api = Api::for_user(&backend.base_url, "alice").expect("dev token");
 
     let task = api
         .create_task(&json!({
@@ -104,16 +45,13 @@ async fn completing_a_daily_task_creates_its_next_occurrence_once_even_when_the_
             "time_zone": "Europe/Berlin",
             "recurrence": { "rrule": "FREQ=DAILY", "anchor": "due" },
         }))
-        .await;
+        .await
+        .expect("task created");
     let task_id = task["id"].as_str().expect("task id");
     let series_id = task["series_id"].as_str().expect("a recurring task has a series id").to_owned();
-    api.complete(task_id).await;
+    api.complete(task_id).await.expect("task completed");
 
-    let occurrences = testkit::wait::until_some(PIPELINE_DEADLINE, || async {
-        api.open_tasks_in_series(&series_id).await.filter(|tasks| !tasks.is_empty())
-    })
-    .await
-    .unwrap_or_else(|_| {
+    let occurrences = api.wait_for_open_in_series(&series_id, PIPELINE_DEADLINE).await.unwrap_or_else(|| {
         panic!(
             "no next occurrence within {PIPELINE_DEADLINE:?}; recurring-task said:\n{}",
             [consumer.process.stdout_lines(), consumer.process.stderr_lines()].concat().join("\n")

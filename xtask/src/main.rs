@@ -1,7 +1,7 @@
 //! Developer entry points for Taskwatch, run as `cargo xtask <command>`.
 //!
 //! - `cargo xtask test`: every check CI runs, on a fresh machine too (installs what is missing).
-//! - `cargo xtask up`: the stack running locally against a throwaway Postgres.
+//! - `cargo xtask up`: the four services running locally with a throwaway Postgres, broker and SMTP sink.
 //! - `cargo xtask bench`: throughput and latency of the backend, telemetry off and on; writes BENCHMARKS.md.
 //!
 //! Each command lives in its own module under `commands/` (the bench, with its several parts, in `bench/`); the shared machinery (prerequisites,
@@ -32,7 +32,7 @@ struct Cli {
 enum Command {
     /// Run every check CI runs: fmt, clippy (-D warnings) and all tests against a throwaway Postgres.
     Test(commands::test::Args),
-    /// Run the backend locally against a throwaway Postgres and print its URLs and a dev token.
+    /// Run the four services locally (throwaway Postgres, tansu broker, SMTP sink); print the URLs and a dev token.
     Up(commands::up::Args),
     /// Benchmark the backend (release build) with telemetry off and on, against a pgbench ceiling; writes BENCHMARKS.md.
     Bench(bench::Args),

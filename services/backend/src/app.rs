@@ -21,7 +21,6 @@ use crate::service::{SettingsService, TaskService};
 use crate::service_token::ServiceToken;
 use crate::{metrics, store};
 
-const POOL_SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
 const LIMITER_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
 const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(600);
 
@@ -51,18 +50,13 @@ pub fn build(config: &Config, pool: PgPool, metrics_handle: PrometheusHandle) ->
     };
     let state = ApiState {
         tasks: TaskService::new(pool.clone()),
-        settings: SettingsService::new(pool.clone()),
+        settings: SettingsService::new(pool.clone(), config.webhook_policy),
         verifier: Arc::new(TokenVerifier::new(&config.auth)),
         service_token: config.internal_service_token.as_ref().map(|token| Arc::new(ServiceToken::new(token))),
         user_limiter: user_limiter.clone(),
     };
-    let health = Health::new().with_check("postgres", config.readiness_timeout, {
-        let pool = pool.clone();
-        move || {
-            let pool = pool.clone();
-            async move { store::pool::ping(&pool).await.map_err(|error| error.to_string()) }
-        }
-    });
+    let health =
+        Health::new().with_check("postgres", config.database.readiness_timeout, database::readiness_check(&pool));
     let router = api::router(state, client_limiter.clone())
         .merge(health.router())
         .merge(observability::metrics::router(metrics_handle));
@@ -83,7 +77,12 @@ impl App {
     /// `stop` is cancelled.
     pub fn spawn_background(&self, stop: CancellationToken) -> JoinSet<()> {
         let mut chores = JoinSet::new();
-        chores.spawn(metrics::sample_pool(self.pool.clone(), POOL_SAMPLE_INTERVAL, stop.clone()));
+        chores.spawn(database::metrics::sample_pool(
+            self.pool.clone(),
+            metrics::POOL_NAME,
+            database::metrics::POOL_SAMPLE_INTERVAL,
+            stop.clone(),
+        ));
         let (users, clients) = (self.user_limiter.clone(), self.client_limiter.clone());
         chores.spawn(every(LIMITER_CLEANUP_INTERVAL, stop.clone(), move || {
             let (users, clients) = (users.clone(), clients.clone());

@@ -3,13 +3,15 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
-use std::str::FromStr;
 use std::time::Duration;
 
+pub use database::{DatabaseConfig, DatabaseTarget};
 use messaging::KafkaConfig;
 use observability::config::{ConfigError, DurationValue, Env, Secret};
 use observability::{HttpConfig, ServiceInfo};
-use sqlx::postgres::PgConnectOptions;
+pub use outbox::RelayConfig;
+
+use crate::domain::WebhookPolicy;
 
 /// HS256 keys shorter than the hash output weaken the signature (RFC 7518 §3.2).
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
@@ -19,64 +21,19 @@ pub const MIN_SERVICE_TOKEN_BYTES: usize = 32;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// `DATABASE_*` and `READINESS_CHECK_TIMEOUT`.
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub http: HttpConfig,
     pub rate_limit: RateLimitConfig,
     /// How long an `Idempotency-Key` is remembered.
     pub idempotency_ttl: Duration,
-    /// Bound on the Postgres readiness check.
-    pub readiness_timeout: Duration,
-    /// How long start-up waits for Postgres to accept connections before giving up.
-    pub startup_timeout: Duration,
     /// Credential of the internal API (`/internal/v1`); unset switches that API off (every call is 401).
     pub internal_service_token: Option<Secret>,
     /// The outbox relay; `None` when it is switched off (the API then only writes outbox rows).
     pub outbox_relay: Option<RelayConfig>,
-}
-
-/// How the outbox relay publishes to Kafka.
-#[derive(Debug, Clone)]
-pub struct RelayConfig {
-    pub kafka: KafkaConfig,
-    /// Rows claimed per round trip.
-    pub batch_size: u16,
-    /// How long a claim is exclusive; longer than a publish may take, so a live relay never loses its rows.
-    pub lease: Duration,
-    /// Fallback wake-up when no NOTIFY arrives (e.g. the listening connection is being re-established).
-    pub poll_interval: Duration,
-    /// Longest wait before a row whose publish failed is retried (the backoff doubles up to this).
-    pub max_backoff: Duration,
-    /// How long published rows are kept before they are deleted.
-    pub retention: Duration,
-}
-
-#[derive(Debug, Clone)]
-pub struct DatabaseConfig {
-    pub target: DatabaseTarget,
-    pub max_connections: u32,
-    pub acquire_timeout: Duration,
-    pub statement_timeout: Duration,
-}
-
-/// Parsed `DATABASE_URL`. Its `Debug` names host, port and database only: the URL may carry a password.
-#[derive(Clone)]
-pub struct DatabaseTarget(PgConnectOptions);
-
-impl DatabaseTarget {
-    pub fn options(&self) -> &PgConnectOptions {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for DatabaseTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DatabaseTarget")
-            .field("host", &self.0.get_host())
-            .field("port", &self.0.get_port())
-            .field("database", &self.0.get_database())
-            .finish()
-    }
+    /// Which webhook URLs users may save (`WEBHOOK_ALLOW_PRIVATE_TARGETS`).
+    pub webhook_policy: WebhookPolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -110,7 +67,7 @@ impl Config {
         env.load(|env| {
             let bind_addr = env.with_default("BIND_ADDR", IpAddr::V4(Ipv4Addr::UNSPECIFIED));
             let port = env.with_default("PORT", 8080u16);
-            let database = read_database(env);
+            let database = DatabaseConfig::from_env(env);
             let auth = read_auth(env);
             let http = HttpConfig {
                 request_timeout: env.with_default("HTTP_REQUEST_TIMEOUT", DurationValue::from_secs(10)).get(),
@@ -129,13 +86,16 @@ impl Config {
                 },
             };
             let idempotency_ttl = env.with_default("IDEMPOTENCY_KEY_TTL", DurationValue::from_secs(24 * 3600)).get();
-            let readiness_timeout = env.with_default("READINESS_CHECK_TIMEOUT", DurationValue::from_secs(2)).get();
-            let startup_timeout = env.with_default("DATABASE_STARTUP_TIMEOUT", DurationValue::from_secs(30)).get();
             let internal_service_token = env.optional::<Secret>("INTERNAL_SERVICE_TOKEN");
             if internal_service_token.as_ref().is_some_and(|token| token.expose().len() < MIN_SERVICE_TOKEN_BYTES) {
                 env.invalid("INTERNAL_SERVICE_TOKEN", format!("must be at least {MIN_SERVICE_TOKEN_BYTES} bytes"));
             }
             let outbox_relay = read_relay(env, crate::SERVICE);
+            let webhook_policy = if env.with_default("WEBHOOK_ALLOW_PRIVATE_TARGETS", false) {
+                WebhookPolicy::AllowPrivate
+            } else {
+                WebhookPolicy::PublicHttpsOnly
+            };
             Some(Config {
                 listen: SocketAddr::new(bind_addr, port),
                 database: database?,
@@ -143,10 +103,9 @@ impl Config {
                 http,
                 rate_limit,
                 idempotency_ttl,
-                readiness_timeout,
-                startup_timeout,
                 internal_service_token,
                 outbox_relay: outbox_relay?,
+                webhook_policy,
             })
         })
     }
@@ -161,47 +120,7 @@ fn read_relay(env: &mut Env, service: ServiceInfo) -> Option<Option<RelayConfig>
         return Some(None);
     }
     let kafka = KafkaConfig::from_env(env, service);
-    let batch_size = env.with_default("OUTBOX_RELAY_BATCH_SIZE", 100u16);
-    let lease = env.with_default("OUTBOX_RELAY_LEASE", DurationValue::from_secs(90)).get();
-    let poll_interval = env.with_default("OUTBOX_RELAY_POLL_INTERVAL", DurationValue::from_millis(500)).get();
-    let max_backoff = env.with_default("OUTBOX_RELAY_MAX_BACKOFF", DurationValue::from_secs(30)).get();
-    let retention = env.with_default("OUTBOX_RETENTION", DurationValue::from_secs(7 * 24 * 3600)).get();
-    if batch_size == 0 || batch_size > 1000 {
-        env.invalid("OUTBOX_RELAY_BATCH_SIZE", "must be from 1 to 1000");
-    }
-    for (name, value) in [("OUTBOX_RELAY_POLL_INTERVAL", poll_interval), ("OUTBOX_RELAY_MAX_BACKOFF", max_backoff)] {
-        if value.is_zero() {
-            env.invalid(name, "must be above zero");
-        }
-    }
-    if let Some(kafka) = &kafka
-        && lease <= kafka.delivery_timeout * 2
-    {
-        env.invalid("OUTBOX_RELAY_LEASE", "must be more than twice KAFKA_DELIVERY_TIMEOUT");
-    }
-    Some(Some(RelayConfig { kafka: kafka?, batch_size, lease, poll_interval, max_backoff, retention }))
-}
-
-fn read_database(env: &mut Env) -> Option<DatabaseConfig> {
-    let url = env.required::<Secret>("DATABASE_URL");
-    let max_connections = env.with_default("DATABASE_MAX_CONNECTIONS", nonzero(10)).get();
-    let acquire_timeout = env.with_default("DATABASE_ACQUIRE_TIMEOUT", DurationValue::from_secs(3)).get();
-    let statement_timeout = env.with_default("DATABASE_STATEMENT_TIMEOUT", DurationValue::from_secs(5)).get();
-    // The URL may hold a password, so the parse error (which could quote it) is not repeated.
-    let parsed = url.map(|url| {
-        let url = url.expose();
-        let scheme_ok = url.starts_with("postgres://") || url.starts_with("postgresql://");
-        PgConnectOptions::from_str(url).ok().filter(|_| scheme_ok)
-    });
-    let target = match parsed {
-        Some(Some(options)) => Some(DatabaseTarget(options)),
-        Some(None) => {
-            env.invalid("DATABASE_URL", "not a valid postgres:// URL");
-            None
-        }
-        None => None,
-    };
-    Some(DatabaseConfig { target: target?, max_connections, acquire_timeout, statement_timeout })
+    RelayConfig::from_env(env, kafka).map(Some)
 }
 
 impl AuthConfig {

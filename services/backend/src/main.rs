@@ -1,13 +1,12 @@
 //! The backend binary: `serve` (default) runs the API; `token` mints a development token.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use backend::SERVICE;
 use backend::config::{AuthConfig, Config};
-use backend::relay::OutboxRelay;
-use backend::store::{self, PoolSettings};
+use backend::store::migrate;
 use clap::{Parser, Subcommand};
 use observability::Shutdown;
 use observability::config::{DurationValue, Env};
@@ -89,16 +88,10 @@ async fn serve() -> ExitCode {
 }
 
 async fn run(config: &Config, metrics: observability::metrics::PrometheusHandle) -> anyhow::Result<()> {
-    migrate_when_reachable(config).await?;
-    let pool = store::connect(
-        config.database.target.options().clone(),
-        &PoolSettings {
-            max_connections: config.database.max_connections,
-            acquire_timeout: config.database.acquire_timeout,
-            statement_timeout: config.database.statement_timeout,
-            application_name: SERVICE.name,
-        },
-    );
+    database::migrate(&config.database, migrate::SCHEMA, migrate::migrator())
+        .await
+        .context("database migrations failed")?;
+    let pool = database::connect(&config.database, SERVICE.name);
     let app = backend::app::build(config, pool.clone(), metrics);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -107,7 +100,7 @@ async fn run(config: &Config, metrics: observability::metrics::PrometheusHandle)
     let mut chores = app.spawn_background(shutdown.token());
     match &config.outbox_relay {
         Some(relay) => {
-            let relay = OutboxRelay::new(pool.clone(), relay.clone()).context("cannot create the Kafka producer")?;
+            let relay = backend::relay::new(pool.clone(), relay.clone()).context("cannot create the Kafka producer")?;
             chores.spawn(relay.run(shutdown.token()));
         }
         None => tracing::warn!("outbox relay disabled (OUTBOX_RELAY_ENABLED=false or KAFKA_BROKERS unset)"),
@@ -121,25 +114,4 @@ async fn run(config: &Config, metrics: observability::metrics::PrometheusHandle)
     pool.close().await;
     tracing::info!("backend stopped");
     Ok(())
-}
-
-/// Applies migrations, waiting (bounded) for Postgres to come up: in a fresh stack the database may still be
-/// starting when the backend does.
-async fn migrate_when_reachable(config: &Config) -> anyhow::Result<()> {
-    let deadline = Instant::now() + config.startup_timeout;
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match store::migrate::run(config.database.target.options()).await {
-            Ok(()) => {
-                tracing::info!("database migrations applied");
-                return Ok(());
-            }
-            Err(store::migrate::MigrationError::Connect(error)) if Instant::now() + delay < deadline => {
-                tracing::warn!(%error, retry_in = ?delay, "Postgres not reachable yet");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            Err(error) => return Err(error).context("database migrations failed"),
-        }
-    }
 }

@@ -8,6 +8,7 @@
 //! new `type` (`task.created.v2`), so old and new consumers can run side by side.
 
 pub mod envelope;
+pub mod reminder;
 pub mod task;
 pub mod topics;
 

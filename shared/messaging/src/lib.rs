@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | Config | [`KafkaConfig::from_env`] | the `KAFKA_*` variables below, validated with the service's own config |
 //! | Topics | [`ensure_topics`] | creates missing topics at start-up |
-//! | Producer | [`Producer::send`] | idempotent, waits for the broker's ack, producer span, trace context in headers |
+//! | Producer | [`Producer::send`] | idempotent, waits for the broker's ack, producer span, trace context in headers; replaces its client after an outage left it fenced |
 //! | Consumer | [`Consumer::run`] / [`run`] | at-least-once loop: offsets stored after the handler's `Ok`, retry in place, dead-letter topic |
 //! | Headers | [`MessageHeaders`] | header map with W3C trace context inject/extract |
 //! | Metrics | [`metric_names`] | the documented list of what this crate emits |

@@ -1,9 +1,11 @@
 //! The idempotent producer every service publishes with.
 
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use opentelemetry::trace::TraceContextExt as _;
-use rdkafka::error::KafkaError;
+use rdkafka::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::util::Timeout;
 use serde_json::Error as JsonError;
@@ -77,34 +79,74 @@ pub struct BrokerUnreachable(pub String);
 
 /// An idempotent producer (`enable.idempotence`, `acks=all`): librdkafka's retries never duplicate or
 /// reorder messages within a partition. Cheap to clone; clones share one connection pool.
+///
+/// It recovers by itself after an outage. A send that failed may leave librdkafka's idempotent state
+/// (producer id and per-partition sequence numbers) out of step with the broker — a fatal or fenced
+/// producer on Apache Kafka, an "unknown broker error" on every later send with tansu — and no later
+/// send could then succeed. So after a failure that is not about the message itself, the underlying
+/// client is replaced by a fresh one (a new producer id) for the *next* send; sends already in flight
+/// finish on the old client, which is dropped with its last send. Callers just retry.
 #[derive(Clone)]
 pub struct Producer {
-    inner: FutureProducer<TracingContext>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    settings: ClientConfig,
+    brokers: String,
+    current: RwLock<Generation>,
+}
+
+/// One underlying client; `number` tells concurrent failures of the same client apart from failures
+/// of a client that was already replaced, so one outage replaces it once, not once per failed send.
+#[derive(Clone)]
+struct Generation {
+    number: u64,
+    client: FutureProducer<TracingContext>,
 }
 
 impl std::fmt::Debug for Producer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Producer").finish_non_exhaustive()
+        f.debug_struct("Producer").field("brokers", &self.shared.brokers).finish_non_exhaustive()
     }
 }
 
 impl Producer {
     /// Creates the producer; it connects lazily, so this succeeds while the broker is down.
     pub fn new(config: &KafkaConfig) -> Result<Self, ClientError> {
-        let mut client = config.client_config();
-        client
+        let mut settings = config.client_config();
+        settings
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("message.timeout.ms", millis(config.delivery_timeout))
             // Must not exceed the message timeout, or librdkafka refuses the configuration.
             .set("request.timeout.ms", millis(config.request_timeout.min(config.delivery_timeout)))
             .set("linger.ms", "5");
-        let inner = client.create_with_context(TracingContext).map_err(|source| ClientError {
-            role: "producer",
-            brokers: config.brokers.to_string(),
-            source,
-        })?;
-        Ok(Self { inner })
+        let brokers = config.brokers.to_string();
+        let client = create_client(&settings, &brokers)?;
+        let current = RwLock::new(Generation { number: 0, client });
+        Ok(Self { shared: Arc::new(Shared { settings, brokers, current }) })
+    }
+
+    /// The client sends go through now.
+    fn current(&self) -> Generation {
+        self.shared.current.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Replaces the client that failed (generation `failed`) unless another failure already did.
+    fn replace(&self, failed: u64) {
+        let mut current = self.shared.current.write().unwrap_or_else(PoisonError::into_inner);
+        if current.number != failed {
+            return;
+        }
+        match create_client(&self.shared.settings, &self.shared.brokers) {
+            Ok(client) => {
+                *current = Generation { number: failed + 1, client };
+                tracing::info!(generation = failed + 1, "Kafka producer replaced after a failed send");
+            }
+            // Creation only fails on bad settings, which worked the first time; keep what we have.
+            Err(error) => tracing::warn!(%error, "cannot replace the Kafka producer; keeping the old one"),
+        }
     }
 
     /// Publishes `message` and waits until the broker acknowledged it (or `KAFKA_DELIVERY_TIMEOUT`
@@ -119,13 +161,14 @@ impl Producer {
         let mut headers = message.headers;
         headers.inject_context(&span.context());
         let topic = message.topic;
+        let generation = self.current();
         let outcome = async {
             let mut record =
                 FutureRecord::<[u8], [u8]>::to(&topic).payload(&message.payload).headers(headers.to_kafka());
             if let Some(key) = &message.key {
                 record = record.key(key);
             }
-            self.inner.send(record, Timeout::After(QUEUE_TIMEOUT)).await
+            generation.client.send(record, Timeout::After(QUEUE_TIMEOUT)).await
         }
         .instrument(span.clone())
         .await;
@@ -141,6 +184,9 @@ impl Producer {
                 span.record("error.type", error_type(&source));
                 tracing::warn!(parent: &span, %source, topic, "message not acknowledged");
                 metrics::counter!(MESSAGES_PRODUCED_TOTAL, "topic" => topic.clone(), "outcome" => "error").increment(1);
+                if may_leave_client_out_of_step(&source) {
+                    self.replace(generation.number);
+                }
                 Err(PublishError { topic, source })
             }
         }
@@ -149,7 +195,7 @@ impl Producer {
     /// Whether a broker answers a metadata request within `timeout`: the readiness check of a
     /// service that publishes.
     pub async fn check_broker(&self, timeout: Duration) -> Result<(), BrokerUnreachable> {
-        let client = self.inner.clone();
+        let client = self.current().client;
         // A blocking network call in librdkafka.
         let answered = tokio::task::spawn_blocking(move || {
             client.client().fetch_metadata(None, Timeout::After(timeout)).map(drop)
@@ -164,8 +210,35 @@ impl Producer {
 
     /// Waits up to `timeout` for queued messages to be acknowledged; call before exiting.
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
-        self.inner.flush(Timeout::After(timeout))
+        self.current().client.flush(Timeout::After(timeout))
     }
+}
+
+fn create_client(settings: &ClientConfig, brokers: &str) -> Result<FutureProducer<TracingContext>, ClientError> {
+    settings.create_with_context(TracingContext).map_err(|source| ClientError {
+        role: "producer",
+        brokers: brokers.to_owned(),
+        source,
+    })
+}
+
+/// Whether a failed send may have left the client's idempotence state out of step with the broker.
+/// Errors about the message itself (too large, bad topic, a full local queue) say nothing about the
+/// client, so replacing it would only cost a reconnect; everything else (timeouts, fatal and fencing
+/// errors, unknown broker errors) does.
+fn may_leave_client_out_of_step(error: &KafkaError) -> bool {
+    !matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::UnknownTopic
+                | RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::QueueFull
+        )
+    )
 }
 
 /// OTel messaging semconv: span `send {destination}`, kind producer.

@@ -17,6 +17,17 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 /// spends its time (5–100 ms) and up to the 10 s request timeout.
 pub const SECONDS_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
 
+/// Bucket upper bounds (seconds) for histograms of how late something happened rather than how long a call
+/// took: names ending in `_delay_seconds`, `_latency_seconds` or `_lag_seconds` (a reminder fired after its
+/// time, a notification delivered after the reminder was due, an outbox row published after it was written).
+/// Normal values are sub-second to seconds; outages push them to minutes, and an SLO on "within 30 s" needs a
+/// bucket boundary there.
+pub const DELAY_SECONDS_BUCKETS: &[f64] =
+    &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0];
+
+/// Name suffixes that select [`DELAY_SECONDS_BUCKETS`].
+pub const DELAY_SUFFIXES: [&str; 3] = ["_delay_seconds", "_latency_seconds", "_lag_seconds"];
+
 /// The Prometheus text exposition content type.
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -47,10 +58,17 @@ pub fn install() -> Result<PrometheusHandle, MetricsError> {
     if let Some(handle) = HANDLE.get() {
         return Ok(handle.clone());
     }
-    let recorder = PrometheusBuilder::new()
+    // The exporter tries suffix matchers in lexical order, and every delay suffix sorts before `_seconds`
+    // (`_d…`, `_l…` < `_s…`), so the more specific buckets win; a test pins that.
+    let mut builder = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), SECONDS_BUCKETS)
-        .map_err(|error| MetricsError::Buckets(error.to_string()))?
-        .build_recorder();
+        .map_err(|error| MetricsError::Buckets(error.to_string()))?;
+    for suffix in DELAY_SUFFIXES {
+        builder = builder
+            .set_buckets_for_metric(Matcher::Suffix(suffix.to_owned()), DELAY_SECONDS_BUCKETS)
+            .map_err(|error| MetricsError::Buckets(error.to_string()))?;
+    }
+    let recorder = builder.build_recorder();
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).map_err(|_| MetricsError::RecorderTaken)?;
     crate::metric_names::describe_all();
@@ -81,4 +99,39 @@ where
             }
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket_bounds(rendered: &str, metric: &str) -> Vec<String> {
+        let prefix = format!("{metric}_bucket{{le=\"");
+        rendered
+            .lines()
+            .filter_map(|line| line.strip_prefix(&prefix))
+            .filter_map(|rest| rest.split('"').next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn delay_histograms_get_the_long_buckets_and_durations_the_short_ones() {
+        let handle = install().unwrap();
+        metrics::histogram!("bucket_test_call_duration_seconds").record(0.01);
+        for suffix in DELAY_SUFFIXES {
+            metrics::histogram!(format!("bucket_test{suffix}")).record(42.0);
+        }
+        let rendered = handle.render();
+
+        let short = bucket_bounds(&rendered, "bucket_test_call_duration_seconds");
+        assert_eq!(short.len(), SECONDS_BUCKETS.len() + 1, "{rendered}");
+        assert_eq!(short.last().map(String::as_str), Some("+Inf"));
+        assert!(short.contains(&"10".to_owned()) && !short.contains(&"300".to_owned()), "{short:?}");
+        for suffix in DELAY_SUFFIXES {
+            let long = bucket_bounds(&rendered, &format!("bucket_test{suffix}"));
+            assert_eq!(long.len(), DELAY_SECONDS_BUCKETS.len() + 1, "{suffix}: {rendered}");
+            assert!(long.contains(&"30".to_owned()) && long.contains(&"1800".to_owned()), "{suffix}: {long:?}");
+        }
+    }
 }

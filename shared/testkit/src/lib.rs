@@ -4,6 +4,9 @@
 //!   per test on a shared server ([`postgres::TestDatabase`], feature `database`).
 //! - [`otlp`]: an in-test OTLP/HTTP trace receiver ([`otlp::OtlpReceiver`], feature `otlp`).
 //! - [`kafka`]: a throwaway Kafka-protocol broker, tansu ([`kafka::Broker`], feature `kafka`).
+//! - [`smtp`]: an in-test SMTP server that keeps the mail it received ([`smtp::SmtpSink`], feature `smtp`).
+//! - [`webhook`]: an in-test HTTP server recording webhook calls ([`webhook::WebhookReceiver`], feature
+//!   `webhook`).
 //! - [`process`]: [`process::ChildGuard`] kills and reaps a spawned service binary and keeps its output
 //!   searchable.
 //! - [`wait`]: wait for a condition with a deadline instead of sleeping.
@@ -28,6 +31,10 @@ pub mod kafka;
 pub mod otlp;
 pub mod postgres;
 pub mod process;
+#[cfg(feature = "smtp")]
+pub mod smtp;
 pub mod wait;
+#[cfg(feature = "webhook")]
+pub mod webhook;
 
 pub use error::Error;

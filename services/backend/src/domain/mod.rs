@@ -11,7 +11,7 @@ pub mod text;
 pub mod violations;
 
 pub use listing::{ListQuery, PageSize, Position, TaskFilter};
-pub use notification::{NotificationSettings, NotificationSettingsInput};
+pub use notification::{NotificationSettings, NotificationSettingsInput, WebhookPolicy};
 pub use occurrence::next_occurrence;
 pub use patch::{Nullable, TaskPatch};
 pub use recurrence::{Recurrence, RecurrenceAnchor};

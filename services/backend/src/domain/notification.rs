@@ -49,23 +49,42 @@ impl EmailAddress {
     }
 }
 
-/// An https URL whose host is not a literal private, loopback, link-local or unique-local address, nor
-/// `localhost`. Host names that *resolve* to such addresses are the delivering service's check, at connect time.
+/// Which webhook destinations a user may save.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WebhookPolicy {
+    /// https only, and never `localhost` or a literal internal address: what production runs.
+    #[default]
+    PublicHttpsOnly,
+    /// Also http and internal addresses (`WEBHOOK_ALLOW_PRIVATE_TARGETS=true`): a laptop or a test whose receiver
+    /// listens on 127.0.0.1. The notification service has its own switch for its connect-time guard.
+    AllowPrivate,
+}
+
+/// A webhook destination. Under [`WebhookPolicy::PublicHttpsOnly`], an https URL whose host is not a literal
+/// private, loopback, link-local or unique-local address, nor `localhost`. Host names that *resolve* to such
+/// addresses are the delivering service's check, at connect time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookUrl(Url);
 
 impl WebhookUrl {
-    pub fn parse(raw: &str) -> Result<Self, Violations> {
+    pub fn parse(raw: &str, policy: WebhookPolicy) -> Result<Self, Violations> {
         let invalid = |why: String| Violations::single("webhook_url", why);
         if raw.len() > WEBHOOK_URL_MAX_LEN {
             return Err(invalid(format!("must be at most {WEBHOOK_URL_MAX_LEN} characters")));
         }
         let url = Url::parse(raw.trim()).map_err(|error| invalid(format!("is not a valid URL: {error}")))?;
-        if url.scheme() != "https" {
-            return Err(invalid("must use https".to_owned()));
-        }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(invalid("must not contain credentials".to_owned()));
+        }
+        if policy == WebhookPolicy::AllowPrivate {
+            return match (url.scheme(), url.host()) {
+                ("https" | "http", Some(_)) => Ok(Self(url)),
+                ("https" | "http", None) => Err(invalid("must have a host".to_owned())),
+                _ => Err(invalid("must use http or https".to_owned())),
+            };
+        }
+        if url.scheme() != "https" {
+            return Err(invalid("must use https".to_owned()));
         }
         match url.host() {
             None => return Err(invalid("must have a host".to_owned())),
@@ -143,14 +162,14 @@ pub struct NotificationSettings {
 }
 
 impl NotificationSettings {
-    pub fn parse(input: &NotificationSettingsInput) -> Result<Self, Violations> {
+    pub fn parse(input: &NotificationSettingsInput, policy: WebhookPolicy) -> Result<Self, Violations> {
         let mut collector = Collector::new();
         let email = match &input.email {
             Some(raw) => collector.take(EmailAddress::parse(raw).map(Some)),
             None => Some(None),
         };
         let webhook_url = match &input.webhook_url {
-            Some(raw) => collector.take(WebhookUrl::parse(raw).map(Some)),
+            Some(raw) => collector.take(WebhookUrl::parse(raw, policy).map(Some)),
             None => Some(None),
         };
         collector.finish(|| Some(Self { email: email?, webhook_url: webhook_url? }))
@@ -172,9 +191,19 @@ mod tests {
     }
 
     #[test]
+    fn development_policy_allows_local_http_but_still_checks_the_rest() {
+        let local = WebhookPolicy::AllowPrivate;
+        assert!(WebhookUrl::parse("http://127.0.0.1:9000/hook", local).is_ok());
+        assert!(WebhookUrl::parse("https://localhost/hook", local).is_ok());
+        for bad in ["ftp://example.com/", "not a url", "http://user:pass@127.0.0.1/", "file:///etc/passwd"] {
+            assert!(WebhookUrl::parse(bad, local).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
     fn webhook_must_be_public_https() {
-        assert!(WebhookUrl::parse("https://hooks.example.com/taskwatch?x=1").is_ok());
-        assert!(WebhookUrl::parse("https://93.184.216.34/hook").is_ok());
+        assert!(WebhookUrl::parse("https://hooks.example.com/taskwatch?x=1", WebhookPolicy::PublicHttpsOnly).is_ok());
+        assert!(WebhookUrl::parse("https://93.184.216.34/hook", WebhookPolicy::PublicHttpsOnly).is_ok());
         for bad in [
             "http://hooks.example.com/",
             "ftp://example.com/",
@@ -193,7 +222,7 @@ mod tests {
             "https://[::ffff:127.0.0.1]/",
             "https://user:pass@example.com/",
         ] {
-            assert!(WebhookUrl::parse(bad).is_err(), "{bad} should be rejected");
+            assert!(WebhookUrl::parse(bad, WebhookPolicy::PublicHttpsOnly).is_err(), "{bad} should be rejected");
         }
     }
 
@@ -201,7 +230,7 @@ mod tests {
     fn settings_report_both_fields() {
         let input =
             NotificationSettingsInput { email: Some("nope".into()), webhook_url: Some("http://example.com".into()) };
-        let violations = NotificationSettings::parse(&input).expect_err("invalid");
+        let violations = NotificationSettings::parse(&input, WebhookPolicy::PublicHttpsOnly).expect_err("invalid");
         assert!(violations.mentions("email") && violations.mentions("webhook_url"));
     }
 }

@@ -3,7 +3,7 @@
 use sqlx::PgPool;
 
 use super::now;
-use crate::domain::{NotificationSettings, NotificationSettingsInput, OwnerId, Violations};
+use crate::domain::{NotificationSettings, NotificationSettingsInput, OwnerId, Violations, WebhookPolicy};
 use crate::store::{StoreError, settings};
 
 #[derive(Debug, thiserror::Error)]
@@ -17,11 +17,12 @@ pub enum SettingsError {
 #[derive(Debug, Clone)]
 pub struct SettingsService {
     pool: PgPool,
+    webhook_policy: WebhookPolicy,
 }
 
 impl SettingsService {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, webhook_policy: WebhookPolicy) -> Self {
+        Self { pool, webhook_policy }
     }
 
     /// The saved settings, or the defaults (no channel) when none were saved.
@@ -36,7 +37,7 @@ impl SettingsService {
         owner: &OwnerId,
         input: &NotificationSettingsInput,
     ) -> Result<NotificationSettings, SettingsError> {
-        let valid = NotificationSettings::parse(input).map_err(SettingsError::Invalid)?;
+        let valid = NotificationSettings::parse(input, self.webhook_policy).map_err(SettingsError::Invalid)?;
         let mut conn = acquire(&self.pool).await?;
         settings::upsert(&mut conn, owner, &valid, now()).await?;
         Ok(valid)

@@ -8,9 +8,7 @@ pub mod idempotency;
 pub mod migrate;
 pub mod occurrences;
 pub mod outbox;
-pub mod pool;
 pub mod settings;
 pub mod tasks;
 
 pub use error::StoreError;
-pub use pool::{PoolSettings, connect};

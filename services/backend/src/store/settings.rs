@@ -5,7 +5,7 @@ use sqlx::PgConnection;
 
 use super::error::{Context, StoreError};
 use crate::domain::OwnerId;
-use crate::domain::notification::{EmailAddress, NotificationSettings, WebhookUrl};
+use crate::domain::notification::{EmailAddress, NotificationSettings, WebhookPolicy, WebhookUrl};
 
 #[derive(Debug, sqlx::FromRow)]
 struct SettingsRow {
@@ -28,8 +28,14 @@ pub async fn find(conn: &mut PgConnection, owner: &OwnerId) -> Result<Option<Not
     };
     row.map(|row| {
         let email = row.email.as_deref().map(EmailAddress::parse).transpose().map_err(|v| corrupt(v.to_string()))?;
-        let webhook_url =
-            row.webhook_url.as_deref().map(WebhookUrl::parse).transpose().map_err(|v| corrupt(v.to_string()))?;
+        // What was accepted when it was saved stays readable if the policy is tightened later: the notification
+        // service guards destinations again when it connects.
+        let webhook_url = row
+            .webhook_url
+            .as_deref()
+            .map(|raw| WebhookUrl::parse(raw, WebhookPolicy::AllowPrivate))
+            .transpose()
+            .map_err(|v| corrupt(v.to_string()))?;
         Ok(NotificationSettings { email, webhook_url })
     })
     .transpose()

@@ -168,3 +168,22 @@ async fn unknown_routes_and_methods_are_problems() {
     let response = app.as_user("alice", Method::PUT, "/v1/tasks").send().await.expect("put");
     expect_problem(response, StatusCode::METHOD_NOT_ALLOWED).await;
 }
+
+#[tokio::test]
+async fn local_webhooks_are_refused_unless_development_allows_them() {
+    let path = "/v1/me/notification-settings";
+    let local = json!({ "email": null, "webhook_url": "http://127.0.0.1:9000/hook" });
+
+    let production = TestApp::start().await;
+    let response = production.as_user("alice", Method::PUT, path).json(&local).send().await.expect("put");
+    let problem = expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(crate::harness::error_fields(&problem), ["webhook_url"]);
+
+    let development =
+        TestApp::start_with(|config| config.webhook_policy = backend::domain::WebhookPolicy::AllowPrivate).await;
+    let response = development.as_user("alice", Method::PUT, path).json(&local).send().await.expect("put");
+    assert_eq!(response.status(), StatusCode::OK);
+    let saved: Value =
+        development.as_user("alice", Method::GET, path).send().await.expect("get").json().await.expect("json");
+    assert_eq!(saved, local);
+}

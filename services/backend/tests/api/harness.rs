@@ -4,7 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use backend::config::Config;
-use backend::store::{self, PoolSettings};
+use backend::store;
 use observability::config::Env;
 use observability::{HttpConfig, Shutdown};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
@@ -51,20 +51,13 @@ impl TestApp {
             .map(|(k, v)| (k.to_owned(), v.to_owned())),
         ))
         .expect("test config");
-        config.readiness_timeout = Duration::from_secs(1);
+        config.database.readiness_timeout = Duration::from_secs(1);
         config.database.acquire_timeout = Duration::from_secs(2);
+        config.database.max_connections = 8;
         customise(&mut config);
 
         store::migrate::run(config.database.target.options()).await.expect("migrations apply");
-        let pool = store::connect(
-            config.database.target.options().clone(),
-            &PoolSettings {
-                max_connections: 8,
-                acquire_timeout: config.database.acquire_timeout,
-                statement_timeout: config.database.statement_timeout,
-                application_name: "backend-test",
-            },
-        );
+        let pool = database::connect(&config.database, "backend-test");
         let metrics = observability::metrics::install().expect("metrics recorder");
         let app = backend::app::build(&config, pool.clone(), metrics);
         app.health().mark_started();
@@ -74,7 +67,7 @@ impl TestApp {
         let shutdown = Shutdown::new();
         let mut chores = app.spawn_background(shutdown.token());
         if let Some(relay) = &config.outbox_relay {
-            let relay = backend::relay::OutboxRelay::new(pool.clone(), relay.clone()).expect("Kafka producer");
+            let relay = backend::relay::new(pool.clone(), relay.clone()).expect("Kafka producer");
             chores.spawn(relay.run(shutdown.token()));
         }
         let http: HttpConfig = config.http.clone();

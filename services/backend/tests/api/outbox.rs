@@ -107,7 +107,7 @@ async fn rolled_back_transaction_leaves_neither_task_nor_event() {
 
 #[tokio::test]
 async fn outbox_supports_a_skip_locked_relay_with_leases() {
-    // The relay claims rows this way (plus a per-key order guard, see src/relay.rs); two claimers never get the same row.
+    // The relay claims rows this way (plus a per-key order guard, see the `outbox` crate); two claimers never get the same row.
     let app = TestApp::start().await;
     for n in 0..4 {
         app.create_simple_task("alice", &format!("t{n}")).await;

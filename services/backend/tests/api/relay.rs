@@ -223,7 +223,7 @@ async fn two_relays_on_one_database_publish_each_row_once() {
     let broker = broker().await;
     let config = relay_config(&broker);
     let app = TestApp::start_with(|c| c.outbox_relay = Some(config.clone())).await;
-    let second = backend::relay::OutboxRelay::new(app.pool(), config).expect("second relay");
+    let second = backend::relay::new(app.pool(), config).expect("second relay");
     let stop = tokio_util::sync::CancellationToken::new();
     let second = tokio::spawn(second.run(stop.clone()));
     let mut reader = Reader::start(&broker);

@@ -1,0 +1,383 @@
+//! The service's configuration: environment variables only, validated at start-up with one report naming every
+//! bad or missing variable. `README.md` documents each variable.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
+
+use database::DatabaseConfig;
+use lettre::message::Mailbox;
+use messaging::KafkaConfig;
+use observability::config::{ConfigError, DurationValue, Env, Secret};
+use observability::telemetry::TelemetrySettings;
+use observability::{ClientConfig, HttpConfig, ServiceInfo};
+use url::Url;
+
+use crate::channel::guard::TargetPolicy;
+
+pub const DEFAULT_PORT: u16 = 8083;
+/// HMAC keys shorter than the hash output weaken the signature (RFC 2104 §3).
+pub const MIN_SIGNING_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub http: HttpConfig,
+    pub telemetry: TelemetrySettings,
+    pub database: DatabaseConfig,
+    pub kafka: KafkaConfig,
+    pub backend: BackendConfig,
+    pub smtp: SmtpConfig,
+    pub webhook: WebhookConfig,
+    pub delivery: DeliveryConfig,
+    /// How long start-up waits for the broker (to create missing topics) before giving up.
+    pub startup_timeout: Duration,
+}
+
+/// How to reach the backend's internal API for notification settings.
+#[derive(Debug, Clone)]
+pub struct BackendConfig {
+    /// Includes the fallback cache TTL (`BACKEND_SETTINGS_CACHE_TTL`).
+    pub client: ClientConfig,
+    /// The backend's `INTERNAL_SERVICE_TOKEN`.
+    pub service_token: Secret,
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain text: a local relay or a test sink only.
+    None,
+    /// Plain connect, then `STARTTLS`, required (port 587).
+    StartTls,
+    /// TLS from the first byte (SMTPS, port 465).
+    Tls,
+}
+
+impl SmtpTls {
+    pub const fn default_port(self) -> u16 {
+        match self {
+            SmtpTls::None => 25,
+            SmtpTls::StartTls => 587,
+            SmtpTls::Tls => 465,
+        }
+    }
+}
+
+impl FromStr for SmtpTls {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "none" => Ok(SmtpTls::None),
+            "starttls" => Ok(SmtpTls::StartTls),
+            "tls" => Ok(SmtpTls::Tls),
+            _ => Err("expected one of none, starttls, tls".to_owned()),
+        }
+    }
+}
+
+/// SMTP login; both parts or neither.
+#[derive(Debug, Clone)]
+pub struct SmtpCredentials {
+    pub username: String,
+    pub password: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub credentials: Option<SmtpCredentials>,
+    pub from: Mailbox,
+    /// Limit for one delivery attempt (connect, dialogue, data).
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub signing_secret: Secret,
+    /// Limit for one delivery attempt (connect, request, response).
+    pub timeout: Duration,
+    pub targets: TargetPolicy,
+}
+
+/// How deliveries are retried and claimed.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// Attempts per delivery before it is dead-lettered (at least 1).
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubles per attempt with jitter, capped at `backoff_max`.
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// How long a claimed delivery is exclusive to one worker; longer than any send may take.
+    pub lease: Duration,
+    /// Fallback wake-up of the worker when nothing arrived through this replica's consumer.
+    pub poll_interval: Duration,
+    /// Deliveries claimed (and sent concurrently) per round.
+    pub batch_size: u16,
+    /// Consecutive failures that open a destination's circuit, and how long it stays open.
+    pub breaker_failure_threshold: u32,
+    pub breaker_open_for: Duration,
+    /// How long sent and dead deliveries are kept (the delivery log) before they are deleted.
+    pub retention: Duration,
+}
+
+impl Config {
+    pub fn from_env(env: Env, service: ServiceInfo) -> Result<Self, ConfigError> {
+        env.load(|env| {
+            let bind_addr = env.with_default("BIND_ADDR", IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            let port = env.with_default("PORT", DEFAULT_PORT);
+            let http = HttpConfig::from_env(env);
+            let telemetry = TelemetrySettings::from_env(env, service);
+            let database = DatabaseConfig::from_env(env);
+            let kafka = KafkaConfig::from_env(env, service);
+            let backend = read_backend(env);
+            let smtp = read_smtp(env);
+            let webhook = read_webhook(env);
+            let delivery = read_delivery(env);
+            let startup_timeout = env.with_default("STARTUP_TIMEOUT", DurationValue::from_secs(60)).get();
+            if let (Some(smtp), Some(webhook), Some(delivery), Some(kafka)) = (&smtp, &webhook, &delivery, &kafka) {
+                // A lease that can run out mid-send lets a second worker send the same delivery concurrently; a
+                // claim may also publish a dead letter after its send.
+                let longest_send = smtp.timeout.max(webhook.timeout);
+                if delivery.lease < longest_send * 2 || delivery.lease <= longest_send + kafka.delivery_timeout {
+                    env.invalid(
+                        "NOTIFY_LEASE",
+                        "must be at least twice the longer of SMTP_TIMEOUT and WEBHOOK_TIMEOUT, and exceed that \
+                         plus KAFKA_DELIVERY_TIMEOUT",
+                    );
+                }
+            }
+            Some(Config {
+                listen: SocketAddr::new(bind_addr, port),
+                http,
+                telemetry,
+                database: database?,
+                kafka: kafka?,
+                backend: backend?,
+                smtp: smtp?,
+                webhook: webhook?,
+                delivery: delivery?,
+                startup_timeout,
+            })
+        })
+    }
+}
+
+fn read_backend(env: &mut Env) -> Option<BackendConfig> {
+    let url = env.required::<Url>("BACKEND_URL");
+    let service_token = env.required::<Secret>("INTERNAL_SERVICE_TOKEN");
+    let timeout = env.with_default("BACKEND_TIMEOUT", DurationValue::from_secs(2)).get();
+    let max_retries = env.with_default("BACKEND_MAX_RETRIES", 2u32);
+    let failure_threshold = env.with_default("BACKEND_BREAKER_FAILURE_THRESHOLD", 5u32);
+    let open_for = env.with_default("BACKEND_BREAKER_OPEN_FOR", DurationValue::from_secs(10)).get();
+    let cache_ttl = env.with_default("BACKEND_SETTINGS_CACHE_TTL", DurationValue::from_secs(60)).get();
+    if timeout.is_zero() {
+        env.invalid("BACKEND_TIMEOUT", "must be above zero");
+    }
+    if failure_threshold == 0 {
+        env.invalid("BACKEND_BREAKER_FAILURE_THRESHOLD", "must be at least 1");
+    }
+    if url.as_ref().is_some_and(|url| !matches!(url.scheme(), "http" | "https")) {
+        env.invalid("BACKEND_URL", "must be an http:// or https:// URL");
+    }
+    let client = ClientConfig {
+        timeout,
+        max_retries,
+        backoff_base: Duration::from_millis(100),
+        failure_threshold,
+        open_for,
+        // Zero switches the fallback off: every read then needs a live backend.
+        cache_ttl: (!cache_ttl.is_zero()).then_some(cache_ttl),
+        ..ClientConfig::new("backend", url?)
+    };
+    Some(BackendConfig { client, service_token: service_token? })
+}
+
+fn read_smtp(env: &mut Env) -> Option<SmtpConfig> {
+    let host = env.required::<String>("SMTP_HOST");
+    let tls = env.with_default("SMTP_TLS", SmtpTls::StartTls);
+    let port = env.with_default("SMTP_PORT", tls.default_port());
+    let username = env.optional::<String>("SMTP_USERNAME");
+    let password = env.optional::<Secret>("SMTP_PASSWORD");
+    let from = env.required::<Mailbox>("SMTP_FROM");
+    let timeout = env.with_default("SMTP_TIMEOUT", DurationValue::from_secs(10)).get();
+    if host.as_deref().is_some_and(|host| host.trim().is_empty()) {
+        env.invalid("SMTP_HOST", "must not be empty");
+    }
+    if timeout.is_zero() {
+        env.invalid("SMTP_TIMEOUT", "must be above zero");
+    }
+    let credentials = match (username, password) {
+        (Some(username), Some(password)) => Some(SmtpCredentials { username, password }),
+        (None, None) => None,
+        (Some(_), None) => {
+            env.invalid("SMTP_PASSWORD", "must be set together with SMTP_USERNAME");
+            None
+        }
+        (None, Some(_)) => {
+            env.invalid("SMTP_USERNAME", "must be set together with SMTP_PASSWORD");
+            None
+        }
+    };
+    if credentials.is_some() && tls == SmtpTls::None {
+        env.invalid("SMTP_TLS", "must be starttls or tls when credentials are set (they would travel in clear text)");
+    }
+    Some(SmtpConfig { host: host?, port, tls, credentials, from: from?, timeout })
+}
+
+fn read_webhook(env: &mut Env) -> Option<WebhookConfig> {
+    let signing_secret = env.required::<Secret>("WEBHOOK_SIGNING_SECRET");
+    let timeout = env.with_default("WEBHOOK_TIMEOUT", DurationValue::from_secs(5)).get();
+    let allow_private = env.with_default("WEBHOOK_ALLOW_PRIVATE_TARGETS", false);
+    if signing_secret.as_ref().is_some_and(|secret| secret.expose().len() < MIN_SIGNING_SECRET_BYTES) {
+        env.invalid("WEBHOOK_SIGNING_SECRET", format!("must be at least {MIN_SIGNING_SECRET_BYTES} bytes"));
+    }
+    if timeout.is_zero() {
+        env.invalid("WEBHOOK_TIMEOUT", "must be above zero");
+    }
+    let targets = if allow_private { TargetPolicy::AllowPrivate } else { TargetPolicy::PublicOnly };
+    Some(WebhookConfig { signing_secret: signing_secret?, timeout, targets })
+}
+
+fn read_delivery(env: &mut Env) -> Option<DeliveryConfig> {
+    let max_attempts = env.with_default("NOTIFY_MAX_ATTEMPTS", 8u32);
+    let backoff_initial = env.with_default("NOTIFY_BACKOFF_INITIAL", DurationValue::from_secs(10)).get();
+    let backoff_max = env.with_default("NOTIFY_BACKOFF_MAX", DurationValue::from_secs(3600)).get();
+    let lease = env.with_default("NOTIFY_LEASE", DurationValue::from_secs(60)).get();
+    let poll_interval = env.with_default("NOTIFY_POLL_INTERVAL", DurationValue::from_secs(1)).get();
+    let batch_size = env.with_default("NOTIFY_BATCH_SIZE", 16u16);
+    let breaker_failure_threshold = env.with_default("NOTIFY_BREAKER_FAILURE_THRESHOLD", 5u32);
+    let breaker_open_for = env.with_default("NOTIFY_BREAKER_OPEN_FOR", DurationValue::from_secs(30)).get();
+    let retention = env.with_default("NOTIFY_RETENTION", DurationValue::from_secs(7 * 24 * 3600)).get();
+    if max_attempts == 0 {
+        env.invalid("NOTIFY_MAX_ATTEMPTS", "must be at least 1");
+    }
+    for (name, value) in
+        [("NOTIFY_BACKOFF_INITIAL", backoff_initial), ("NOTIFY_POLL_INTERVAL", poll_interval), ("NOTIFY_LEASE", lease)]
+    {
+        if value.is_zero() {
+            env.invalid(name, "must be above zero");
+        }
+    }
+    if backoff_max < backoff_initial {
+        env.invalid("NOTIFY_BACKOFF_MAX", "must not be below NOTIFY_BACKOFF_INITIAL");
+    }
+    if batch_size == 0 || batch_size > 500 {
+        env.invalid("NOTIFY_BATCH_SIZE", "must be from 1 to 500");
+    }
+    if breaker_failure_threshold == 0 {
+        env.invalid("NOTIFY_BREAKER_FAILURE_THRESHOLD", "must be at least 1");
+    }
+    Some(DeliveryConfig {
+        max_attempts,
+        backoff_initial,
+        backoff_max,
+        lease,
+        poll_interval,
+        batch_size,
+        breaker_failure_threshold,
+        breaker_open_for,
+        retention,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SERVICE: ServiceInfo = ServiceInfo { name: "notification", version: "test" };
+    const SECRET: &str = "whsec-test-secret-at-least-32-bytes-long!";
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_pairs(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+    }
+
+    fn minimal() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("DATABASE_URL", "postgres://notification:pw@db:5432/taskwatch"),
+            ("KAFKA_BROKERS", "kafka:9092"),
+            ("BACKEND_URL", "http://backend:8080"),
+            ("INTERNAL_SERVICE_TOKEN", "s3cret-token"),
+            ("SMTP_HOST", "smtp.example.com"),
+            ("SMTP_FROM", "Taskwatch <noreply@example.com>"),
+            ("WEBHOOK_SIGNING_SECRET", SECRET),
+        ]
+    }
+
+    #[test]
+    fn minimal_config_uses_defaults() {
+        let config = Config::from_env(env(&minimal()), SERVICE).expect("valid config");
+        assert_eq!(config.listen.port(), DEFAULT_PORT);
+        assert_eq!(config.kafka.group_id, "notification");
+        assert_eq!(config.smtp.tls, SmtpTls::StartTls);
+        assert_eq!(config.smtp.port, 587);
+        assert!(config.smtp.credentials.is_none());
+        assert_eq!(config.webhook.targets, TargetPolicy::PublicOnly);
+        assert_eq!(config.backend.client.cache_ttl, Some(Duration::from_secs(60)));
+        assert_eq!(config.delivery.max_attempts, 8);
+    }
+
+    #[test]
+    fn tls_mode_picks_the_default_port_and_the_allow_flag_is_read() {
+        let mut pairs = minimal();
+        pairs.extend([("SMTP_TLS", "tls"), ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")]);
+        let config = Config::from_env(env(&pairs), SERVICE).expect("valid config");
+        assert_eq!(config.smtp.port, 465);
+        assert_eq!(config.webhook.targets, TargetPolicy::AllowPrivate);
+    }
+
+    #[test]
+    fn one_report_names_every_bad_or_missing_variable() {
+        let error = Config::from_env(
+            env(&[
+                ("SMTP_TLS", "ssl"),
+                ("SMTP_USERNAME", "mailer"),
+                ("SMTP_FROM", "not an address"),
+                ("WEBHOOK_SIGNING_SECRET", "short"),
+                ("NOTIFY_MAX_ATTEMPTS", "0"),
+                ("NOTIFY_BACKOFF_INITIAL", "10s"),
+                ("NOTIFY_BACKOFF_MAX", "1s"),
+            ]),
+            SERVICE,
+        )
+        .expect_err("invalid config")
+        .to_string();
+        for name in [
+            "DATABASE_URL",
+            "KAFKA_BROKERS",
+            "BACKEND_URL",
+            "INTERNAL_SERVICE_TOKEN",
+            "SMTP_HOST",
+            "SMTP_TLS",
+            "SMTP_PASSWORD",
+            "SMTP_FROM",
+            "WEBHOOK_SIGNING_SECRET",
+            "NOTIFY_MAX_ATTEMPTS",
+            "NOTIFY_BACKOFF_MAX",
+        ] {
+            assert!(error.contains(name), "{name} missing from: {error}");
+        }
+    }
+
+    #[test]
+    fn the_lease_must_outlast_a_send() {
+        let mut pairs = minimal();
+        pairs.extend([("SMTP_TIMEOUT", "40s"), ("NOTIFY_LEASE", "60s")]);
+        let error = Config::from_env(env(&pairs), SERVICE).expect_err("lease too short").to_string();
+        assert!(error.contains("NOTIFY_LEASE"), "{error}");
+    }
+
+    #[test]
+    fn secrets_are_never_printed() {
+        let mut pairs = minimal();
+        pairs.extend([("SMTP_USERNAME", "mailer"), ("SMTP_PASSWORD", "smtp-pass-value")]);
+        let config = Config::from_env(env(&pairs), SERVICE).expect("valid config");
+        let printed = format!("{config:?}");
+        for secret in ["smtp-pass-value", SECRET, "s3cret-token", ":pw@"] {
+            assert!(!printed.contains(secret), "{secret} printed");
+        }
+    }
+}

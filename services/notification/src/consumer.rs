@@ -1,0 +1,67 @@
+//! The Kafka side: `reminders` in, through [`ReminderIntake`], with `messaging`'s at-least-once loop.
+//!
+//! An event's offset is stored only after its deliveries are committed; while the backend or the database is
+//! down the event is retried in place with backoff, so nothing is committed past it and nothing is lost. An
+//! event that can never be handled (unreadable payload, an owner id the backend rejects) goes to
+//! `notifications.dlq` with the reason, in `messaging`'s dead-letter format.
+
+use std::time::{Duration, Instant};
+
+use events::topics::{NOTIFICATIONS_DLQ, REMINDERS};
+use messaging::{ConsumerError, HandlerError, IncomingMessage, KafkaConfig, Subscription, TopicError, TopicSpec};
+use observability::Shutdown;
+
+use crate::intake::{IntakeError, ReminderIntake};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumeError {
+    #[error("could not create the topics within {0:?}")]
+    Topics(Duration, #[source] TopicError),
+    #[error(transparent)]
+    Consumer(#[from] ConsumerError),
+    #[error("the dead-letter topic must differ from the consumed topics")]
+    Subscription,
+}
+
+/// Creates `reminders` and `notifications.dlq` when missing, waiting (bounded) for the broker: in a fresh stack
+/// it may still be starting.
+pub async fn ensure_topics(config: &KafkaConfig, wait_at_most: Duration) -> Result<(), ConsumeError> {
+    let topics = [TopicSpec::new(REMINDERS), TopicSpec::new(NOTIFICATIONS_DLQ)];
+    let deadline = Instant::now() + wait_at_most;
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match messaging::ensure_topics(config, &topics).await {
+            Ok(()) => return Ok(()),
+            Err(error) if Instant::now() + delay < deadline => {
+                tracing::warn!(%error, retry_in = ?delay, "Kafka not reachable yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => return Err(ConsumeError::Topics(wait_at_most, error)),
+        }
+    }
+}
+
+/// Consumes `reminders` until `shutdown` fires.
+pub async fn run(config: &KafkaConfig, intake: ReminderIntake, shutdown: Shutdown) -> Result<(), ConsumeError> {
+    let subscription = Subscription::new([REMINDERS], NOTIFICATIONS_DLQ).ok_or(ConsumeError::Subscription)?;
+    messaging::run(
+        config,
+        subscription,
+        move |message: IncomingMessage| {
+            let intake = intake.clone();
+            async move { handle(&intake, message).await }
+        },
+        shutdown,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn handle(intake: &ReminderIntake, message: IncomingMessage) -> Result<(), HandlerError> {
+    match intake.handle(message.event).await {
+        Ok(_) => Ok(()),
+        Err(error @ IntakeError::Transient(_)) => Err(HandlerError::retry(error)),
+        Err(error @ IntakeError::Permanent(_)) => Err(HandlerError::reject(error)),
+    }
+}

@@ -1,0 +1,88 @@
+//! One event from `task-events`, end to end: decode, apply to the job store, wake the scheduler. Transport-neutral,
+//! so the Kafka glue stays a thin mapping and this is testable with plain values and a real database.
+
+use std::sync::Arc;
+
+use events::CloudEvent;
+use events::task::{TaskChange, TaskEvent};
+use sqlx::PgPool;
+use tokio::sync::Notify;
+
+use crate::metrics::{self, EventOutcome};
+use crate::store::StoreError;
+use crate::store::tasks::{self, Applied};
+use crate::trace_context::TraceContext;
+
+/// How an event was dealt with; every variant means "done, move on".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    Applied(Applied),
+    /// A type this service does not act on (including future `task.*` versions).
+    IgnoredType,
+}
+
+/// Why an event is not done.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// The database is unavailable: try the same event again later; it must not be committed meanwhile.
+    #[error("cannot apply the task event: {0}")]
+    Store(#[from] StoreError),
+    /// The event can never be applied: dead-letter it.
+    #[error("unreadable task event: {0}")]
+    Invalid(#[from] events::DecodeError),
+}
+
+/// Wakes the scheduler when jobs were added, so a job due now fires now rather than at the next poll.
+/// Cheap to clone; a wake-up given while the scheduler is busy is kept for its next wait.
+#[derive(Debug, Clone, Default)]
+pub struct SchedulerWake(Arc<Notify>);
+
+impl SchedulerWake {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+
+    /// Completes at the next [`wake`](Self::wake), or at once if one came since the last wait.
+    pub async fn woken(&self) {
+        self.0.notified().await;
+    }
+}
+
+/// Applies task events to the reminder jobs.
+#[derive(Debug, Clone)]
+pub struct TaskEventHandler {
+    pool: PgPool,
+    wake: SchedulerWake,
+}
+
+impl TaskEventHandler {
+    pub fn new(pool: PgPool, wake: SchedulerWake) -> Self {
+        Self { pool, wake }
+    }
+
+    /// Applies one envelope exactly once (dedupe on the event id, stale snapshots ignored); counts the outcome.
+    /// `trace` travels with any job the event plans.
+    pub async fn handle(
+        &self,
+        event: CloudEvent<serde_json::Value>,
+        trace: &TraceContext,
+    ) -> Result<Handled, HandleError> {
+        if TaskChange::from_event_type(&event.event_type).is_none() {
+            metrics::task_event(EventOutcome::IgnoredType);
+            return Ok(Handled::IgnoredType);
+        }
+        let event_id = event.id;
+        let event = event.into_typed::<TaskEvent>()?;
+        let applied = tasks::apply(&self.pool, event_id, &event.data, trace).await?;
+        metrics::task_event(EventOutcome::of(applied));
+        tracing::debug!(%event_id, task_id = %event.data.task.id, outcome = ?applied, "task event applied");
+        if applied.added_jobs() {
+            self.wake.wake();
+        }
+        Ok(Handled::Applied(applied))
+    }
+}

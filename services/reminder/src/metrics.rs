@@ -1,0 +1,114 @@
+//! The service's own metrics (HTTP and health metrics come from `observability`, consumer and producer metrics
+//! from `messaging`, outbox and pool metrics from `outbox` and `database`). Every label value is bounded.
+
+use std::time::Duration;
+
+use crate::store::tasks::Applied;
+
+/// Gauge · jobs. Reminder jobs waiting to fire (due or not), sampled by the scheduler every round. Every replica
+/// reports the same database-wide count: aggregate with `max`, not `sum`.
+pub const JOBS_PENDING: &str = "taskwatch_reminder_jobs_pending";
+/// Counter · reminders. Jobs fired: their `reminder.due.v1` event committed to the outbox.
+pub const FIRED_TOTAL: &str = "taskwatch_reminders_fired_total";
+/// Counter · reminders. Jobs found due longer ago than `REMINDER_MAX_LATENESS`: marked missed, not sent.
+pub const MISSED_TOTAL: &str = "taskwatch_reminders_missed_total";
+/// Histogram · seconds. A fired job's `remind_at` → the claim that fired it (the transaction that wrote its
+/// `reminder.due.v1` to the outbox; observed once it committed), by the database's clock. This is the scheduler's own lateness, the part of
+/// a reminder's timeliness this service decides; the outbox's publish lag (`taskwatch_outbox_publish_lag_seconds`)
+/// follows it. Missed jobs are not observed here.
+pub const FIRE_DELAY_SECONDS: &str = "taskwatch_reminder_fire_delay_seconds";
+/// Counter · events · `outcome` ([`EventOutcome`]). Task events consumed, by what they did to the job store.
+pub const TASK_EVENTS_TOTAL: &str = "taskwatch_reminder_task_events_total";
+
+/// What a task event did: the `outcome` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// An open task's jobs were (re)planned.
+    Scheduled,
+    /// A completed task's pending jobs were cancelled.
+    Cancelled,
+    /// A deleted task's pending jobs were cancelled.
+    Deleted,
+    /// The event id was applied before.
+    Duplicate,
+    /// A snapshot as new or newer was applied before.
+    Stale,
+    /// The task was deleted before.
+    AfterDeletion,
+    /// Not a task event this version knows.
+    IgnoredType,
+}
+
+impl EventOutcome {
+    pub const ALL: [EventOutcome; 7] = [
+        EventOutcome::Scheduled,
+        EventOutcome::Cancelled,
+        EventOutcome::Deleted,
+        EventOutcome::Duplicate,
+        EventOutcome::Stale,
+        EventOutcome::AfterDeletion,
+        EventOutcome::IgnoredType,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventOutcome::Scheduled => "scheduled",
+            EventOutcome::Cancelled => "cancelled",
+            EventOutcome::Deleted => "deleted",
+            EventOutcome::Duplicate => "duplicate",
+            EventOutcome::Stale => "stale",
+            EventOutcome::AfterDeletion => "after_deletion",
+            EventOutcome::IgnoredType => "ignored_type",
+        }
+    }
+
+    pub fn of(applied: Applied) -> Self {
+        use crate::decision::IgnoreReason;
+        match applied {
+            Applied::Scheduled { .. } => EventOutcome::Scheduled,
+            Applied::Cancelled { .. } => EventOutcome::Cancelled,
+            Applied::Deleted { .. } => EventOutcome::Deleted,
+            Applied::Duplicate => EventOutcome::Duplicate,
+            Applied::Ignored(IgnoreReason::Stale) => EventOutcome::Stale,
+            Applied::Ignored(IgnoreReason::Deleted) => EventOutcome::AfterDeletion,
+        }
+    }
+}
+
+/// Registers descriptions and zero-valued series, so every series exists from the first scrape (an alert on
+/// `rate()` needs a sample before the first increment).
+pub fn describe() {
+    metrics::describe_gauge!(JOBS_PENDING, "Reminder jobs waiting to fire, due or not.");
+    metrics::describe_counter!(FIRED_TOTAL, "Reminder jobs fired (reminder.due.v1 committed to the outbox).");
+    metrics::describe_counter!(MISSED_TOTAL, "Reminder jobs due longer ago than the maximum lateness; not sent.");
+    metrics::describe_histogram!(
+        FIRE_DELAY_SECONDS,
+        metrics::Unit::Seconds,
+        "Delay from a reminder's remind_at to the claim that fired it."
+    );
+    metrics::describe_counter!(TASK_EVENTS_TOTAL, "Task events consumed, by what they did to the reminder jobs.");
+    metrics::gauge!(JOBS_PENDING).set(0.0);
+    metrics::counter!(FIRED_TOTAL).increment(0);
+    metrics::counter!(MISSED_TOTAL).increment(0);
+    for outcome in EventOutcome::ALL {
+        metrics::counter!(TASK_EVENTS_TOTAL, "outcome" => outcome.as_str()).increment(0);
+    }
+}
+
+pub fn jobs_pending(count: i64) {
+    #[allow(clippy::cast_precision_loss, reason = "job counts stay far below 2^52")]
+    metrics::gauge!(JOBS_PENDING).set(count as f64);
+}
+
+pub fn fired(delay: Duration) {
+    metrics::counter!(FIRED_TOTAL).increment(1);
+    metrics::histogram!(FIRE_DELAY_SECONDS).record(delay.as_secs_f64());
+}
+
+pub fn missed(count: usize) {
+    metrics::counter!(MISSED_TOTAL).increment(u64::try_from(count).unwrap_or(u64::MAX));
+}
+
+pub fn task_event(outcome: EventOutcome) {
+    metrics::counter!(TASK_EVENTS_TOTAL, "outcome" => outcome.as_str()).increment(1);
+}

@@ -1,0 +1,1 @@
+CREATE INDEX widgets_name ON db_test.widgets (name);

@@ -1,0 +1,43 @@
+//! Reading a Prometheus text exposition, the way an operator's queries would.
+
+/// The samples of `metric` in a Prometheus text exposition whose label set contains every `label="value"`
+/// pair in `labels`, as their values.
+pub fn metric_samples(exposition: &str, metric: &str, labels: &[(&str, &str)]) -> Vec<f64> {
+    exposition
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let rest = line.strip_prefix(metric)?;
+            let (label_set, value) = match rest.strip_prefix('{') {
+                Some(labelled) => labelled.split_once('}')?,
+                None if rest.starts_with(' ') => ("", rest),
+                None => return None,
+            };
+            let matches = labels.iter().all(|(name, expected)| label_set.contains(&format!("{name}=\"{expected}\"")));
+            let value = value.split_whitespace().next()?.parse().ok()?;
+            matches.then_some(value)
+        })
+        .collect()
+}
+
+/// The sum over the matching samples of `metric` (see [`metric_samples`]); `None` when there are none.
+pub fn metric_sum(exposition: &str, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let samples = metric_samples(exposition, metric, labels);
+    (!samples.is_empty()).then(|| samples.iter().sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXPOSITION: &str = "# TYPE x counter\nx{a=\"1\",b=\"2\"} 3\nx{a=\"1\",b=\"3\"} 4\nx_total 9\nx 1\n";
+
+    #[test]
+    fn selects_by_name_and_labels() {
+        assert_eq!(metric_samples(EXPOSITION, "x", &[("a", "1")]), vec![3.0, 4.0]);
+        assert_eq!(metric_samples(EXPOSITION, "x", &[]), vec![3.0, 4.0, 1.0]);
+        assert_eq!(metric_samples(EXPOSITION, "x", &[("b", "3")]), vec![4.0]);
+        assert_eq!(metric_sum(EXPOSITION, "x_total", &[]), Some(9.0));
+        assert_eq!(metric_sum(EXPOSITION, "y", &[]), None);
+    }
+}

@@ -1,0 +1,177 @@
+//! `cargo xtask up`: the whole system running locally, for trying it by hand.
+//!
+//! Builds the four services, starts a throwaway Postgres, a tansu broker and an SMTP sink that keeps every mail
+//! as a `.eml` file, starts each service in order and waits until it accepts connections, prints where
+//! everything is with a freshly minted dev token, then streams the logs until Ctrl-C, when it stops everything it
+//! started (services first). Which process gets which setting is [`stack`].
+
+mod stack;
+
+use std::io::Read as _;
+use std::path::Path;
+use std::process::{ExitCode, Stdio};
+
+use anyhow::{Context as _, bail};
+use testkit::kafka::Broker;
+use testkit::postgres::PostgresServer;
+use testkit::smtp::SmtpSink;
+use tokio::process::Command;
+
+use self::stack::{Service, StackSettings};
+use crate::interrupt::Interrupt;
+use crate::supervisor::{Stopped, Supervisor};
+use crate::{cargo, provision};
+
+/// Bytes of randomness in each generated secret (the services require at least 32).
+const SECRET_BYTES: usize = 32;
+/// Where the SMTP sink listens: the port every mail-catcher uses, so mail clients' presets work.
+const SMTP_PORT: u16 = 2525;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Port of the backend API on 127.0.0.1; reminder, recurring-task and notification take the next three.
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// User id (`sub`) of the printed development token.
+    #[arg(long, default_value = "alice")]
+    user: String,
+}
+
+pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCode> {
+    provision::ensure(provision::FOR_UP).await?;
+    // Built (once) before anything starts.
+    provision::ensure_tansu(&mut interrupt).await?;
+    let mut binaries = Vec::new();
+    for service in Service::ALL {
+        eprintln!("xtask: building {}…", service.package());
+        binaries.push((service, cargo::build_binary(service.package(), service.package(), &mut interrupt).await?));
+    }
+    let postgres = PostgresServer::start().await.context("starting the throwaway Postgres")?;
+    let broker = Broker::start().await.context("starting the tansu broker")?;
+    let mail_dir = cargo::workspace_root().join("target/taskwatch-up/mail");
+    // A fresh stack starts with an empty mailbox (the sink numbers its files from 1 again).
+    match std::fs::remove_dir_all(&mail_dir) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            return Err(error).with_context(|| format!("emptying {}", mail_dir.display()));
+        }
+        _ => {}
+    }
+    let smtp = SmtpSink::start_on(SMTP_PORT, Some(mail_dir.clone()))
+        .await
+        .with_context(|| format!("starting the SMTP sink on 127.0.0.1:{SMTP_PORT}"))?;
+    let settings = StackSettings {
+        binaries,
+        backend_port: args.port,
+        database_url: postgres.url().to_owned(),
+        kafka_brokers: broker.bootstrap(),
+        smtp_address: smtp.address(),
+        jwt_secret: secret_from_env_or_random("AUTH_JWT_SECRET")?,
+        internal_service_token: random_secret()?,
+        webhook_signing_secret: secret_from_env_or_random("WEBHOOK_SIGNING_SECRET")?,
+    };
+    let token = mint_token(&settings, &args.user).await?;
+
+    let mut supervisor = Supervisor::new();
+    let outcome = run_stack(&settings, &mut supervisor, &mut interrupt, &token, &args.user, &mail_dir).await;
+    supervisor.stop_all().await;
+    drop(smtp);
+    drop(broker);
+    eprintln!("xtask: broker and SMTP sink stopped");
+    drop(postgres);
+    eprintln!("xtask: Postgres stopped");
+    outcome
+}
+
+async fn run_stack(
+    settings: &StackSettings,
+    supervisor: &mut Supervisor,
+    interrupt: &mut Interrupt,
+    token: &str,
+    user: &str,
+    mail_dir: &Path,
+) -> anyhow::Result<ExitCode> {
+    for process in settings.processes() {
+        eprintln!("xtask: starting {}…", process.name);
+        supervisor.start(process, interrupt).await?;
+    }
+    print_banner(settings, token, user, mail_dir);
+    Ok(match supervisor.watch(interrupt).await {
+        Stopped::Interrupted => ExitCode::SUCCESS,
+        Stopped::Exited { name, status } => {
+            eprintln!("xtask: {name} exited unexpectedly ({status}); stopping the rest");
+            ExitCode::FAILURE
+        }
+    })
+}
+
+fn print_banner(settings: &StackSettings, token: &str, user: &str, mail_dir: &Path) {
+    let api = format!("http://{}", settings.address(Service::Backend));
+    let probes: String = Service::ALL
+        .into_iter()
+        .map(|service| {
+            let base = format!("http://{}", settings.address(service));
+            format!("\n  {:<15} {base}/metrics  {base}/health/ready", service.package())
+        })
+        .collect();
+    println!(
+        "\n\
+         Taskwatch is running (Ctrl-C stops everything):\n\
+         \n  API            {api}/v1/tasks\
+         \n  Docs           {api}/docs\
+         \n  OpenAPI        {api}/openapi.json\
+         \n{probes}\
+         \n\
+         \n  Postgres       {database}\
+         \n  Kafka          {brokers} (topics task-events, reminders, notifications.dlq)\
+         \n  SMTP sink      {smtp}, every mail saved as a file in {mail}\
+         \n\
+         \n  Dev token for user `{user}` (valid 24h):\
+         \n  export TOKEN={token}\
+         \n  curl -H \"Authorization: Bearer $TOKEN\" {api}/v1/tasks\
+         \n  Reminders go to the e-mail / webhook saved with PUT {api}/v1/me/notification-settings\
+         \n  (webhooks to http://127.0.0.1 are allowed in this development stack).\n",
+        database = settings.database_url,
+        brokers = settings.kafka_brokers,
+        smtp = settings.smtp_address,
+        mail = mail_dir.display(),
+    );
+}
+
+/// Mints a development token with the backend's own `token` command and the stack's secret.
+async fn mint_token(settings: &StackSettings, user: &str) -> anyhow::Result<String> {
+    let backend = settings.binary(Service::Backend).context("the backend was not built")?;
+    let output = Command::new(backend)
+        .args(["token", "--sub", user])
+        .envs(settings.env(Service::Backend))
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("running `backend token`")?;
+    if !output.status.success() {
+        bail!(
+            "`backend token --sub {user}` failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let token = String::from_utf8(output.stdout).context("the token is not UTF-8")?;
+    Ok(token.trim().to_owned())
+}
+
+/// A secret from the environment if set (so tokens and signatures stay valid across restarts), else random.
+fn secret_from_env_or_random(name: &str) -> anyhow::Result<String> {
+    match std::env::var(name) {
+        Ok(secret) if !secret.is_empty() => Ok(secret),
+        _ => random_secret(),
+    }
+}
+
+/// 32 random bytes, hex-encoded.
+fn random_secret() -> anyhow::Result<String> {
+    let mut bytes = [0u8; SECRET_BYTES];
+    let random = Path::new("/dev/urandom");
+    std::fs::File::open(random)
+        .and_then(|mut source| source.read_exact(&mut bytes))
+        .with_context(|| format!("reading {}", random.display()))?;
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+}
