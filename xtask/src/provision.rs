@@ -39,12 +39,28 @@ pub const NATIVE_BUILD_TOOLS: Requirement = Requirement {
     apt_packages: NATIVE_BUILD_PACKAGES,
 };
 
+/// Debian's Prometheus and Alertmanager (2.42 / 0.25): `promtool` and `amtool` check and unit-test the
+/// monitoring configs, and the servers evaluate the repo's own rules against the running services in tests.
+/// Installing the packages starts no daemon on these machines.
+const MONITORING_PACKAGES: &[&str] = &["prometheus", "prometheus-alertmanager"];
+
+/// The Prometheus and Alertmanager binaries and their CLIs.
+pub const MONITORING_TOOLS: Requirement = Requirement {
+    what: "Prometheus, Alertmanager, promtool and amtool",
+    is_present: monitoring_tools_present,
+    apt_packages: MONITORING_PACKAGES,
+};
+
 /// What `cargo xtask test` needs from apt; the broker ([`ensure_tansu`]) comes after, since it is
 /// built with the tools installed here.
-pub const FOR_TESTS: &[&Requirement] = &[&POSTGRES, &NATIVE_BUILD_TOOLS];
+pub const FOR_TESTS: &[&Requirement] = &[&POSTGRES, &NATIVE_BUILD_TOOLS, &MONITORING_TOOLS];
 
 /// What `cargo xtask up` needs from apt; it also needs the broker ([`ensure_tansu`]).
 pub const FOR_UP: &[&Requirement] = &[&POSTGRES, &NATIVE_BUILD_TOOLS];
+
+fn monitoring_tools_present() -> bool {
+    MONITORING_PACKAGES.iter().all(|package| debian_package_installed(package))
+}
 
 fn native_build_tools_present() -> bool {
     NATIVE_BUILD_PACKAGES.iter().all(|package| debian_package_installed(package))
