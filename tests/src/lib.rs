@@ -8,15 +8,20 @@
 //! - [`signature`]: the webhook signature, recomputed independently of the service.
 //! - [`settle`]: when nothing is in flight any more, so "exactly once" can be counted.
 //! - [`time`]: instants for task bodies.
+//! - [`monitoring`]: the repo's Prometheus configuration, rules and telemetry registry made testable, a real
+//!   Prometheus, `promtool`.
+//! - [`alerting`]: the repo's Alertmanager configuration made testable, a real Alertmanager, `amtool`.
 //! - [`RunningBackend`], [`RunningRecurringTask`]: a single service binary, for tests that need no more.
 //!
 //! The binaries come from the workspace's `target/` directory (`cargo xtask test` builds them first); a
 //! missing binary is reported with the command that builds it.
 
+pub mod alerting;
 mod api;
 mod commands;
 pub mod kafka;
 mod metrics;
+pub mod monitoring;
 mod running;
 pub mod settle;
 pub mod signature;

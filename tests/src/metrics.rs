@@ -9,7 +9,8 @@ pub fn metric_samples(exposition: &str, metric: &str, labels: &[(&str, &str)]) -
         .filter_map(|line| {
             let rest = line.strip_prefix(metric)?;
             let (label_set, value) = match rest.strip_prefix('{') {
-                Some(labelled) => labelled.split_once('}')?,
+                // The last brace: label values may hold braces themselves (route templates like `/v1/tasks/{id}`).
+                Some(labelled) => labelled.rsplit_once('}')?,
                 None if rest.starts_with(' ') => ("", rest),
                 None => return None,
             };
@@ -39,5 +40,14 @@ mod tests {
         assert_eq!(metric_samples(EXPOSITION, "x", &[("b", "3")]), vec![4.0]);
         assert_eq!(metric_sum(EXPOSITION, "x_total", &[]), Some(9.0));
         assert_eq!(metric_sum(EXPOSITION, "y", &[]), None);
+    }
+
+    #[test]
+    fn label_values_may_contain_braces() {
+        let exposition = "r_count{http_route=\"/v1/tasks/{id}\",code=\"200\"} 5\n";
+        assert_eq!(
+            metric_samples(exposition, "r_count", &[("http_route", "/v1/tasks/{id}"), ("code", "200")]),
+            vec![5.0]
+        );
     }
 }

@@ -3,6 +3,8 @@
 //! - `cargo xtask test`: every check CI runs, on a fresh machine too (installs what is missing).
 //! - `cargo xtask up`: the four services running locally with a throwaway Postgres, broker and SMTP sink.
 //! - `cargo xtask bench`: throughput and latency of the backend, telemetry off and on; writes BENCHMARKS.md.
+//! - `cargo xtask slo`: generates the SLO recording and burn-rate rules from `monitoring/prometheus/slos.yaml`
+//!   (`--check`: fail when the committed rules are stale).
 //!
 //! Each command lives in its own module under `commands/` (the bench, with its several parts, in `bench/`); the shared machinery (prerequisites,
 //! child processes, signals, cargo) sits beside them.
@@ -36,6 +38,8 @@ enum Command {
     Up(commands::up::Args),
     /// Benchmark the backend (release build) with telemetry off and on, against a pgbench ceiling; writes BENCHMARKS.md.
     Bench(bench::Args),
+    /// Generate the SLO rules from monitoring/prometheus/slos.yaml; `--check` fails when the committed rules are stale.
+    Slo(commands::slo::Args),
 }
 
 #[tokio::main]
@@ -53,6 +57,7 @@ async fn main() -> ExitCode {
         Command::Test(args) => commands::test::run(args, interrupt).await,
         Command::Up(args) => commands::up::run(args, interrupt).await,
         Command::Bench(args) => bench::run(args, interrupt).await,
+        Command::Slo(args) => commands::slo::run(&args),
     };
     outcome.unwrap_or_else(|error| {
         eprintln!("xtask: {error:#}");

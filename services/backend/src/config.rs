@@ -8,6 +8,7 @@ use std::time::Duration;
 pub use database::{DatabaseConfig, DatabaseTarget};
 use messaging::KafkaConfig;
 use observability::config::{ConfigError, DurationValue, Env, Secret};
+use observability::faults::FaultConfig;
 use observability::{HttpConfig, ServiceInfo};
 pub use outbox::RelayConfig;
 
@@ -34,6 +35,8 @@ pub struct Config {
     pub outbox_relay: Option<RelayConfig>,
     /// Which webhook URLs users may save (`WEBHOOK_ALLOW_PRIVATE_TARGETS`).
     pub webhook_policy: WebhookPolicy,
+    /// Demo fault switches (`FAULT_INJECTION_ENABLED`, …): off by default, refused in production.
+    pub faults: FaultConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +99,8 @@ impl Config {
             } else {
                 WebhookPolicy::PublicHttpsOnly
             };
+            // `/admin/faults` takes the internal API's credential unless FAULT_ADMIN_TOKEN is set.
+            let faults = FaultConfig::from_env(env).with_fallback_token(internal_service_token.as_ref());
             Some(Config {
                 listen: SocketAddr::new(bind_addr, port),
                 database: database?,
@@ -106,6 +111,7 @@ impl Config {
                 internal_service_token,
                 outbox_relay: outbox_relay?,
                 webhook_policy,
+                faults,
             })
         })
     }

@@ -20,6 +20,8 @@ pub fn describe() {
     metrics::counter!(TASKS_CREATED_TOTAL).increment(0);
     metrics::counter!(TASKS_COMPLETED_TOTAL).increment(0);
     database::metrics::describe();
+    // The outbox relay publishes through `messaging`: its producer metrics need their help text too.
+    messaging::metric_names::describe_all();
     let event_types = events::task::TaskChange::ALL.map(|change| change.event_type());
     outbox::metrics::describe(&event_types);
 }

@@ -59,7 +59,9 @@ impl App {
             .with_cache_ttl(Duration::from_secs(1))
             .with_check("postgres", config.database.readiness_timeout, database::readiness_check(&pool))
             .with_detail("backend", move || client.health_detail());
-        let router = Router::new().merge(health.router()).merge(observability::metrics::router(metrics));
+        let faults = observability::faults::install(&config.faults);
+        let router =
+            Router::new().merge(faults.router()).merge(health.router()).merge(observability::metrics::router(metrics));
         let router = observability::instrument(router, &config.http);
         Ok(Self { intake, worker, health, router })
     }

@@ -9,6 +9,7 @@ use database::DatabaseConfig;
 use lettre::message::Mailbox;
 use messaging::KafkaConfig;
 use observability::config::{ConfigError, DurationValue, Env, Secret};
+use observability::faults::FaultConfig;
 use observability::telemetry::TelemetrySettings;
 use observability::{ClientConfig, HttpConfig, ServiceInfo};
 use url::Url;
@@ -32,6 +33,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// How long start-up waits for the broker (to create missing topics) before giving up.
     pub startup_timeout: Duration,
+    /// Demo fault switches (`FAULT_INJECTION_ENABLED`, …): off by default, refused in production.
+    pub faults: FaultConfig,
 }
 
 /// How to reach the backend's internal API for notification settings.
@@ -138,6 +141,9 @@ impl Config {
             let webhook = read_webhook(env);
             let delivery = read_delivery(env);
             let startup_timeout = env.with_default("STARTUP_TIMEOUT", DurationValue::from_secs(60)).get();
+            // `/admin/faults` takes INTERNAL_SERVICE_TOKEN unless FAULT_ADMIN_TOKEN is set.
+            let faults =
+                FaultConfig::from_env(env).with_fallback_token(backend.as_ref().map(|backend| &backend.service_token));
             if let (Some(smtp), Some(webhook), Some(delivery), Some(kafka)) = (&smtp, &webhook, &delivery, &kafka) {
                 // A lease that can run out mid-send lets a second worker send the same delivery concurrently; a
                 // claim may also publish a dead letter after its send.
@@ -161,6 +167,7 @@ impl Config {
                 webhook: webhook?,
                 delivery: delivery?,
                 startup_timeout,
+                faults,
             })
         })
     }

@@ -5,18 +5,18 @@
 //! event that can never be handled (unreadable payload, an owner id the backend rejects) goes to
 //! `notifications.dlq` with the reason, in `messaging`'s dead-letter format.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use events::topics::{NOTIFICATIONS_DLQ, REMINDERS};
-use messaging::{ConsumerError, HandlerError, IncomingMessage, KafkaConfig, Subscription, TopicError, TopicSpec};
+use messaging::{ConsumerError, HandlerError, IncomingMessage, KafkaConfig, Subscription, TopicSpec, TopicsNotReady};
 use observability::Shutdown;
 
 use crate::intake::{IntakeError, ReminderIntake};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumeError {
-    #[error("could not create the topics within {0:?}")]
-    Topics(Duration, #[source] TopicError),
+    #[error(transparent)]
+    Topics(#[from] TopicsNotReady),
     #[error(transparent)]
     Consumer(#[from] ConsumerError),
     #[error("the dead-letter topic must differ from the consumed topics")]
@@ -27,19 +27,8 @@ pub enum ConsumeError {
 /// it may still be starting.
 pub async fn ensure_topics(config: &KafkaConfig, wait_at_most: Duration) -> Result<(), ConsumeError> {
     let topics = [TopicSpec::new(REMINDERS), TopicSpec::new(NOTIFICATIONS_DLQ)];
-    let deadline = Instant::now() + wait_at_most;
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match messaging::ensure_topics(config, &topics).await {
-            Ok(()) => return Ok(()),
-            Err(error) if Instant::now() + delay < deadline => {
-                tracing::warn!(%error, retry_in = ?delay, "Kafka not reachable yet");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            Err(error) => return Err(ConsumeError::Topics(wait_at_most, error)),
-        }
-    }
+    messaging::ensure_topics_within(config, &topics, wait_at_most).await?;
+    Ok(())
 }
 
 /// Consumes `reminders` until `shutdown` fires.

@@ -9,34 +9,11 @@ use notification::channel::guard::TargetPolicy;
 use notification::config::Config;
 use notification::store::SCHEMA;
 use notification::{SERVICE, consumer};
-use observability::config::Env;
 use observability::{Shutdown, TelemetryGuard};
-
-/// Exit code for configuration errors (sysexits EX_CONFIG).
-const EXIT_CONFIG: u8 = 78;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match Config::from_env(Env::from_process(), SERVICE) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("{error}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    let telemetry = match observability::telemetry::init_with(&config.telemetry, std::io::stdout) {
-        Ok(guard) => guard,
-        Err(error) => {
-            eprintln!("cannot initialise telemetry: {error}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    let outcome = run(&config, &telemetry).await;
-    if let Err(error) = &outcome {
-        tracing::error!(error = format!("{error:#}"), "notification stopped with an error");
-    }
-    telemetry.shutdown().await;
-    if outcome.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    observability::process::main(SERVICE, |env| Config::from_env(env, SERVICE), |config| &config.telemetry, run).await
 }
 
 async fn run(config: &Config, telemetry: &TelemetryGuard) -> anyhow::Result<()> {
@@ -81,6 +58,5 @@ async fn run(config: &Config, telemetry: &TelemetryGuard) -> anyhow::Result<()> 
     server.await.context("HTTP server task failed")?.context("HTTP server failed")?;
     consumed.context("consumer failed")?;
     pool.close().await;
-    tracing::info!("notification stopped");
     Ok(())
 }

@@ -1,6 +1,6 @@
-//! The service's own metrics (HTTP, backend client and breaker metrics come from `observability`, consumer
-//! metrics from `messaging`, pool metrics from `database`, relay metrics from `outbox`). Every label value is
-//! a bounded enum: channels, outcomes — never addresses, hosts or ids.
+//! The service's own metrics (HTTP, backend client and breaker metrics come from `observability`, consumer and
+//! dead-letter producer metrics from `messaging`, pool metrics from `database`; there is no outbox here). Every
+//! label value is a bounded enum: channels, outcomes — never addresses, hosts or ids.
 
 use std::time::Duration;
 
@@ -89,6 +89,7 @@ pub fn describe() {
     metrics::describe_gauge!(DELIVERIES_PENDING, "Deliveries neither sent nor dead.");
     metrics::describe_gauge!(CIRCUITS_OPEN, "Delivery destinations whose circuit is open or on trial.");
     metrics::describe_counter!(REMINDERS_TOTAL, "reminder.due events consumed, by what they led to.");
+    messaging::metric_names::describe_all();
     for channel in Channel::ALL {
         let channel = channel.as_str();
         for outcome in DeliveryOutcome::ALL {

@@ -27,7 +27,9 @@ impl App {
         // service out of rotation (it keeps its events and retries), it only shows why nothing is created.
         let health =
             Health::new().with_cache_ttl(Duration::from_secs(1)).with_detail("backend", move || client.health_detail());
-        let router = Router::new().merge(health.router()).merge(observability::metrics::router(metrics));
+        let faults = observability::faults::install(&config.faults);
+        let router =
+            Router::new().merge(faults.router()).merge(health.router()).merge(observability::metrics::router(metrics));
         let router = observability::instrument(router, &config.http);
         Ok(Self { handler: CompletionHandler::new(backend), health, router })
     }

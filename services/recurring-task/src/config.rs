@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use messaging::KafkaConfig;
 use observability::config::{ConfigError, DurationValue, Env, Secret};
+use observability::faults::FaultConfig;
 use observability::telemetry::TelemetrySettings;
 use observability::{ClientConfig, HttpConfig, ServiceInfo};
 use url::Url;
@@ -21,6 +22,8 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// How long start-up waits for the broker (to create missing topics) before giving up.
     pub startup_timeout: Duration,
+    /// Demo fault switches (`FAULT_INJECTION_ENABLED`, …): off by default, refused in production.
+    pub faults: FaultConfig,
 }
 
 /// How to reach the backend's internal API.
@@ -41,6 +44,9 @@ impl Config {
             let backend = read_backend(env);
             let kafka = KafkaConfig::from_env(env, service);
             let startup_timeout = env.with_default("STARTUP_TIMEOUT", DurationValue::from_secs(60)).get();
+            // `/admin/faults` takes INTERNAL_SERVICE_TOKEN unless FAULT_ADMIN_TOKEN is set.
+            let faults =
+                FaultConfig::from_env(env).with_fallback_token(backend.as_ref().map(|backend| &backend.service_token));
             Some(Config {
                 listen: SocketAddr::new(bind_addr, port),
                 http,
@@ -48,6 +54,7 @@ impl Config {
                 backend: backend?,
                 kafka: kafka?,
                 startup_timeout,
+                faults,
             })
         })
     }

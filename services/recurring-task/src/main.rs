@@ -4,38 +4,15 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use observability::config::Env;
 use observability::{Shutdown, TelemetryGuard};
 use recurring_task::SERVICE;
 use recurring_task::app::App;
 use recurring_task::config::Config;
 use recurring_task::consumer;
 
-/// Exit code for configuration errors (sysexits EX_CONFIG).
-const EXIT_CONFIG: u8 = 78;
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match Config::from_env(Env::from_process(), SERVICE) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("{error}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    let telemetry = match observability::telemetry::init_with(&config.telemetry, std::io::stdout) {
-        Ok(guard) => guard,
-        Err(error) => {
-            eprintln!("cannot initialise telemetry: {error}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    let outcome = run(&config, &telemetry).await;
-    if let Err(error) = &outcome {
-        tracing::error!(error = format!("{error:#}"), "recurring-task stopped with an error");
-    }
-    telemetry.shutdown().await;
-    if outcome.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    observability::process::main(SERVICE, |env| Config::from_env(env, SERVICE), |config| &config.telemetry, run).await
 }
 
 async fn run(config: &Config, telemetry: &TelemetryGuard) -> anyhow::Result<()> {
@@ -61,6 +38,5 @@ async fn run(config: &Config, telemetry: &TelemetryGuard) -> anyhow::Result<()> 
     shutdown.trigger();
     server.await.context("HTTP server task failed")?.context("HTTP server failed")?;
     consumed.context("consumer failed")?;
-    tracing::info!("recurring-task stopped");
     Ok(())
 }

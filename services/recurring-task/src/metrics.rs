@@ -60,6 +60,7 @@ pub fn describe() {
         "Time to compute what a completion event asks for, next-occurrence math included."
     );
     metrics::describe_counter!(FAILURES_TOTAL, "Events not turned into an occurrence on this attempt, by reason.");
+    messaging::metric_names::describe_all();
     metrics::counter!(OCCURRENCES_CREATED_TOTAL).increment(0);
     for reason in FailureReason::ALL {
         metrics::counter!(FAILURES_TOTAL, "reason" => reason.as_str()).increment(0);

@@ -1,7 +1,7 @@
-//! The real binary against a real broker (tansu) and the stand-in backend: a completion event on
-//! `task-events` becomes one idempotent create call; while the backend fails, the event is retried (the
-//! breaker opens, visible in `/metrics`) and the occurrence is created once it recovers; a redelivered event
-//! carries the same `Idempotency-Key`; SIGTERM stops the service cleanly.
+//! The real binary against a real broker (tansu) and the real backend (in process, see `support`): a completion
+//! the backend wrote is consumed while the backend is down, so the call fails and is retried (the breaker opens,
+//! visible in `/metrics`) and the occurrence is created once the backend is back, in the trace of the request
+//! that completed the task; a redelivered event creates nothing new; SIGTERM stops the service cleanly.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,12 +10,11 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use axum::http::StatusCode;
-use events::task::TaskChange;
 use events::topics::TASK_EVENTS;
-use messaging::{KafkaConfig, OutgoingMessage, Producer};
+use messaging::{KafkaConfig, MessageHeaders, OutgoingMessage, Producer};
+use reqwest::StatusCode;
 use serde_json::Value;
-use support::{StandIn, TOKEN};
+use support::{NEXT_DUE, RealBackend, SERVICE_TOKEN, daily_task, trace_id};
 use testkit::kafka::Broker;
 use testkit::process::ChildGuard;
 
@@ -27,7 +26,7 @@ struct Service {
     base_url: String,
 }
 
-async fn start_service(broker: &Broker, backend: &StandIn) -> Service {
+async fn start_service(broker: &Broker, backend_url: &str) -> Service {
     let mut command = Command::new(env!("CARGO_BIN_EXE_recurring-task"));
     command
         .env_clear()
@@ -36,11 +35,12 @@ async fn start_service(broker: &Broker, backend: &StandIn) -> Service {
         .env("KAFKA_COMMIT_INTERVAL", "200ms")
         .env("KAFKA_RETRY_BACKOFF_INITIAL", "100ms")
         .env("KAFKA_RETRY_BACKOFF_MAX", "500ms")
-        .env("BACKEND_URL", &backend.base_url)
-        .env("INTERNAL_SERVICE_TOKEN", TOKEN)
+        .env("BACKEND_URL", backend_url)
+        .env("INTERNAL_SERVICE_TOKEN", SERVICE_TOKEN)
         .env("BACKEND_MAX_RETRIES", "0")
         .env("BACKEND_BREAKER_FAILURE_THRESHOLD", "2")
-        .env("BACKEND_BREAKER_OPEN_FOR", "500ms")
+        // Longer than the longest retry backoff, so retries land in the open window and are rejected unsent.
+        .env("BACKEND_BREAKER_OPEN_FOR", "2s")
         .env("BIND_ADDR", "127.0.0.1")
         .env("PORT", "0")
         .env("OTEL_SDK_DISABLED", "true")
@@ -53,8 +53,7 @@ async fn start_service(broker: &Broker, backend: &StandIn) -> Service {
 
 async fn get(url: &str) -> (StatusCode, String) {
     let response = reqwest::get(url).await.unwrap();
-    let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
-    (status, response.text().await.unwrap())
+    (response.status(), response.text().await.unwrap())
 }
 
 /// The value of the first sample of `series` (name with labels, exactly as rendered), if present.
@@ -62,57 +61,68 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
     metrics.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
+impl Service {
+    async fn metrics(&self) -> String {
+        get(&format!("{}/metrics", self.base_url)).await.1
+    }
+
+    /// Waits until `series` reaches at least `value`.
+    async fn wait_for_sample(&self, series: &str, value: f64, what: &str) {
+        testkit::wait::until(TIMEOUT, || async { sample(&self.metrics().await, series) >= Some(value) })
+            .await
+            .unwrap_or_else(|_| panic!("{what}: {series} never reached {value}"));
+    }
+}
+
+const CREATED: &str = "taskwatch_recurring_occurrences_created_total";
+const UNAVAILABLE: &str = r#"taskwatch_recurring_failures_total{reason="backend_unavailable"}"#;
+const CIRCUIT_OPEN: &str = r#"taskwatch_recurring_failures_total{reason="circuit_open"}"#;
+const OPENED: &str = r#"taskwatch_circuit_breaker_transitions_total{downstream="backend",to_state="open"}"#;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn completion_survives_a_backend_outage_and_redelivery_reuses_the_key() {
+async fn completion_survives_a_backend_outage_and_redelivery_creates_nothing_new() {
+    support::record_traces();
     let broker = Broker::start().await.unwrap();
-    let backend = StandIn::start().await;
-    // Down for three calls (two open the breaker, one failed trial while half-open), then back.
-    backend.answer(&[StatusCode::SERVICE_UNAVAILABLE; 3]);
-    backend.answer(&[StatusCode::CREATED; 2]);
-    let mut service = start_service(&broker, &backend).await;
+    let mut backend = RealBackend::start().await;
+    let completed = backend.completed_task(&daily_task(Some("FREQ=DAILY"))).await;
+    let completing_trace = backend.traceparent(completed.id(), "task.completed.v1").await.expect("trace context");
+    backend.stop().await;
+    let mut service = start_service(&broker, &backend.base_url()).await;
     testkit::wait::until(TIMEOUT, || async {
         get(&format!("{}/health/startup", service.base_url)).await.0.is_success()
     })
     .await
     .expect("the service starts once its topics exist");
 
-    let completed = support::task_event(TaskChange::Completed, Some("FREQ=DAILY"));
+    // The completion as the backend's relay publishes it: the outbox row's payload keyed by the series, its
+    // stored trace context parenting the producer span.
     let producer =
         Producer::new(&KafkaConfig::new(broker.bootstrap().parse().unwrap(), "recurring-task-test")).unwrap();
-    let message = OutgoingMessage::event(TASK_EVENTS, completed.data.partition_key(), &completed).unwrap();
+    let message = OutgoingMessage::new(TASK_EVENTS, completed.series_id(), completed.event.to_bytes().unwrap())
+        .with_headers(MessageHeaders::new().with("traceparent", completing_trace.as_str()));
     producer.send(message.clone()).await.unwrap();
 
-    testkit::wait::until(TIMEOUT, || async { backend.seen().iter().any(|seen| seen.status == StatusCode::CREATED) })
-        .await
-        .expect("the occurrence is created after the backend recovers");
-    // The broker delivers the same event again (e.g. after a rebalance).
+    service.wait_for_sample(UNAVAILABLE, 2.0, "calls to the stopped backend fail").await;
+    service.wait_for_sample(OPENED, 1.0, "the breaker opens").await;
+    service.wait_for_sample(CIRCUIT_OPEN, 1.0, "the open circuit rejects retries unsent").await;
+    assert_eq!(sample(&service.metrics().await, CREATED), Some(0.0));
+
+    backend.restart().await;
+    service.wait_for_sample(CREATED, 1.0, "the occurrence is created after the backend recovers").await;
+    let occurrences = backend.open_occurrences(completed.series_id()).await;
+    assert_eq!(occurrences.len(), 1, "{occurrences:?}");
+    assert_eq!(occurrences[0]["due_at"], NEXT_DUE, "09:00 Berlin after spring-forward");
+    // The service continued the consumed trace into its call, and the backend continued it into the creation.
+    let creating_trace = backend.traceparent(occurrences[0]["id"].as_str().unwrap(), "task.created.v1").await;
+    assert_eq!(creating_trace.as_deref().map(trace_id), Some(trace_id(&completing_trace)));
+
+    // The broker delivers the same event again (e.g. after a rebalance); the backend replays its answer.
     producer.send(message).await.unwrap();
-    testkit::wait::until(TIMEOUT, || async {
-        backend.seen().iter().filter(|seen| seen.status == StatusCode::CREATED).count() == 2
-    })
-    .await
-    .expect("the redelivered event is handled too");
+    service.wait_for_sample(CREATED, 2.0, "the redelivered event is handled").await;
+    assert_eq!(backend.open_occurrences(completed.series_id()).await, occurrences, "nothing new was created");
 
-    let seen = backend.seen();
-    assert_eq!(seen.len(), 5, "three failures, then one call per delivery: {seen:?}");
-    for request in &seen {
-        assert_eq!(request.headers["idempotency-key"], completed.id.to_string().as_str());
-        assert_eq!(request.body["due_at"], "2026-03-29T07:00:00Z", "09:00 Berlin after spring-forward");
-        // The call runs inside the consumer's span, so the backend continues the trace.
-        assert!(request.headers.contains_key("traceparent"), "{:?}", request.headers);
-    }
-
-    let (_, metrics) = get(&format!("{}/metrics", service.base_url)).await;
-    assert_eq!(sample(&metrics, "taskwatch_recurring_occurrences_created_total"), Some(2.0), "{metrics}");
-    assert_eq!(sample(&metrics, r#"taskwatch_recurring_failures_total{reason="backend_unavailable"}"#), Some(3.0));
-    assert!(sample(&metrics, r#"taskwatch_recurring_failures_total{reason="circuit_open"}"#) > Some(0.0), "{metrics}");
-    assert!(
-        sample(&metrics, r#"taskwatch_circuit_breaker_transitions_total{downstream="backend",to_state="open"}"#)
-            >= Some(2.0),
-        "{metrics}"
-    );
+    let metrics = service.metrics().await;
     assert!(metrics.contains("taskwatch_recurrence_calculation_duration_seconds_bucket"), "{metrics}");
-
     let status = service.process.terminate(TIMEOUT).await.unwrap();
     assert!(status.success(), "clean shutdown on SIGTERM: {status:?}");
 }

@@ -65,7 +65,9 @@ impl App {
         let health = Health::new()
             .with_check("postgres", config.database.readiness_timeout, database::readiness_check(&pool))
             .with_check("kafka", config.database.readiness_timeout, broker_check(relay.producer().clone(), config));
-        let router = Router::new().merge(health.router()).merge(observability::metrics::router(metrics));
+        let faults = observability::faults::install(&config.faults);
+        let router =
+            Router::new().merge(faults.router()).merge(health.router()).merge(observability::metrics::router(metrics));
         let router = observability::instrument(router, &config.http);
         Ok(Self { pool, outbox, handler, scheduler, relay, health, router })
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use database::DatabaseConfig;
 use messaging::KafkaConfig;
 use observability::config::{ConfigError, DurationValue, Env};
+use observability::faults::FaultConfig;
 use observability::telemetry::TelemetrySettings;
 use observability::{HttpConfig, ServiceInfo};
 use outbox::RelayConfig;
@@ -32,6 +33,9 @@ pub struct Config {
     pub retention: Duration,
     /// How long start-up waits for the broker (to create missing topics) before giving up.
     pub startup_timeout: Duration,
+    /// Demo fault switches (`FAULT_INJECTION_ENABLED`, …): off by default, refused in production. This
+    /// service has no internal token: set `FAULT_ADMIN_TOKEN` to protect `/admin/faults`.
+    pub faults: FaultConfig,
 }
 
 /// How the scheduler finds and fires due jobs.
@@ -62,6 +66,7 @@ impl Config {
                 env.invalid("REMINDER_RETENTION", "must exceed REMINDER_MAX_LATENESS");
             }
             let startup_timeout = env.with_default("STARTUP_TIMEOUT", DurationValue::from_secs(60)).get();
+            let faults = FaultConfig::from_env(env);
             Some(Config {
                 listen: SocketAddr::new(bind_addr, port),
                 http,
@@ -72,6 +77,7 @@ impl Config {
                 scheduler: scheduler?,
                 retention,
                 startup_timeout,
+                faults,
             })
         })
     }

@@ -3,10 +3,10 @@
 //! An event's offset is stored only after its database transaction committed; while Postgres is down the event
 //! is retried in place with backoff, so nothing is committed past it and nothing is lost.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use events::topics::{REMINDERS, TASK_EVENTS};
-use messaging::{ConsumerError, HandlerError, IncomingMessage, KafkaConfig, Subscription, TopicError, TopicSpec};
+use messaging::{ConsumerError, HandlerError, IncomingMessage, KafkaConfig, Subscription, TopicSpec, TopicsNotReady};
 use observability::Shutdown;
 
 use crate::handler::{HandleError, TaskEventHandler};
@@ -17,8 +17,8 @@ pub const DEAD_LETTER_TOPIC: &str = "task-events.reminder.dlq";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumeError {
-    #[error("could not create the topics within {0:?}")]
-    Topics(Duration, #[source] TopicError),
+    #[error(transparent)]
+    Topics(#[from] TopicsNotReady),
     #[error(transparent)]
     Consumer(#[from] ConsumerError),
     #[error("the dead-letter topic must differ from the consumed topics")]
@@ -29,19 +29,8 @@ pub enum ConsumeError {
 /// stack it may still be starting.
 pub async fn ensure_topics(config: &KafkaConfig, wait_at_most: Duration) -> Result<(), ConsumeError> {
     let topics = [TopicSpec::new(TASK_EVENTS), TopicSpec::new(DEAD_LETTER_TOPIC), TopicSpec::new(REMINDERS)];
-    let deadline = Instant::now() + wait_at_most;
-    let mut delay = Duration::from_millis(200);
-    loop {
-        match messaging::ensure_topics(config, &topics).await {
-            Ok(()) => return Ok(()),
-            Err(error) if Instant::now() + delay < deadline => {
-                tracing::warn!(%error, retry_in = ?delay, "Kafka not reachable yet");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            Err(error) => return Err(ConsumeError::Topics(wait_at_most, error)),
-        }
-    }
+    messaging::ensure_topics_within(config, &topics, wait_at_most).await?;
+    Ok(())
 }
 
 /// Consumes `task-events` until `shutdown` fires.

@@ -87,6 +87,7 @@ pub fn describe() {
         "Delay from a reminder's remind_at to the claim that fired it."
     );
     metrics::describe_counter!(TASK_EVENTS_TOTAL, "Task events consumed, by what they did to the reminder jobs.");
+    messaging::metric_names::describe_all();
     metrics::gauge!(JOBS_PENDING).set(0.0);
     metrics::counter!(FIRED_TOTAL).increment(0);
     metrics::counter!(MISSED_TOTAL).increment(0);

@@ -27,3 +27,13 @@ pub enum TopicError {
     #[error("creating topic `{topic}` failed: {code}")]
     Rejected { topic: String, code: RDKafkaErrorCode },
 }
+
+/// The broker did not let the topics be created within the start-up wait.
+#[derive(Debug, thiserror::Error)]
+#[error("could not create the topics within {waited:?}")]
+pub struct TopicsNotReady {
+    pub waited: std::time::Duration,
+    /// The last attempt's failure.
+    #[source]
+    pub last: TopicError,
+}

@@ -4,7 +4,7 @@
 //! | Piece | Item | What it gives a service |
 //! |---|---|---|
 //! | Config | [`KafkaConfig::from_env`] | the `KAFKA_*` variables below, validated with the service's own config |
-//! | Topics | [`ensure_topics`] | creates missing topics at start-up |
+//! | Topics | [`ensure_topics`] / [`ensure_topics_within`] | creates missing topics at start-up (waiting, bounded, for a broker that is still starting) |
 //! | Producer | [`Producer::send`] | idempotent, waits for the broker's ack, producer span, trace context in headers; replaces its client after an outage left it fenced |
 //! | Consumer | [`Consumer::run`] / [`run`] | at-least-once loop: offsets stored after the handler's `Ok`, retry in place, dead-letter topic |
 //! | Headers | [`MessageHeaders`] | header map with W3C trace context inject/extract |
@@ -56,7 +56,7 @@ mod topics;
 
 pub use config::{BackoffBounds, Brokers, KafkaConfig, Partitions, ReplicationFactor};
 pub use consumer::{Consumer, ConsumerError, Handler, HandlerError, IncomingMessage, Subscription, run};
-pub use error::{ClientError, TopicError};
+pub use error::{ClientError, TopicError, TopicsNotReady};
 pub use headers::MessageHeaders;
 pub use producer::{BrokerUnreachable, Delivery, OutgoingMessage, Producer, PublishError};
-pub use topics::{TopicSpec, ensure_topics};
+pub use topics::{TopicSpec, ensure_topics, ensure_topics_within};

@@ -1,11 +1,17 @@
 //! Creating the topics a service needs at start-up.
 
+use std::time::{Duration, Instant};
+
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::error::RDKafkaErrorCode;
 
 use crate::client_context::TracingContext;
 use crate::config::{KafkaConfig, Partitions};
-use crate::error::{ClientError, TopicError};
+use crate::error::{ClientError, TopicError, TopicsNotReady};
+
+/// First and longest pause between start-up attempts of [`ensure_topics_within`].
+const FIRST_RETRY: Duration = Duration::from_millis(200);
+const LONGEST_RETRY: Duration = Duration::from_secs(5);
 
 /// A topic a service relies on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,4 +69,26 @@ pub async fn ensure_topics(config: &KafkaConfig, topics: &[TopicSpec]) -> Result
         }
     }
     Ok(())
+}
+
+/// [`ensure_topics`] at start-up: retried with doubling pauses until it succeeds or `wait_at_most` has passed,
+/// because in a fresh stack the broker may still be starting when the service is.
+pub async fn ensure_topics_within(
+    config: &KafkaConfig,
+    topics: &[TopicSpec],
+    wait_at_most: Duration,
+) -> Result<(), TopicsNotReady> {
+    let deadline = Instant::now() + wait_at_most;
+    let mut pause = FIRST_RETRY;
+    loop {
+        match ensure_topics(config, topics).await {
+            Ok(()) => return Ok(()),
+            Err(error) if Instant::now() + pause < deadline => {
+                tracing::warn!(error = %error, retry_in = ?pause, "Kafka not reachable yet");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(LONGEST_RETRY);
+            }
+            Err(last) => return Err(TopicsNotReady { waited: wait_at_most, last }),
+        }
+    }
 }

@@ -10,6 +10,7 @@
 //! | Shutdown | [`shutdown`] | SIGTERM/SIGINT → not ready → stop accepting → drain → flush |
 //! | Client | [`client`] | circuit-broken service-to-service HTTP with retries, trace propagation, fallback cache |
 //! | Errors | [`problem`] | RFC 9457 problem+json |
+//! | Faults | [`faults`] | demo fault switches (`/admin/faults`): latency, errors, outages, slow or stuck consumers; off by default, refused in production |
 //!
 //! Metric names live in [`metric_names`], one documented list.
 //!
@@ -30,6 +31,7 @@
 //! | `HTTP_REQUEST_TIMEOUT` | `10s` | per-request deadline → 504 ([`HttpConfig::from_env`]) |
 //! | `HTTP_BODY_LIMIT_BYTES` | `1048576` | larger bodies → 413 |
 //! | `HTTP_DRAIN_TIMEOUT` | `20s` | bound on draining in-flight requests at shutdown |
+//! | `FAULT_INJECTION_ENABLED`, `DEPLOYMENT_ENVIRONMENT`, `FAULT_ADMIN_TOKEN`, `FAULT_SCHEDULE` | off | demo fault switches ([`faults`]) |
 //!
 //! # Wiring a service
 //!
@@ -104,6 +106,7 @@
 
 pub mod client;
 pub mod config;
+pub mod faults;
 pub mod health;
 pub mod http;
 pub mod json_log;
@@ -111,6 +114,7 @@ pub mod metric_names;
 pub mod metrics;
 pub mod otel;
 pub mod problem;
+pub mod process;
 pub mod redact;
 pub mod shutdown;
 pub mod telemetry;

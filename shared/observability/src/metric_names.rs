@@ -52,6 +52,9 @@ pub const CIRCUIT_BREAKER_REJECTED_CALLS_TOTAL: &str = "taskwatch_circuit_breake
 pub const CLIENT_FALLBACK_CACHE_HITS_TOTAL: &str = "taskwatch_client_fallback_cache_hits_total";
 /// Gauge · status · `check`. Last readiness check result: 1 up, 0 down.
 pub const HEALTH_CHECK_STATUS: &str = "taskwatch_health_check_status";
+/// Gauge · state · `fault` (`http_latency`, `http_errors`, `consumer_delay`, `consumer_stuck`,
+/// `outage_<dependency>`). 1 while a demo fault is switched on through `/admin/faults`, else 0.
+pub const FAULT_ACTIVE: &str = "taskwatch_fault_active";
 
 /// Every metric above, with its type, unit, labels and meaning.
 pub const REGISTRY: &[MetricSpec] = &[
@@ -110,6 +113,13 @@ pub const REGISTRY: &[MetricSpec] = &[
         unit: "status",
         labels: &["check"],
         help: "Result of the last readiness check: 1 up, 0 down.",
+    },
+    MetricSpec {
+        name: FAULT_ACTIVE,
+        kind: MetricKind::Gauge,
+        unit: "state",
+        labels: &["fault"],
+        help: "Whether a demo fault injected through /admin/faults is on: 1 on, 0 off.",
     },
 ];
 

@@ -1,4 +1,5 @@
 //! One module per `cargo xtask` command.
 
+pub mod slo;
 pub mod test;
 pub mod up;

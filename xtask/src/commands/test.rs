@@ -1,7 +1,7 @@
 //! `cargo xtask test`: every check CI runs, in one command that also works on a fresh machine.
 //!
 //! Installs missing prerequisites (building the tansu Kafka broker once, exported to tests as
-//! `TASKWATCH_TANSU_BIN`), starts one throwaway Postgres for the whole run (exported as
+//! `TASKWATCH_TANSU_BIN`; k6 for the load-generator test, exported as `TASKWATCH_K6_BIN`), starts one throwaway Postgres for the whole run (exported as
 //! `DATABASE_URL`, so test databases share it), then runs fmt, clippy and the tests. Every step runs
 //! even after a failure, so one CI round trip shows every problem; a summary with timings ends the
 //! output. Postgres is stopped however the run ends, Ctrl-C included.
@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use testkit::kafka::TANSU_BIN_ENV;
+
+/// Where the load-generator test finds k6 (`tests/tests/load_generator.rs`).
+const K6_BIN_ENV: &str = "TASKWATCH_K6_BIN";
 use testkit::postgres::{DATABASE_URL_ENV, PostgresServer};
 
 use crate::children::{self, Ended};
@@ -53,6 +56,10 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
     summary.record(format!("Kafka broker at {}", tansu.display()), Outcome::Passed, clock.elapsed());
 
     let clock = Instant::now();
+    let k6 = provision::ensure_k6().await?;
+    summary.record(format!("k6 at {}", k6.display()), Outcome::Passed, clock.elapsed());
+
+    let clock = Instant::now();
     let postgres = PostgresServer::start().await.context("starting the throwaway Postgres for the test run")?;
     summary.record(format!("start Postgres at {}", postgres.url()), Outcome::Passed, clock.elapsed());
 
@@ -64,7 +71,7 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
         }
         eprintln!("\n==> {}", step.label());
         let clock = Instant::now();
-        let outcome = run_step(&step, postgres.url(), &tansu, &mut interrupt).await?;
+        let outcome = run_step(&step, postgres.url(), &tansu, &k6, &mut interrupt).await?;
         any_failed |= outcome != Outcome::Passed;
         summary.record(step.label(), outcome, clock.elapsed());
     }
@@ -98,6 +105,8 @@ impl Step {
 fn steps(nextest: bool) -> Vec<Step> {
     let mut steps = vec![
         Step { args: &["fmt", "--all", "--check"] },
+        // The SLO rules are generated from monitoring/prometheus/slos.yaml: fail when the committed ones are stale.
+        Step { args: &["xtask", "slo", "--check"] },
         Step { args: &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"] },
     ];
     if nextest {
@@ -111,9 +120,15 @@ fn steps(nextest: bool) -> Vec<Step> {
     steps
 }
 
-async fn run_step(step: &Step, database_url: &str, tansu: &Path, interrupt: &mut Interrupt) -> anyhow::Result<Outcome> {
+async fn run_step(
+    step: &Step,
+    database_url: &str,
+    tansu: &Path,
+    k6: &Path,
+    interrupt: &mut Interrupt,
+) -> anyhow::Result<Outcome> {
     let mut command = cargo::command();
-    command.args(step.args).env(DATABASE_URL_ENV, database_url).env(TANSU_BIN_ENV, tansu);
+    command.args(step.args).env(DATABASE_URL_ENV, database_url).env(TANSU_BIN_ENV, tansu).env(K6_BIN_ENV, k6);
     let mut child = children::spawn_group_leader(&step.label(), &mut command)?;
     let ended = children::wait_or_stop(&mut child, interrupt, cargo::STOP_GRACE)
         .await

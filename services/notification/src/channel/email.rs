@@ -49,6 +49,9 @@ fn single_line(text: &str) -> String {
     text.split(char::is_control).filter(|part| !part.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
+/// The dependency name of the SMTP server in the fault switch (`"outages": ["smtp"]`).
+pub const FAULT_NAME: &str = "smtp";
+
 /// Sends reminder mail through one SMTP server.
 #[derive(Clone)]
 pub struct EmailSender {
@@ -93,6 +96,7 @@ impl EmailSender {
             builder = builder
                 .credentials(Credentials::new(credentials.username.clone(), credentials.password.expose().to_owned()));
         }
+        observability::faults::register_dependency(FAULT_NAME);
         Ok(Self {
             transport: builder.build(),
             from: config.from.clone(),
@@ -108,6 +112,10 @@ impl EmailSender {
 
     /// One attempt to hand `reminder` to the SMTP server for `recipient`.
     pub async fn send(&self, recipient: &str, reminder: &ReminderDue) -> Result<(), SendFailure> {
+        if observability::faults::is_down(FAULT_NAME) {
+            // Demo fault: the SMTP server "refuses" connections — a transient failure, retried as usual.
+            return Err(SendFailure::new(FailureKind::Unavailable, "SMTP: connection refused (injected fault)"));
+        }
         let to: Mailbox = recipient
             .parse()
             .map_err(|_| SendFailure::new(FailureKind::Permanent, "the stored e-mail address is not valid"))?;

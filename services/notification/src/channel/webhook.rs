@@ -19,6 +19,9 @@ use super::{Channel, FailureKind, SendFailure, error_chain};
 use crate::breaker::Destination;
 use crate::config::WebhookConfig;
 
+/// The dependency name of webhook targets in the fault switch (`"outages": ["webhook"]`).
+pub const FAULT_NAME: &str = "webhook";
+
 /// Sends signed webhook calls.
 #[derive(Debug, Clone)]
 pub struct WebhookSender {
@@ -45,6 +48,7 @@ impl WebhookSender {
             .user_agent(concat!("taskwatch-notification/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| WebhookSetupError(error_chain(&error)))?;
+        observability::faults::register_dependency(FAULT_NAME);
         Ok(Self {
             client,
             key: SigningKey::new(config.signing_secret.clone()),
@@ -62,6 +66,13 @@ impl WebhookSender {
 
     /// One signed `POST` of `body` (the event's JSON) to `url`.
     pub async fn send(&self, url: &Url, event_id: Uuid, body: Vec<u8>) -> Result<(), SendFailure> {
+        if observability::faults::is_down(FAULT_NAME) {
+            // Demo fault: every webhook target "refuses" connections — a transient failure, retried as usual.
+            return Err(SendFailure::new(
+                FailureKind::Unavailable,
+                "webhook unreachable: connection refused (injected fault)",
+            ));
+        }
         check_literal_host(url, self.policy)
             .map_err(|refused| SendFailure::new(FailureKind::Permanent, refused.to_string()))?;
         let timestamp = chrono::Utc::now().timestamp();

@@ -46,8 +46,9 @@ pub(crate) async fn report_lag(
     }
 }
 
-/// Lag of each assigned partition whose position is known (a partition not fetched from yet has
-/// none and is skipped until it has).
+/// Lag of each assigned partition: high watermark minus where this consumer will read next. A partition not
+/// fetched from yet has no position; it counts from the group's committed offset, or, with none, from the low
+/// watermark (`auto.offset.reset=earliest`), so a consumer that is stuck from the start still shows its lag.
 fn measure(consumer: &StreamConsumer<TracingContext>, timeout: Duration) -> Vec<(Partition, i64)> {
     let positions = match consumer.position() {
         Ok(positions) => positions,
@@ -56,18 +57,34 @@ fn measure(consumer: &StreamConsumer<TracingContext>, timeout: Duration) -> Vec<
             return Vec::new();
         }
     };
+    // Only asked for when some partition lacks a position: it is a round trip to the group coordinator.
+    let needs_committed = positions.elements().iter().any(|element| !matches!(element.offset(), Offset::Offset(_)));
+    let committed = if needs_committed { consumer.committed(timeout).ok() } else { None };
+    let committed_offset = |topic: &str, partition: i32| match committed
+        .as_ref()
+        .and_then(|list| list.find_partition(topic, partition))
+        .map(|element| element.offset())
+    {
+        Some(Offset::Offset(offset)) => Some(offset),
+        _ => None,
+    };
     positions
         .elements()
         .iter()
         .filter_map(|element| {
-            let Offset::Offset(position) = element.offset() else { return None };
-            match consumer.fetch_watermarks(element.topic(), element.partition(), timeout) {
-                Ok((_low, high)) => Some(((element.topic().to_owned(), element.partition()), (high - position).max(0))),
+            let (topic, partition) = (element.topic(), element.partition());
+            let (low, high) = match consumer.fetch_watermarks(topic, partition, timeout) {
+                Ok(watermarks) => watermarks,
                 Err(error) => {
-                    tracing::debug!(%error, topic = element.topic(), partition = element.partition(), "no watermarks");
-                    None
+                    tracing::debug!(%error, topic, partition, "no watermarks");
+                    return None;
                 }
-            }
+            };
+            let next = match element.offset() {
+                Offset::Offset(position) => position,
+                _ => committed_offset(topic, partition).unwrap_or(low),
+            };
+            Some(((topic.to_owned(), partition), (high - next).max(0)))
         })
         .collect()
 }

@@ -42,6 +42,9 @@ use crate::headers::MessageHeaders;
 use crate::metric_names::{MESSAGE_PROCESSING_DURATION_SECONDS, MESSAGES_CONSUMED_TOTAL, MESSAGES_DEAD_LETTERED_TOTAL};
 use crate::producer::Producer;
 
+/// How often a consumer stuck by the fault switch looks whether it was switched off.
+const STUCK_RECHECK: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// What a consumer reads, and where it sends what it cannot handle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subscription {
@@ -157,6 +160,10 @@ impl Consumer {
         tracing::info!(topics = ?self.subscription.topics, group = %self.config.group_id, "consumer started");
         let mut receive_errors = Backoff::new(self.config.retry_backoff);
         loop {
+            // Demo fault (observability::faults): a stuck consumer takes no message, so its lag grows.
+            if observability::faults::consumer_fault().stuck && self.wait_while_stuck(&shutdown).await.is_err() {
+                break;
+            }
             let received = tokio::select! {
                 biased;
                 () = shutdown.requested() => break,
@@ -193,6 +200,11 @@ impl Consumer {
         let _ = span.set_parent(headers.extract_context());
 
         let disposition = async {
+            // Demo fault (observability::faults): a slow consumer, inside the span so traces show the wait.
+            let delay = observability::faults::consumer_fault().delay;
+            if !delay.is_zero() && self.pause(delay, shutdown).await.is_err() {
+                return Disposition::Abandoned;
+            }
             let event = match CloudEvent::decode(message.payload().unwrap_or_default()) {
                 Ok(event) => event,
                 Err(error) => {
@@ -286,6 +298,17 @@ impl Consumer {
                 "could not store the offset of a processed message"
             );
         }
+    }
+
+    /// Waits until the demo "stuck consumer" fault is switched off, or shutdown is requested. Past
+    /// `max.poll.interval.ms` librdkafka leaves the group; the next `recv` rejoins it.
+    async fn wait_while_stuck(&self, shutdown: &Shutdown) -> Result<(), ShutdownRequested> {
+        tracing::warn!("consumer stuck by the fault switch; taking no messages");
+        while observability::faults::consumer_fault().stuck {
+            self.pause(STUCK_RECHECK, shutdown).await?;
+        }
+        tracing::info!("consumer unstuck by the fault switch");
+        Ok(())
     }
 
     /// Sleeps for `delay`, unless shutdown is requested first.

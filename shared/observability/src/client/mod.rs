@@ -163,6 +163,7 @@ impl ServiceClient {
             .build()
             .map_err(|error| ClientError::Config(error.to_string()))?;
         let breaker = Breaker::new(config.downstream, config.failure_threshold, config.open_for);
+        crate::faults::register_dependency(config.downstream);
         let cache = config.cache_ttl.map(FallbackCache::new);
         Ok(Self { inner: Arc::new(Inner { config, http, breaker, cache }) })
     }
@@ -358,6 +359,12 @@ impl ServiceClient {
     async fn send(&self, request: reqwest::RequestBuilder) -> Attempt {
         let downstream = self.downstream();
         let timeout = self.inner.config.timeout;
+        if crate::faults::is_down(downstream) {
+            // A demo outage looks like a refused connection: it fails fast and counts against the breaker.
+            tracing::Span::current().record("error.type", "transport");
+            let message = "connection refused (outage injected by the fault switch)".to_owned();
+            return Attempt::Failed(ClientError::Transport { downstream, message });
+        }
         let transport = |error: reqwest::Error| {
             let (error_type, error) = if error.is_timeout() {
                 ("timeout", ClientError::Timeout { downstream, timeout })

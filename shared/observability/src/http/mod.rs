@@ -6,7 +6,9 @@
 //! 2. observation — a server span named `"{METHOD} {route}"` continuing the caller's `traceparent`,
 //!    RED metrics labelled by route *template*, one access log line (`observe`);
 //! 3. panic → 500 problem+json and an error line, timeout → 504 problem+json, body limit → 413
-//!    problem+json (`guard`).
+//!    problem+json (`guard`);
+//! 4. demo faults on API routes, when a [fault switch](crate::faults) is installed and on: latency and
+//!    5xx answers, innermost so the RED metrics, spans and the timeout see them like real ones.
 //!
 //! [`serve`] runs the router until [`Shutdown`] fires, then drains in-flight requests within a bound.
 
@@ -79,7 +81,8 @@ where
         .layer(axum::middleware::from_fn_with_state(config.request_timeout, guard::enforce_timeout))
         .layer(axum::middleware::from_fn_with_state(config.body_limit_bytes, guard::limit_body))
         // Axum's own extractors otherwise apply a fixed 2 MiB limit of their own.
-        .layer(DefaultBodyLimit::max(config.body_limit_bytes));
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(axum::middleware::from_fn(crate::faults::inject_http_faults));
     router.layer(layers)
 }
 
