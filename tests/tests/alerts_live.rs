@@ -97,15 +97,19 @@ async fn a_stopped_service_pages_through_prometheus_and_alertmanager_and_resolve
     let mut stack = Stack::start().await.expect("stack starts");
     let monitoring = Monitoring::start(&stack).await;
 
-    // Before anything breaks the rules evaluate (the always-firing Watchdog fires) and no service is down.
-    // (Not waited for at the dead man's switch: its first send can precede Prometheus' discovery of
-    // Alertmanager and is then retried only after Prometheus' resend delay of a minute; the route itself is
-    // proven in tests/tests/alertmanager.rs.)
+    // Before anything breaks the rules evaluate, the always-firing Watchdog reaches the dead man's switch (and
+    // only that receiver), and no service is down.
     monitoring
         .prometheus
         .wait_for(r#"ALERTS{alertname="Watchdog", alertstate="firing"}"#, DEADLINE, |samples| samples.len() == 1)
         .await
         .expect("the rules are evaluated");
+    let watchdog = [("alertname", "Watchdog")];
+    monitoring.wait_for("deadmans-switch", "firing", &watchdog, DEADLINE).await;
+    assert!(
+        !monitoring.notifications().iter().any(|n| n.receiver != "deadmans-switch" && n.mentions(&watchdog)),
+        "the Watchdog reached a receiver other than the dead man's switch"
+    );
     let down_alerts = monitoring.prometheus.query(r#"ALERTS{alertname="TaskwatchServiceDown"}"#).await;
     assert_eq!(down_alerts.expect("query").len(), 0, "a down alert while every service runs");
     let down = |service: &'static str| [("alertname", "TaskwatchServiceDown"), ("service", service)];

@@ -37,7 +37,9 @@ pub struct Prometheus {
 
 impl Prometheus {
     /// Writes `config` to a temporary directory, starts `prometheus` on a free port with `--web.enable-lifecycle`
-    /// (so [`Prometheus::reload`] works) and waits until it reports ready.
+    /// (so [`Prometheus::reload`] works) and waits until it reports ready. Firing alerts are re-sent to
+    /// Alertmanager every second instead of every minute: a send that precedes Prometheus' discovery of
+    /// Alertmanager is then repeated at once (this is the server's own flag, not a change to any rule).
     pub async fn start(config: &PrometheusConfig) -> Result<Self, MonitoringError> {
         let binary = tools::find(PROMETHEUS)?;
         let dir = tempfile::tempdir().map_err(MonitoringError::io("creating Prometheus' directory"))?;
@@ -49,6 +51,7 @@ impl Prometheus {
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
             .arg("--web.enable-lifecycle")
+            .arg("--rules.alert.resend-delay=1s")
             .arg("--log.level=warn");
         let process = ChildGuard::spawn("prometheus", command)?;
         let base_url = format!("http://127.0.0.1:{port}");
