@@ -12,7 +12,6 @@ use observability::config::{ConfigError, DurationValue, Env, Secret};
 use observability::faults::FaultConfig;
 use observability::telemetry::TelemetrySettings;
 use observability::{ClientConfig, HttpConfig, ServiceInfo};
-use url::Url;
 
 use crate::channel::guard::TargetPolicy;
 
@@ -174,32 +173,11 @@ impl Config {
 }
 
 fn read_backend(env: &mut Env) -> Option<BackendConfig> {
-    let url = env.required::<Url>("BACKEND_URL");
+    let client = ClientConfig::from_env(env, "backend", "BACKEND");
     let service_token = env.required::<Secret>("INTERNAL_SERVICE_TOKEN");
-    let timeout = env.with_default("BACKEND_TIMEOUT", DurationValue::from_secs(2)).get();
-    let max_retries = env.with_default("BACKEND_MAX_RETRIES", 2u32);
-    let failure_threshold = env.with_default("BACKEND_BREAKER_FAILURE_THRESHOLD", 5u32);
-    let open_for = env.with_default("BACKEND_BREAKER_OPEN_FOR", DurationValue::from_secs(10)).get();
     let cache_ttl = env.with_default("BACKEND_SETTINGS_CACHE_TTL", DurationValue::from_secs(60)).get();
-    if timeout.is_zero() {
-        env.invalid("BACKEND_TIMEOUT", "must be above zero");
-    }
-    if failure_threshold == 0 {
-        env.invalid("BACKEND_BREAKER_FAILURE_THRESHOLD", "must be at least 1");
-    }
-    if url.as_ref().is_some_and(|url| !matches!(url.scheme(), "http" | "https")) {
-        env.invalid("BACKEND_URL", "must be an http:// or https:// URL");
-    }
-    let client = ClientConfig {
-        timeout,
-        max_retries,
-        backoff_base: Duration::from_millis(100),
-        failure_threshold,
-        open_for,
-        // Zero switches the fallback off: every read then needs a live backend.
-        cache_ttl: (!cache_ttl.is_zero()).then_some(cache_ttl),
-        ..ClientConfig::new("backend", url?)
-    };
+    // Zero switches the fallback off: every read then needs a live backend.
+    let client = ClientConfig { cache_ttl: (!cache_ttl.is_zero()).then_some(cache_ttl), ..client? };
     Some(BackendConfig { client, service_token: service_token? })
 }
 

@@ -74,6 +74,45 @@ impl ClientConfig {
             cache_ttl: None,
         }
     }
+
+    /// Reads how to reach `downstream` from variables named after `prefix` (e.g. `BACKEND`), inside the caller's
+    /// [`Env::load`](crate::config::Env::load) so every bad variable is reported together:
+    ///
+    /// | Variable | Default | Meaning |
+    /// |---|---|---|
+    /// | `{PREFIX}_URL` | required | `http://` or `https://` base URL |
+    /// | `{PREFIX}_TIMEOUT` | `2s` | limit of one attempt (above zero) |
+    /// | `{PREFIX}_MAX_RETRIES` | `2` | extra attempts for idempotent calls (jittered backoff from 100 ms) |
+    /// | `{PREFIX}_BREAKER_FAILURE_THRESHOLD` | `5` | consecutive failures that open the circuit (at least 1) |
+    /// | `{PREFIX}_BREAKER_OPEN_FOR` | `10s` | how long the circuit stays open before a trial call |
+    ///
+    /// The fallback cache stays off; a caller that reads may turn it on.
+    pub fn from_env(env: &mut crate::config::Env, downstream: &'static str, prefix: &str) -> Option<Self> {
+        use crate::config::DurationValue;
+        let name = |suffix: &str| format!("{prefix}_{suffix}");
+        let url = env.required::<Url>(&name("URL"));
+        let timeout = env.with_default(&name("TIMEOUT"), DurationValue::from_secs(2)).get();
+        let max_retries = env.with_default(&name("MAX_RETRIES"), 2u32);
+        let failure_threshold = env.with_default(&name("BREAKER_FAILURE_THRESHOLD"), 5u32);
+        let open_for = env.with_default(&name("BREAKER_OPEN_FOR"), DurationValue::from_secs(10)).get();
+        if timeout.is_zero() {
+            env.invalid(&name("TIMEOUT"), "must be above zero");
+        }
+        if failure_threshold == 0 {
+            env.invalid(&name("BREAKER_FAILURE_THRESHOLD"), "must be at least 1");
+        }
+        if url.as_ref().is_some_and(|url| !matches!(url.scheme(), "http" | "https")) {
+            env.invalid(&name("URL"), "must be an http:// or https:// URL");
+        }
+        Some(Self {
+            timeout,
+            max_retries,
+            backoff_base: Duration::from_millis(100),
+            failure_threshold,
+            open_for,
+            ..Self::new(downstream, url?)
+        })
+    }
 }
 
 /// Why a call did not produce the expected value.
@@ -445,6 +484,31 @@ mod tests {
             assert!((Duration::from_millis(200)..=Duration::from_millis(400)).contains(&third), "{third:?}");
             assert!(backoff_delay(base, 40) <= MAX_BACKOFF);
         }
+    }
+
+    fn load(pairs: &[(&str, &str)]) -> Result<ClientConfig, crate::config::ConfigError> {
+        crate::config::Env::from_pairs(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+            .load(|env| ClientConfig::from_env(env, "billing", "BILLING"))
+    }
+
+    #[test]
+    fn reads_a_downstream_from_prefixed_variables() {
+        let config = load(&[("BILLING_URL", "http://billing:8080"), ("BILLING_BREAKER_OPEN_FOR", "30s")]).unwrap();
+        assert_eq!((config.downstream, config.base_url.as_str()), ("billing", "http://billing:8080/"));
+        assert_eq!((config.timeout, config.open_for), (Duration::from_secs(2), Duration::from_secs(30)));
+        assert_eq!(config.cache_ttl, None);
+
+        let report = load(&[
+            ("BILLING_URL", "ftp://billing"),
+            ("BILLING_TIMEOUT", "0s"),
+            ("BILLING_BREAKER_FAILURE_THRESHOLD", "0"),
+        ])
+        .unwrap_err()
+        .to_string();
+        for variable in ["BILLING_URL", "BILLING_TIMEOUT", "BILLING_BREAKER_FAILURE_THRESHOLD"] {
+            assert!(report.contains(variable), "{variable} not named in: {report}");
+        }
+        assert!(load(&[]).unwrap_err().to_string().contains("BILLING_URL"));
     }
 
     #[test]
