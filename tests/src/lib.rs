@@ -11,6 +11,7 @@
 //! - [`monitoring`]: the repo's Prometheus configuration, rules and telemetry registry made testable, a real
 //!   Prometheus, `promtool`.
 //! - [`alerting`]: the repo's Alertmanager configuration made testable, a real Alertmanager, `amtool`.
+//! - [`grafana`]: the dashboards read into panels and queries, and Grafana's published dashboard JSON Schema.
 //! - [`RunningBackend`], [`RunningRecurringTask`]: a single service binary, for tests that need no more.
 //!
 //! The binaries come from the workspace's `target/` directory (`cargo xtask test` builds them first); a
@@ -19,6 +20,7 @@
 pub mod alerting;
 mod api;
 mod commands;
+pub mod grafana;
 pub mod kafka;
 mod metrics;
 pub mod monitoring;
