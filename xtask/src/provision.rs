@@ -66,7 +66,7 @@ pub const K6_VERSION: &str = "1.1.0";
 pub const FOR_TESTS: &[&Requirement] = &[&POSTGRES, &NATIVE_BUILD_TOOLS, &MONITORING_TOOLS, &PYTHON_VENV];
 
 /// What `cargo xtask up` needs from apt; it also needs the broker ([`ensure_tansu`]).
-pub const FOR_UP: &[&Requirement] = &[&POSTGRES, &NATIVE_BUILD_TOOLS];
+pub const FOR_UP: &[&Requirement] = &[&POSTGRES, &NATIVE_BUILD_TOOLS, &MONITORING_TOOLS];
 
 fn monitoring_tools_present() -> bool {
     MONITORING_PACKAGES.iter().all(|package| debian_package_installed(package))

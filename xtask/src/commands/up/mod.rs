@@ -1,10 +1,12 @@
 //! `cargo xtask up`: the whole system running locally, for trying it by hand.
 //!
 //! Builds the four services, starts a throwaway Postgres, a tansu broker and an SMTP sink that keeps every mail
-//! as a `.eml` file, starts each service in order and waits until it accepts connections, prints where
-//! everything is with a freshly minted dev token, then streams the logs until Ctrl-C, when it stops everything it
+//! as a `.eml` file, starts each service in order and waits until it accepts connections, then Prometheus and
+//! Alertmanager with the repo's monitoring configs ([`monitoring`]), prints where everything is with a freshly
+//! minted dev token, then streams the logs until Ctrl-C, when it stops everything it
 //! started (services first). Which process gets which setting is [`stack`].
 
+mod monitoring;
 mod stack;
 
 use std::io::Read as _;
@@ -48,14 +50,16 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
     }
     let postgres = PostgresServer::start().await.context("starting the throwaway Postgres")?;
     let broker = Broker::start().await.context("starting the tansu broker")?;
-    let mail_dir = cargo::workspace_root().join("target/taskwatch-up/mail");
-    // A fresh stack starts with an empty mailbox (the sink numbers its files from 1 again).
-    match std::fs::remove_dir_all(&mail_dir) {
+    // Everything this run keeps on disk: mail, Prometheus' and Alertmanager's data. A fresh stack starts empty
+    // (the sink numbers its mail files from 1 again).
+    let state_dir = cargo::workspace_root().join("target/taskwatch-up");
+    match std::fs::remove_dir_all(&state_dir) {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-            return Err(error).with_context(|| format!("emptying {}", mail_dir.display()));
+            return Err(error).with_context(|| format!("emptying {}", state_dir.display()));
         }
         _ => {}
     }
+    let mail_dir = state_dir.join("mail");
     let smtp = SmtpSink::start_on(SMTP_PORT, Some(mail_dir.clone()))
         .await
         .with_context(|| format!("starting the SMTP sink on 127.0.0.1:{SMTP_PORT}"))?;
@@ -72,7 +76,7 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
     let token = mint_token(&settings, &args.user).await?;
 
     let mut supervisor = Supervisor::new();
-    let outcome = run_stack(&settings, &mut supervisor, &mut interrupt, &token, &args.user, &mail_dir).await;
+    let outcome = run_stack(&settings, &mut supervisor, &mut interrupt, &token, &args.user, &state_dir).await;
     supervisor.stop_all().await;
     drop(smtp);
     drop(broker);
@@ -88,13 +92,14 @@ async fn run_stack(
     interrupt: &mut Interrupt,
     token: &str,
     user: &str,
-    mail_dir: &Path,
+    state_dir: &Path,
 ) -> anyhow::Result<ExitCode> {
-    for process in settings.processes() {
+    let monitoring = monitoring::processes(settings, cargo::workspace_root(), state_dir)?;
+    for process in settings.processes().into_iter().chain(monitoring) {
         eprintln!("xtask: starting {}…", process.name);
         supervisor.start(process, interrupt).await?;
     }
-    print_banner(settings, token, user, mail_dir);
+    print_banner(settings, token, user, &state_dir.join("mail"));
     Ok(match supervisor.watch(interrupt).await {
         Stopped::Interrupted => ExitCode::SUCCESS,
         Stopped::Exited { name, status } => {
@@ -124,6 +129,8 @@ fn print_banner(settings: &StackSettings, token: &str, user: &str, mail_dir: &Pa
          \n  Postgres       {database}\
          \n  Kafka          {brokers} (topics task-events, reminders, notifications.dlq)\
          \n  SMTP sink      {smtp}, every mail saved as a file in {mail}\
+         \n  Prometheus     http://{prometheus}/alerts (the repo's rules and SLOs)\
+         \n  Alertmanager   http://{alertmanager}\
          \n\
          \n  Dev token for user `{user}` (valid 24h):\
          \n  export TOKEN={token}\
@@ -134,6 +141,8 @@ fn print_banner(settings: &StackSettings, token: &str, user: &str, mail_dir: &Pa
         brokers = settings.kafka_brokers,
         smtp = settings.smtp_address,
         mail = mail_dir.display(),
+        prometheus = monitoring::PROMETHEUS_ADDRESS,
+        alertmanager = monitoring::ALERTMANAGER_ADDRESS,
     );
 }
 

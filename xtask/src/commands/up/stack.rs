@@ -17,6 +17,9 @@ pub enum Service {
 }
 
 impl Service {
+    /// Where the backend listens unless `--port` says otherwise; the others follow it.
+    pub const DEFAULT_BACKEND_PORT: u16 = 8080;
+
     /// In start order: the backend first (it owns the API the others call), the consumers after it.
     pub const ALL: [Service; 4] = [Service::Backend, Service::Reminder, Service::RecurringTask, Service::Notification];
 
