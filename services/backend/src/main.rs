@@ -34,6 +34,9 @@ enum Command {
         #[arg(long, default_value = "24h")]
         ttl: DurationValue,
     },
+    /// Container health check: exit 0 when `GET 127.0.0.1:$PORT/health/ready` answers 2xx, else 1.
+    /// Loads no configuration, so it works in an image without a shell.
+    Healthcheck,
 }
 
 #[tokio::main]
@@ -41,6 +44,7 @@ async fn main() -> ExitCode {
     match Cli::parse().command.unwrap_or(Command::Serve) {
         Command::Serve => serve().await,
         Command::Token { sub, ttl } => print_token(&sub, ttl.get()),
+        Command::Healthcheck => observability::process::healthcheck(),
     }
 }
 

