@@ -221,3 +221,32 @@ fn published_host_ports_do_not_collide() {
     }
     assert!(collisions.is_empty(), "host ports published twice:\n{}", collisions.join("\n"));
 }
+
+/// Compose carries its own copy of the scrape configuration (addresses are compose names there); everything else
+/// must be what `monitoring/prometheus/prometheus.yml` says, so the rules see the same jobs on both.
+#[test]
+fn the_compose_prometheus_config_differs_from_the_repos_only_in_addresses() {
+    fn without_targets(mut config: Value) -> Value {
+        for job in config["scrape_configs"].as_array_mut().into_iter().flatten() {
+            job.as_object_mut().expect("a scrape job is a map").remove("static_configs");
+        }
+        config["alerting"] = Value::Null;
+        config
+    }
+    let model = rendered();
+    let content = model["configs"]["prometheus"]["content"].as_str().expect("compose defines configs.prometheus");
+    let compose: Value = serde_norway::from_str(content).expect("the compose copy is YAML");
+    let path = repo_root().join("monitoring/prometheus/prometheus.yml");
+    let repo: Value = serde_norway::from_str(&std::fs::read_to_string(&path).expect("prometheus.yml is readable"))
+        .expect("prometheus.yml is YAML");
+    let jobs = |config: &Value| -> Vec<String> {
+        config["scrape_configs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|job| job["job_name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(jobs(&compose), jobs(&repo), "the compose copy scrapes other jobs");
+    assert_eq!(without_targets(compose), without_targets(repo), "the compose copy differs beyond its addresses");
+}
