@@ -135,7 +135,9 @@ fn http_status(address: SocketAddr, path: &str) -> std::io::Result<u16> {
     let mut stream = TcpStream::connect_timeout(&address, HEALTHCHECK_TIMEOUT)?;
     stream.set_read_timeout(Some(HEALTHCHECK_TIMEOUT))?;
     stream.set_write_timeout(Some(HEALTHCHECK_TIMEOUT))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n\r\n")?;
+    // One write: `write!` would send the request in pieces.
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
     // The status line fits in the first bytes; the body is not needed.
     let mut head = [0_u8; 64];
     let mut read = 0;
@@ -166,8 +168,15 @@ mod tests {
         let address = listener.local_addr().expect("address");
         std::thread::spawn(move || {
             let (mut stream, _) = listener.accept().expect("accept");
-            let mut request = [0_u8; 256];
-            let _ = stream.read(&mut request);
+            // The whole request first: closing with unread bytes would reset the connection under the client.
+            let mut request = Vec::new();
+            let mut chunk = [0_u8; 256];
+            while !request.ends_with(b"\r\n\r\n") {
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(count) => request.extend_from_slice(&chunk[..count]),
+                }
+            }
             let _ = stream.write_all(answer.as_bytes());
         });
         address
