@@ -8,20 +8,10 @@
 use std::time::Duration;
 
 use events::topics::{NOTIFICATIONS_DLQ, REMINDERS};
-use messaging::{ConsumerError, HandlerError, IncomingMessage, KafkaConfig, Subscription, TopicSpec, TopicsNotReady};
+use messaging::{ConsumeError, HandlerError, IncomingMessage, KafkaConfig, Subscription, TopicSpec};
 use observability::Shutdown;
 
 use crate::intake::{IntakeError, ReminderIntake};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConsumeError {
-    #[error(transparent)]
-    Topics(#[from] TopicsNotReady),
-    #[error(transparent)]
-    Consumer(#[from] ConsumerError),
-    #[error("the dead-letter topic must differ from the consumed topics")]
-    Subscription,
-}
 
 /// Creates `reminders` and `notifications.dlq` when missing, waiting (bounded) for the broker: in a fresh stack
 /// it may still be starting.

@@ -7,23 +7,13 @@
 use std::time::Duration;
 
 use events::topics::TASK_EVENTS;
-use messaging::{ConsumerError, HandlerError, IncomingMessage, KafkaConfig, Subscription, TopicSpec, TopicsNotReady};
+use messaging::{ConsumeError, HandlerError, IncomingMessage, KafkaConfig, Subscription, TopicSpec};
 use observability::Shutdown;
 
 use crate::handler::{CompletionHandler, HandleError, Handled};
 
 /// Where events this service can never handle go, with the reason.
 pub const DEAD_LETTER_TOPIC: &str = "task-events.recurring-task.dlq";
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConsumeError {
-    #[error(transparent)]
-    Topics(#[from] TopicsNotReady),
-    #[error(transparent)]
-    Consumer(#[from] ConsumerError),
-    #[error("the dead-letter topic must differ from the consumed topics")]
-    Subscription,
-}
 
 /// Creates the topics when missing, waiting (bounded) for the broker: in a fresh stack it may still be
 /// starting.

@@ -4,14 +4,14 @@
 use axum::Router;
 use events::reminder::REMINDER_DUE_V1;
 use events::topics::REMINDERS;
-use messaging::{Producer, TopicSpec};
+use messaging::{ConsumeError, Producer, TopicSpec};
 use observability::metrics::PrometheusHandle;
 use observability::{Health, Shutdown};
 use outbox::{Outbox, Relay};
 use sqlx::PgPool;
 
 use crate::config::Config;
-use crate::consumer::{self, ConsumeError};
+use crate::consumer;
 use crate::handler::{SchedulerWake, TaskEventHandler};
 use crate::scheduler::Scheduler;
 use crate::store::migrations::{SCHEMA, migrator};

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use events::topics::{REMINDERS, TASK_EVENTS};
-use messaging::{ConsumerError, HandlerError, IncomingMessage, KafkaConfig, Subscription, TopicSpec, TopicsNotReady};
+use messaging::{ConsumeError, HandlerError, IncomingMessage, KafkaConfig, Subscription, TopicSpec};
 use observability::Shutdown;
 
 use crate::handler::{HandleError, TaskEventHandler};
@@ -14,16 +14,6 @@ use crate::trace_context::TraceContext;
 
 /// Where task events this service can never read go, with the reason.
 pub const DEAD_LETTER_TOPIC: &str = "task-events.reminder.dlq";
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConsumeError {
-    #[error(transparent)]
-    Topics(#[from] TopicsNotReady),
-    #[error(transparent)]
-    Consumer(#[from] ConsumerError),
-    #[error("the dead-letter topic must differ from the consumed topics")]
-    Subscription,
-}
 
 /// Creates the topics this service reads and writes when missing, waiting (bounded) for the broker: in a fresh
 /// stack it may still be starting.

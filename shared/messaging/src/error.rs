@@ -37,3 +37,15 @@ pub struct TopicsNotReady {
     #[source]
     pub last: TopicError,
 }
+
+/// Why a service's consumer could not start or stopped with an error: what a service's start-up
+/// ([`crate::ensure_topics_within`], then [`crate::run`]) can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumeError {
+    #[error(transparent)]
+    Topics(#[from] TopicsNotReady),
+    #[error(transparent)]
+    Consumer(#[from] crate::ConsumerError),
+    #[error("the dead-letter topic must differ from the consumed topics")]
+    Subscription,
+}

@@ -56,7 +56,7 @@ mod topics;
 
 pub use config::{BackoffBounds, Brokers, KafkaConfig, Partitions, ReplicationFactor};
 pub use consumer::{Consumer, ConsumerError, Handler, HandlerError, IncomingMessage, Subscription, run};
-pub use error::{ClientError, TopicError, TopicsNotReady};
+pub use error::{ClientError, ConsumeError, TopicError, TopicsNotReady};
 pub use headers::MessageHeaders;
 pub use producer::{BrokerUnreachable, Delivery, OutgoingMessage, Producer, PublishError};
 pub use topics::{TopicSpec, ensure_topics, ensure_topics_within};
