@@ -52,6 +52,8 @@ mod error;
 pub mod headers;
 pub mod metric_names;
 mod producer;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 mod topics;
 
 pub use config::{BackoffBounds, Brokers, KafkaConfig, Partitions, ReplicationFactor};

@@ -9,14 +9,13 @@ use std::time::Duration;
 
 use database::Schema;
 use events::{CloudEvent, EventType};
-use messaging::{HandlerError, IncomingMessage, KafkaConfig, Subscription, TopicSpec};
-use observability::Shutdown;
+use messaging::test_util::TopicReader;
+use messaging::{IncomingMessage, KafkaConfig, TopicSpec};
 use outbox::{Outbox, OutboxMessage, Relay, RelayConfig};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use testkit::kafka::Broker;
 use testkit::postgres::TestDatabase;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 const SCHEMA: Schema = Schema::new("relay_test");
@@ -97,53 +96,11 @@ impl Running {
 }
 
 /// Reads the topic from the beginning in its own consumer group.
-struct Reader {
-    messages: mpsc::UnboundedReceiver<IncomingMessage>,
-    shutdown: Shutdown,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Reader {
-    fn start(broker: &Broker) -> Self {
-        let mut config = kafka(&broker.bootstrap(), "outbox-test-reader");
-        config.request_timeout = Duration::from_secs(5);
-        config.session_timeout = Duration::from_secs(6);
-        let subscription = Subscription::new([TOPIC], "outbox-test.dlq").unwrap();
-        let consumer = messaging::Consumer::new(&config, subscription).unwrap();
-        let (sender, messages) = mpsc::unbounded_channel();
-        let shutdown = Shutdown::new();
-        let task = tokio::spawn(consumer.run(
-            move |message: IncomingMessage| {
-                let sender = sender.clone();
-                async move { sender.send(message).map_err(HandlerError::retry) }
-            },
-            shutdown.clone(),
-        ));
-        Self { messages, shutdown, task }
-    }
-
-    async fn take(&mut self, count: usize) -> Vec<IncomingMessage> {
-        let mut taken = Vec::with_capacity(count);
-        while taken.len() < count {
-            let next = tokio::time::timeout(DEADLINE, self.messages.recv()).await;
-            taken.push(next.expect("messages arrive in time").expect("reader running"));
-        }
-        taken
-    }
-
-    /// Whatever else arrives within `window`, to show that nothing more does.
-    async fn extra(&mut self, window: Duration) -> Vec<IncomingMessage> {
-        let mut extra = Vec::new();
-        while let Ok(Some(message)) = tokio::time::timeout(window, self.messages.recv()).await {
-            extra.push(message);
-        }
-        extra
-    }
-
-    async fn stop(self) {
-        self.shutdown.trigger();
-        let _ = tokio::time::timeout(Duration::from_secs(20), self.task).await;
-    }
+fn reader(broker: &Broker) -> TopicReader {
+    let mut config = kafka(&broker.bootstrap(), "outbox-test-reader");
+    config.request_timeout = Duration::from_secs(5);
+    config.session_timeout = Duration::from_secs(6);
+    TopicReader::start(&config, TOPIC).unwrap()
 }
 
 async fn commit(pool: &PgPool, outbox: &Outbox, messages: &[OutboxMessage]) {
@@ -181,7 +138,7 @@ async fn a_committed_event_is_published_once_with_its_key_and_trace_headers() {
     outbox::metrics::describe(&["test.numbered.v1"]);
     let (db, outbox) = database().await;
     let broker = broker().await;
-    let mut reader = Reader::start(&broker);
+    let mut reader = reader(&broker);
     let relay = Running::start(db.pool(), &outbox, relay_config(&broker.bootstrap()));
 
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -189,7 +146,7 @@ async fn a_committed_event_is_published_once_with_its_key_and_trace_headers() {
     message.headers = BTreeMap::from([("traceparent".to_owned(), format!("00-{trace_id}-00f067aa0ba902b7-01"))]);
     commit(&db.pool(), &outbox, std::slice::from_ref(&message)).await;
 
-    let received = reader.take(1).await;
+    let received = reader.take(1, DEADLINE).await.expect("messages arrive in time");
     assert_eq!(received[0].event.id, message.id);
     assert_eq!(key(&received[0]), "task-1");
     let traceparent = received[0].headers.get("traceparent").and_then(|value| std::str::from_utf8(value).ok());
@@ -214,7 +171,7 @@ async fn a_committed_event_is_published_once_with_its_key_and_trace_headers() {
 async fn a_rolled_back_transaction_publishes_nothing() {
     let (db, outbox) = database().await;
     let broker = broker().await;
-    let mut reader = Reader::start(&broker);
+    let mut reader = reader(&broker);
     let relay = Running::start(db.pool(), &outbox, relay_config(&broker.bootstrap()));
 
     let rolled_back = event("task-1", 1);
@@ -225,7 +182,7 @@ async fn a_rolled_back_transaction_publishes_nothing() {
     let committed = event("task-1", 2);
     commit(&db.pool(), &outbox, std::slice::from_ref(&committed)).await;
 
-    let received = reader.take(1).await;
+    let received = reader.take(1, DEADLINE).await.expect("messages arrive in time");
     assert_eq!(received[0].event.id, committed.id);
     assert!(reader.extra(Duration::from_secs(2)).await.is_empty(), "the rolled-back event never appears");
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM relay_test.outbox").fetch_one(&db.pool()).await.unwrap();
@@ -238,7 +195,7 @@ async fn a_rolled_back_transaction_publishes_nothing() {
 async fn two_relays_publish_every_row_once_and_each_keys_rows_in_order() {
     let (db, outbox) = database().await;
     let broker = broker().await;
-    let mut reader = Reader::start(&broker);
+    let mut reader = reader(&broker);
     let first = Running::start(db.pool(), &outbox, relay_config(&broker.bootstrap()));
     let second = Running::start(db.pool(), &outbox, relay_config(&broker.bootstrap()));
 
@@ -251,7 +208,7 @@ async fn two_relays_publish_every_row_once_and_each_keys_rows_in_order() {
         written.extend(round);
     }
 
-    let received = reader.take(written.len()).await;
+    let received = reader.take(written.len(), DEADLINE).await.expect("messages arrive in time");
     wait_until_all_published(&db.pool()).await;
     let extra = reader.extra(Duration::from_secs(2)).await;
     assert!(extra.is_empty(), "{} message(s) published twice", extra.len());
@@ -270,10 +227,10 @@ async fn two_relays_publish_every_row_once_and_each_keys_rows_in_order() {
 async fn while_the_broker_is_paused_rows_wait_and_all_go_out_after_it_resumes() {
     let (db, outbox) = database().await;
     let mut broker = broker().await;
-    let mut reader = Reader::start(&broker);
+    let mut reader = reader(&broker);
     let relay = Running::start(db.pool(), &outbox, relay_config(&broker.bootstrap()));
     commit(&db.pool(), &outbox, &[event("task-1", 0)]).await;
-    reader.take(1).await;
+    reader.take(1, DEADLINE).await.expect("messages arrive in time");
     wait_until_all_published(&db.pool()).await;
 
     broker.pause().unwrap();
@@ -297,7 +254,7 @@ async fn while_the_broker_is_paused_rows_wait_and_all_go_out_after_it_resumes() 
     // At least once: a send that timed out may have reached the broker, so duplicates are allowed here.
     let mut seen = HashSet::new();
     while seen.len() < during.len() {
-        let message = reader.take(1).await.remove(0);
+        let message = reader.take(1, DEADLINE).await.expect("messages arrive in time").remove(0);
         seen.insert(message.event.id);
     }
     let expected: HashSet<_> = during.iter().map(|message| message.id).collect();

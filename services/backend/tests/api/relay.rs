@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use backend::config::RelayConfig;
 use backend::store::outbox::{self, OutboxMessage};
-use messaging::{HandlerError, IncomingMessage, KafkaConfig, Subscription};
-use observability::Shutdown;
+use messaging::test_util::TopicReader;
+use messaging::{IncomingMessage, KafkaConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use testkit::kafka::Broker;
-use tokio::sync::mpsc;
 
 use crate::harness::TestApp;
 
@@ -39,54 +38,11 @@ async fn broker() -> Broker {
     broker
 }
 
-/// Reads `task-events` from the beginning in its own consumer group, forwarding every message.
-struct Reader {
-    messages: mpsc::UnboundedReceiver<IncomingMessage>,
-    shutdown: Shutdown,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Reader {
-    fn start(broker: &Broker) -> Self {
-        let mut config = KafkaConfig::new(broker.bootstrap().parse().expect("bootstrap"), "relay-test-reader");
-        config.session_timeout = Duration::from_secs(6);
-        let subscription = Subscription::new([TOPIC], "relay-test.dlq").expect("subscription");
-        let consumer = messaging::Consumer::new(&config, subscription).expect("consumer");
-        let (sender, messages) = mpsc::unbounded_channel();
-        let shutdown = Shutdown::new();
-        let task = tokio::spawn(consumer.run(
-            move |message: IncomingMessage| {
-                let sender = sender.clone();
-                async move { sender.send(message).map_err(HandlerError::retry) }
-            },
-            shutdown.clone(),
-        ));
-        Self { messages, shutdown, task }
-    }
-
-    /// The next `count` messages, failing after the deadline.
-    async fn take(&mut self, count: usize) -> Vec<IncomingMessage> {
-        let mut taken = Vec::with_capacity(count);
-        while taken.len() < count {
-            let next = tokio::time::timeout(DEADLINE, self.messages.recv()).await;
-            taken.push(next.expect("messages arrive in time").expect("reader running"));
-        }
-        taken
-    }
-
-    /// Whatever else arrives within `window` (to prove nothing more does).
-    async fn extra(&mut self, window: Duration) -> Vec<IncomingMessage> {
-        let mut extra = Vec::new();
-        while let Ok(Some(message)) = tokio::time::timeout(window, self.messages.recv()).await {
-            extra.push(message);
-        }
-        extra
-    }
-
-    async fn stop(self) {
-        self.shutdown.trigger();
-        let _ = tokio::time::timeout(Duration::from_secs(20), self.task).await;
-    }
+/// Reads `task-events` from the beginning in its own consumer group.
+fn reader(broker: &Broker) -> TopicReader {
+    let mut config = KafkaConfig::new(broker.bootstrap().parse().expect("bootstrap"), "relay-test-reader");
+    config.session_timeout = Duration::from_secs(6);
+    TopicReader::start(&config, TOPIC).expect("reader")
 }
 
 async fn unpublished(app: &TestApp) -> i64 {
@@ -108,7 +64,7 @@ async fn wait_until_all_published(app: &TestApp) {
 #[tokio::test]
 async fn publishes_outbox_rows_with_key_and_trace_headers_in_order_and_marks_them() {
     let broker = broker().await;
-    let mut reader = Reader::start(&broker);
+    let mut reader = reader(&broker);
     let app = TestApp::start_with(|config| config.outbox_relay = Some(relay_config(&broker))).await;
 
     // A row stored with a trace context, as a traced request leaves it.
@@ -140,7 +96,7 @@ async fn publishes_outbox_rows_with_key_and_trace_headers_in_order_and_marks_the
     assert_eq!(completed.expect("complete").status(), StatusCode::OK);
     app.create_simple_task("bob", "Also relayed").await;
 
-    let messages = reader.take(4).await;
+    let messages = reader.take(4, DEADLINE).await.expect("messages arrive in time");
     wait_until_all_published(&app).await;
     let rows: Vec<(uuid::Uuid, String, serde_json::Value, bool)> = sqlx::query_as(
         "SELECT id, message_key, payload, claimed_until IS NULL FROM backend.outbox WHERE published_at IS NOT NULL",
@@ -206,8 +162,8 @@ async fn broker_outage_leaves_the_api_working_and_rows_waiting_until_it_returns(
 
     broker.resume().expect("resume broker");
     wait_until_all_published(&app).await;
-    let mut reader = Reader::start(&broker);
-    let mut delivered = reader.take(6).await;
+    let mut reader = reader(&broker);
+    let mut delivered = reader.take(6, DEADLINE).await.expect("messages arrive in time");
     delivered.extend(reader.extra(Duration::from_secs(2)).await);
     for id in &ids {
         let copies = delivered.iter().filter(|m| m.event.subject == *id).count();
@@ -226,12 +182,12 @@ async fn two_relays_on_one_database_publish_each_row_once() {
     let second = backend::relay::new(app.pool(), config).expect("second relay");
     let stop = tokio_util::sync::CancellationToken::new();
     let second = tokio::spawn(second.run(stop.clone()));
-    let mut reader = Reader::start(&broker);
+    let mut reader = reader(&broker);
 
     let titles: Vec<String> = (0..30).map(|n| format!("task {n}")).collect();
     futures::future::join_all(titles.iter().map(|title| app.create_simple_task("alice", title))).await;
     wait_until_all_published(&app).await;
-    let mut delivered = reader.take(30).await;
+    let mut delivered = reader.take(30, DEADLINE).await.expect("messages arrive in time");
     delivered.extend(reader.extra(Duration::from_secs(2)).await);
     let mut ids: Vec<String> = delivered.iter().map(|m| m.event.id.to_string()).collect();
     ids.sort();
