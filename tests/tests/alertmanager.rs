@@ -11,9 +11,11 @@ use e2e::alerting::rules::{AlertRule, alert_rules};
 use e2e::alerting::tools::{amtool_check_config, amtool_render, amtool_routes, amtool_verify_route};
 use e2e::alerting::{
     Alert, AlertState, Alertmanager, Notification, TestConfig, Timings, alertmanager_config_path, alertmanager_dir,
+    demo_config_path,
 };
 use serde_json::json;
 use serde_norway::Value;
+use testkit::smtp::SmtpSink;
 use testkit::webhook::WebhookReceiver;
 
 const SERVICES: [&str; 4] = ["backend", "reminder", "recurring-task", "notification"];
@@ -465,4 +467,123 @@ async fn a_down_service_inhibits_only_its_own_latency_error_and_burn_alerts() {
             "inhibited {labels:?} was notified: {notifications:#?}"
         );
     }
+}
+
+/// The compose demo's copy (`demo.yml`) may differ in `global` and `receivers` only: its routes, grouping,
+/// inhibitions and templates are the shipped ones, receiver for receiver.
+#[test]
+fn the_demo_config_routes_and_inhibits_exactly_like_the_shipped_config() {
+    let read = |path: &Path| -> Value {
+        let text = std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+        serde_norway::from_str(&text).unwrap_or_else(|error| panic!("{} is not YAML: {error}", path.display()))
+    };
+    let shipped = read(&alertmanager_config_path());
+    let demo = read(&demo_config_path());
+    for key in ["route", "inhibit_rules", "templates"] {
+        assert_eq!(shipped[key], demo[key], "demo.yml's `{key}` differs from alertmanager.yml's");
+    }
+    let names = |config: &Value| -> Vec<String> {
+        config["receivers"]
+            .as_sequence()
+            .expect("receivers is a list")
+            .iter()
+            .map(|receiver| receiver["name"].as_str().expect("a receiver has a name").to_owned())
+            .collect()
+    };
+    assert_eq!(names(&shipped), names(&demo), "the demo must offer the same receivers");
+
+    let check = amtool_check_config(&demo_config_path()).expect("amtool runs");
+    assert!(check.success, "demo.yml is invalid:\n{}", check.combined());
+
+    // The Watchdog pings once a minute: in the demo it must reach only receivers that deliver nowhere.
+    let watchdog = ["alertname=Watchdog", "severity=none"];
+    let routed = amtool_routes(&demo_config_path(), &watchdog).expect("amtool routes the Watchdog");
+    assert_eq!(routed, ["deadmans-switch"], "the demo routes the Watchdog elsewhere");
+    for name in &routed {
+        let receiver = demo["receivers"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .find(|receiver| receiver["name"].as_str() == Some(name.as_str()))
+            .unwrap_or_else(|| panic!("the Watchdog routes to an unknown receiver {name}"));
+        let integrations: Vec<_> = receiver
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .filter_map(|(key, _)| key.as_str())
+            .filter(|key| key.ends_with("_configs"))
+            .collect();
+        assert!(integrations.is_empty(), "the Watchdog reaches {name}, which delivers via {integrations:?}");
+    }
+    assert!(check.stdout.contains(" - 1 templates"), "the templates were not loaded:\n{}", check.combined());
+}
+
+/// Alertmanager sends its text part quoted-printable (RFC 2045 §6.7): joins soft line breaks and decodes
+/// `=XX` escapes, enough to search the text for a link.
+fn unfold_quoted_printable(body: &str) -> String {
+    let joined = body.replace("=\r\n", "");
+    let mut bytes = Vec::with_capacity(joined.len());
+    let mut rest = joined.as_bytes();
+    while let Some((&byte, tail)) = rest.split_first() {
+        let escaped = (byte == b'=')
+            .then(|| tail.get(..2))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(decoded) => {
+                bytes.push(decoded);
+                rest = &tail[2..];
+            }
+            None => {
+                bytes.push(byte);
+                rest = tail;
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The first mail to `recipient` whose subject names `alertname`.
+async fn wait_for_mail(
+    smtp: &SmtpSink,
+    alertmanager: &Alertmanager,
+    recipient: &str,
+    alertname: &str,
+) -> testkit::smtp::ReceivedMail {
+    let about = |mail: &testkit::smtp::ReceivedMail| {
+        mail.recipients == [recipient] && mail.subject.as_deref().is_some_and(|subject| subject.contains(alertname))
+    };
+    smtp.wait_for(about, DEADLINE).await.unwrap_or_else(|| {
+        panic!(
+            "no mail to {recipient} about {alertname}; got {:?}\nAlertmanager said:\n{}",
+            smtp.messages().iter().map(|mail| (&mail.recipients, &mail.subject)).collect::<Vec<_>>(),
+            alertmanager.output()
+        )
+    })
+}
+
+/// In the demo every alert a person should see arrives in the mail catcher, addressed by severity: a real
+/// Alertmanager on `demo.yml` mailing a real SMTP server.
+#[tokio::test]
+async fn the_demo_config_mails_pages_and_tickets_to_the_mail_catcher() {
+    let smtp = SmtpSink::start().await.expect("SMTP sink");
+    let config = TestConfig::demo(&smtp.address().to_string(), Timings::FAST).expect("demo copy");
+    let alertmanager = Alertmanager::start(&config).await.expect("alertmanager starts");
+
+    let page = Alert::new(&[("alertname", "TaskwatchServiceDown"), ("service", "reminder"), ("severity", "critical")])
+        .annotation("summary", "reminder is down")
+        .annotation("runbook_url", RUNBOOK);
+    let ticket =
+        Alert::new(&[("alertname", "TaskwatchConsumerLagGrowing"), ("service", "reminder"), ("severity", "warning")])
+            .annotation("summary", "reminder falls behind");
+    alertmanager.post_alerts(&[page, ticket]).await.expect("alerts posted");
+
+    let paged = wait_for_mail(&smtp, &alertmanager, "pager@taskwatch.localhost", "TaskwatchServiceDown").await;
+    // The subject carries a non-ASCII "·", so it arrives as an RFC 2047 encoded word; the tag survives as is.
+    assert!(paged.subject.as_deref().is_some_and(|subject| subject.contains("[page]")), "{:?}", paged.subject);
+    let text = unfold_quoted_printable(paged.body());
+    assert!(text.contains(RUNBOOK), "the page lacks its runbook link:\n{text}");
+    let ticketed = wait_for_mail(&smtp, &alertmanager, "chat@taskwatch.localhost", "TaskwatchConsumerLagGrowing").await;
+    assert!(ticketed.subject.as_deref().is_some_and(|subject| subject.contains("[chat]")), "{:?}", ticketed.subject);
 }

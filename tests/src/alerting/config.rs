@@ -11,12 +11,15 @@
 //!   and still loads (and so validates) the shipped templates.
 //!
 //! Routes, matchers, `continue`, `group_by` and `inhibit_rules` are left exactly as written.
+//!
+//! [`TestConfig::demo`] loads the compose demo's copy instead and keeps its e-mail receivers: only the mail
+//! server's address changes (plus the same timings and template paths).
 
 use std::path::{Path, PathBuf};
 
 use serde_norway::{Mapping, Value};
 
-use super::{AlertingError, alertmanager_config_path};
+use super::{AlertingError, alertmanager_config_path, demo_config_path};
 
 /// Notification timings of the test copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,12 +51,35 @@ impl TestConfig {
     }
 
     pub fn from_file(path: &Path, sink_base_url: &str, timings: Timings) -> Result<Self, AlertingError> {
+        Self::load(path, timings, |root| redirect_receivers(root, sink_base_url))
+    }
+
+    /// The compose demo's `monitoring/alertmanager/demo.yml` with its receivers kept (they send e-mail), only
+    /// the mail server replaced by `smarthost` (`host:port`, plain SMTP) and the timings shortened.
+    pub fn demo(smarthost: &str, timings: Timings) -> Result<Self, AlertingError> {
+        Self::load(&demo_config_path(), timings, |root| {
+            let global = root
+                .get_mut("global")
+                .and_then(Value::as_mapping_mut)
+                .ok_or_else(|| shape("there is no `global` mapping"))?;
+            global.insert("smtp_smarthost".into(), smarthost.into());
+            Ok(())
+        })
+    }
+
+    /// Reads `path`, applies `rewrite` to its top-level mapping, then shortens the timings and makes the
+    /// template globs absolute.
+    fn load(
+        path: &Path,
+        timings: Timings,
+        rewrite: impl FnOnce(&mut Mapping) -> Result<(), AlertingError>,
+    ) -> Result<Self, AlertingError> {
         let text = std::fs::read_to_string(path).map_err(AlertingError::io(format!("reading {}", path.display())))?;
         let mut document: Value =
             serde_norway::from_str(&text).map_err(|source| AlertingError::Yaml { path: path.to_owned(), source })?;
         let config_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let root = document.as_mapping_mut().ok_or_else(|| shape("the document is not a mapping"))?;
-        redirect_receivers(root, sink_base_url)?;
+        rewrite(root)?;
         let route = root.get_mut("route").ok_or_else(|| shape("there is no `route`"))?;
         shorten_timings(route, timings, true)?;
         absolute_templates(root, &config_dir)?;

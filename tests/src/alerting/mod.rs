@@ -38,3 +38,8 @@ pub fn alertmanager_dir() -> PathBuf {
 pub fn alertmanager_config_path() -> PathBuf {
     alertmanager_dir().join("alertmanager.yml")
 }
+
+/// The Docker Compose demo's configuration: the same routes, receivers that mail the demo's Mailpit.
+pub fn demo_config_path() -> PathBuf {
+    alertmanager_dir().join("demo.yml")
+}
