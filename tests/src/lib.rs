@@ -11,6 +11,8 @@
 //! - [`monitoring`]: the repo's Prometheus configuration, rules and telemetry registry made testable, a real
 //!   Prometheus, `promtool`.
 //! - [`alerting`]: the repo's Alertmanager configuration made testable, a real Alertmanager, `amtool`.
+//! - [`config_table`]: a service README's configuration table, which compose and the Helm chart are checked
+//!   against.
 //! - [`grafana`]: the dashboards read into panels and queries, and Grafana's published dashboard JSON Schema.
 //! - [`RunningBackend`], [`RunningRecurringTask`]: a single service binary, for tests that need no more.
 //!
@@ -20,6 +22,7 @@
 pub mod alerting;
 mod api;
 mod commands;
+pub mod config_table;
 pub mod grafana;
 pub mod kafka;
 mod metrics;

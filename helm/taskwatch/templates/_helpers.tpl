@@ -80,7 +80,7 @@ notification:
 {{/* Plain variables the chart wires per service (addresses, SMTP). Call with (dict "root" $ "service" NAME). */}}
 {{- define "taskwatch.wiredEnv" -}}
 {{- $root := .root }}
-{{- $env := dict "KAFKA_BROKERS" (required "kafka.brokers is required (bootstrap servers)" $root.Values.kafka.brokers) }}
+{{- $env := dict "KAFKA_BROKERS" (include "taskwatch.kafkaBrokers" $root) }}
 {{- if has .service (list "recurring-task" "notification") }}
 {{- $backend := index $root.Values.services "backend" }}
 {{- $_ := set $env "BACKEND_URL" (printf "http://%s-backend:%v" (include "taskwatch.fullname" $root) $backend.port) }}
@@ -97,4 +97,52 @@ notification:
 {{- $_ := set $env "OTEL_EXPORTER_OTLP_ENDPOINT" $root.Values.otlpEndpoint }}
 {{- end }}
 {{- toYaml $env }}
+{{- end }}
+
+{{/* Names of the optional in-chart dependencies (StatefulSet = headless Service = this name). */}}
+{{- define "taskwatch.postgresName" -}}
+{{- printf "%s-postgres" (include "taskwatch.fullname" .) }}
+{{- end }}
+
+{{- define "taskwatch.kafkaName" -}}
+{{- printf "%s-kafka" (include "taskwatch.fullname" .) }}
+{{- end }}
+
+{{/*
+The single in-chart Kafka node's address. The pod's own DNS name through the headless Service: it is both the
+bootstrap address and what the broker advertises, so clients reach the same name either way.
+*/}}
+{{- define "taskwatch.kafkaNodeAddress" -}}
+{{- $name := include "taskwatch.kafkaName" . }}
+{{- printf "%s-0.%s.%s.svc:9092" $name $name .Release.Namespace }}
+{{- end }}
+
+{{/* Bootstrap servers: the in-chart node or the external `kafka.brokers`. */}}
+{{- define "taskwatch.kafkaBrokers" -}}
+{{- if .Values.kafka.inChart.enabled }}
+{{- include "taskwatch.kafkaNodeAddress" . }}
+{{- else }}
+{{- required "kafka.brokers is required (bootstrap servers), or kafka.inChart.enabled" .Values.kafka.brokers }}
+{{- end }}
+{{- end }}
+
+{{/* The `database-url` the chart's Secret holds: derived for the in-chart server, else `postgres.url`. */}}
+{{- define "taskwatch.databaseUrl" -}}
+{{- $pg := .Values.postgres }}
+{{- if $pg.inChart.enabled }}
+{{- $password := required "secrets.postgresPassword is required with postgres.inChart (or secrets.existingSecret)" .Values.secrets.postgresPassword }}
+{{- printf "postgres://%s:%s@%s.%s.svc:5432/%s" $pg.inChart.username $password (include "taskwatch.postgresName" .) .Release.Namespace $pg.inChart.database }}
+{{- else }}
+{{- required "postgres.url is required (or postgres.inChart.enabled, or secrets.existingSecret with database-url)" $pg.url }}
+{{- end }}
+{{- end }}
+
+{{/* A container securityContext with nothing granted; the in-chart images add only what they need. */}}
+{{- define "taskwatch.restrictedContainerSecurityContext" -}}
+runAsNonRoot: true
+allowPrivilegeEscalation: false
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
 {{- end }}
