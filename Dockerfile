@@ -60,7 +60,8 @@ COPY --from=builder /out/ /
 ENV PORT=${PORT} \
     RUST_LOG=info
 EXPOSE ${PORT}
-USER nonroot
+# Numeric, so Kubernetes can verify runAsNonRoot: distroless's `nonroot` user and group.
+USER 65532:65532
 # Exec form, no shell (distroless has none): the binary probes GET 127.0.0.1:$PORT/health/ready itself.
 # start-period covers migrations and waiting for the broker (DATABASE_STARTUP_TIMEOUT / STARTUP_TIMEOUT).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 CMD ["/app/service", "healthcheck"]

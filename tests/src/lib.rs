@@ -14,6 +14,7 @@
 //! - [`config_table`]: a service README's configuration table, which compose and the Helm chart are checked
 //!   against.
 //! - [`grafana`]: the dashboards read into panels and queries, and Grafana's published dashboard JSON Schema.
+//! - [`tool_cache`]: offline checking tools (helm, Compose, hadolint, …) installed once at pinned versions.
 //! - [`RunningBackend`], [`RunningRecurringTask`]: a single service binary, for tests that need no more.
 //!
 //! The binaries come from the workspace's `target/` directory (`cargo xtask test` builds them first); a
@@ -32,6 +33,7 @@ pub mod settle;
 pub mod signature;
 mod stack;
 pub mod time;
+pub mod tool_cache;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

