@@ -5,7 +5,9 @@
 //! - every bind-mounted path exists in the repository;
 //! - every variable a Taskwatch service gets is one its README's configuration table documents, and every
 //!   variable the table marks *required* is set: the compose file and the READMEs cannot drift;
-//! - no two services publish the same host port.
+//! - no two services publish the same host port;
+//! - every third-party image is pinned to a version, every service has a memory limit, and every
+//!   `service_healthy` dependency has a health check to wait for.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -164,4 +166,50 @@ fn the_compose_prometheus_config_differs_from_the_repos_only_in_addresses() {
     };
     assert_eq!(jobs(&compose), jobs(&repo), "the compose copy scrapes other jobs");
     assert_eq!(without_targets(compose), without_targets(repo), "the compose copy differs beyond its addresses");
+}
+
+/// What `docker compose up` promises a laptop: images that do not change under it, bounded memory, and a start
+/// order that waits for health, not for a container merely to exist.
+#[test]
+fn images_are_pinned_memory_is_bounded_and_health_gates_the_start_order() {
+    let model = rendered();
+    let all = services(&model);
+    let mut problems = Vec::new();
+    for (name, service) in all {
+        let image = service["image"].as_str().unwrap_or_default();
+        let tag = image.rsplit_once(':').map(|(_, tag)| tag).filter(|tag| !tag.contains('/'));
+        match tag {
+            // Built here from the repo: the tag names the local build.
+            Some(_) if service.get("build").is_some() => {}
+            Some(tag) if tag != "latest" && tag.chars().any(|c| c.is_ascii_digit()) => {}
+            _ => problems.push(format!("{name}: image {image:?} is not pinned to a version")),
+        }
+        let limited = service["deploy"]["resources"]["limits"]["memory"].as_str().is_some()
+            || service["deploy"]["resources"]["limits"]["memory"].as_u64().is_some()
+            || service["mem_limit"].is_string()
+            || service["mem_limit"].is_u64();
+        if !limited {
+            problems.push(format!("{name}: no memory limit"));
+        }
+        for (dependency_name, condition) in service["depends_on"].as_object().into_iter().flatten() {
+            let condition = condition["condition"].as_str().unwrap_or_default();
+            // Services built from the repo's Dockerfile carry its HEALTHCHECK (tests/tests/dockerfile.rs).
+            let dependency = &all[dependency_name.as_str()];
+            let checked = dependency.get("healthcheck").is_some() || dependency.get("build").is_some();
+            if condition == "service_healthy" && !checked {
+                problems.push(format!("{name} waits for {dependency_name} to be healthy, which has no healthcheck"));
+            }
+        }
+    }
+    // The Taskwatch services use the image's HEALTHCHECK; everyone who depends on them waits for it.
+    for service in SERVICES {
+        for (name, other) in all {
+            let condition = other["depends_on"][service]["condition"].as_str();
+            assert!(
+                condition.is_none_or(|condition| condition == "service_healthy"),
+                "{name} starts before {service} is healthy ({condition:?})"
+            );
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
