@@ -119,3 +119,40 @@ impl StackSettings {
         env.into_iter().map(|(key, value)| (key.to_owned(), value)).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use e2e::config_table::ConfigTable;
+
+    use super::*;
+
+    /// `cargo xtask up` configures the services by hand; like compose and the chart, it may only set what each
+    /// service documents, and must set what the service requires.
+    #[test]
+    fn every_variable_the_native_stack_sets_is_in_the_services_readme_table() {
+        let settings = StackSettings {
+            binaries: Vec::new(),
+            backend_port: Service::DEFAULT_BACKEND_PORT,
+            database_url: "postgres://postgres@127.0.0.1:5432/postgres".into(),
+            kafka_brokers: "127.0.0.1:9092".into(),
+            smtp_address: SocketAddr::from((Ipv4Addr::LOCALHOST, 2525)),
+            jwt_secret: "a".repeat(32),
+            internal_service_token: "b".repeat(32),
+            webhook_signing_secret: "c".repeat(32),
+        };
+        let root = crate::cargo::workspace_root();
+        let mut problems = Vec::new();
+        for service in Service::ALL {
+            let name = service.package();
+            let table = ConfigTable::for_service(root, name).unwrap_or_else(|error| panic!("{error}"));
+            let env = settings.env(service);
+            for (variable, _) in env.iter().filter(|(variable, _)| !table.documents(variable)) {
+                problems.push(format!("{name}: {variable} is not in services/{name}/README.md's table"));
+            }
+            for required in table.required().filter(|required| !env.iter().any(|(variable, _)| variable == required)) {
+                problems.push(format!("{name}: required {required} is not set"));
+            }
+        }
+        assert!(problems.is_empty(), "the native stack's environment vs the README tables:\n{}", problems.join("\n"));
+    }
+}
