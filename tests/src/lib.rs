@@ -26,7 +26,6 @@ mod commands;
 pub mod config_table;
 pub mod grafana;
 pub mod kafka;
-mod metrics;
 pub mod monitoring;
 mod running;
 pub mod settle;
@@ -47,9 +46,9 @@ pub use commands::{
     INTERNAL_SERVICE_TOKEN, JWT_SECRET, WEBHOOK_SIGNING_SECRET, backend_command, backend_with_kafka_command,
     recurring_task_command,
 };
-pub use metrics::{metric_samples, metric_sum};
 pub use running::{RunningBackend, RunningRecurringTask};
 pub use stack::{Service, Stack, StackBuilder};
+pub use testkit::exposition::{metric_samples, metric_sum};
 
 /// Long enough for a debug build on two busy cores; conditions usually hold within a second.
 pub const DEADLINE: Duration = Duration::from_secs(60);

@@ -1,7 +1,7 @@
 //! When the pipeline has nothing left in flight, so counting mails and webhook calls proves "no duplicate"
 //! rather than "no duplicate yet".
 
-use crate::metrics::{metric_samples, metric_sum};
+use testkit::exposition::{metric_samples, metric_sum};
 
 /// `shared/messaging`: gauge · messages · `topic`, `partition`. How far a consumer is behind.
 pub const CONSUMER_LAG: &str = "taskwatch_consumer_lag";

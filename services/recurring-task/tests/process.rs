@@ -15,6 +15,7 @@ use messaging::{KafkaConfig, MessageHeaders, OutgoingMessage, Producer};
 use reqwest::StatusCode;
 use serde_json::Value;
 use support::{NEXT_DUE, RealBackend, SERVICE_TOKEN, daily_task, trace_id};
+use testkit::exposition::series_value;
 use testkit::kafka::Broker;
 use testkit::process::ChildGuard;
 
@@ -56,11 +57,6 @@ async fn get(url: &str) -> (StatusCode, String) {
     (response.status(), response.text().await.unwrap())
 }
 
-/// The value of the first sample of `series` (name with labels, exactly as rendered), if present.
-fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
-}
-
 impl Service {
     async fn metrics(&self) -> String {
         get(&format!("{}/metrics", self.base_url)).await.1
@@ -68,7 +64,7 @@ impl Service {
 
     /// Waits until `series` reaches at least `value`.
     async fn wait_for_sample(&self, series: &str, value: f64, what: &str) {
-        testkit::wait::until(TIMEOUT, || async { sample(&self.metrics().await, series) >= Some(value) })
+        testkit::wait::until(TIMEOUT, || async { series_value(&self.metrics().await, series) >= Some(value) })
             .await
             .unwrap_or_else(|_| panic!("{what}: {series} never reached {value}"));
     }
@@ -105,7 +101,7 @@ async fn completion_survives_a_backend_outage_and_redelivery_creates_nothing_new
     service.wait_for_sample(UNAVAILABLE, 2.0, "calls to the stopped backend fail").await;
     service.wait_for_sample(OPENED, 1.0, "the breaker opens").await;
     service.wait_for_sample(CIRCUIT_OPEN, 1.0, "the open circuit rejects retries unsent").await;
-    assert_eq!(sample(&service.metrics().await, CREATED), Some(0.0));
+    assert_eq!(series_value(&service.metrics().await, CREATED), Some(0.0));
 
     backend.restart().await;
     service.wait_for_sample(CREATED, 1.0, "the occurrence is created after the backend recovers").await;

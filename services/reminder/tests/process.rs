@@ -19,6 +19,7 @@ use observability::Shutdown;
 use serde_json::Value;
 use support::{Db, minutes, now, task};
 use testkit::collected::Collected;
+use testkit::exposition::series_value;
 use testkit::kafka::Broker;
 use testkit::process::ChildGuard;
 
@@ -146,10 +147,10 @@ async fn a_due_reminder_is_published_once_with_its_trace() {
     assert_eq!(reader.due_for(created.id).len(), 1, "one reminder.due per job");
 
     let (_, metrics) = get(&format!("{}/metrics", service.base_url)).await;
-    assert_eq!(support::sample(&metrics, "taskwatch_reminders_fired_total"), Some(2.0), "{metrics}");
-    assert_eq!(support::sample(&metrics, "taskwatch_reminders_missed_total"), Some(0.0), "{metrics}");
+    assert_eq!(series_value(&metrics, "taskwatch_reminders_fired_total"), Some(2.0), "{metrics}");
+    assert_eq!(series_value(&metrics, "taskwatch_reminders_missed_total"), Some(0.0), "{metrics}");
     assert_eq!(
-        support::sample(&metrics, r#"taskwatch_reminder_task_events_total{outcome="duplicate"}"#),
+        series_value(&metrics, r#"taskwatch_reminder_task_events_total{outcome="duplicate"}"#),
         Some(1.0),
         "{metrics}"
     );

@@ -18,6 +18,7 @@ use reminder::scheduler::Scheduler;
 use reminder::store::migrations::SCHEMA;
 use reminder::trace_context::TraceContext;
 use support::{Db, minutes, now, task};
+use testkit::exposition::series_value;
 use tokio_util::sync::CancellationToken;
 
 const TIMEOUT: Duration = testkit::wait::DEFAULT_TIMEOUT;
@@ -128,10 +129,10 @@ async fn downtime_catch_up_fires_what_is_late_and_misses_what_is_too_late() {
     let fired_remind_at = instant(&rows[0].0["data"]["remind_at"]);
     assert!(fired_remind_at > now() - minutes(6) && fired_remind_at < now() - minutes(4), "{fired_remind_at}");
     let metrics = recorder.render();
-    assert_eq!(support::sample(&metrics, "taskwatch_reminders_missed_total"), Some(1.0), "{metrics}");
-    assert_eq!(support::sample(&metrics, "taskwatch_reminders_fired_total"), Some(1.0), "{metrics}");
-    assert_eq!(support::sample(&metrics, "taskwatch_reminder_fire_delay_seconds_count"), Some(1.0), "{metrics}");
-    assert_eq!(support::sample(&metrics, "taskwatch_reminder_jobs_pending"), Some(1.0), "{metrics}");
+    assert_eq!(series_value(&metrics, "taskwatch_reminders_missed_total"), Some(1.0), "{metrics}");
+    assert_eq!(series_value(&metrics, "taskwatch_reminders_fired_total"), Some(1.0), "{metrics}");
+    assert_eq!(series_value(&metrics, "taskwatch_reminder_fire_delay_seconds_count"), Some(1.0), "{metrics}");
+    assert_eq!(series_value(&metrics, "taskwatch_reminder_jobs_pending"), Some(1.0), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::any;
-use common::{TestServer, sample, test_telemetry};
+use common::{TestServer, test_telemetry};
 use observability::client::{BreakerState, ClientConfig, ClientError, ServiceClient};
 use observability::http::HttpConfig;
 use observability::metric_names::{
@@ -22,6 +22,7 @@ use observability::metric_names::{
 use observability::problem::Problem;
 use opentelemetry::trace::TraceContextExt as _;
 use serde_json::{Value, json};
+use testkit::exposition::metric_value;
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use url::Url;
@@ -107,7 +108,7 @@ async fn dead_port_url() -> String {
 }
 
 fn metric(name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    sample(&observability::metrics::install().unwrap().render(), name, labels)
+    metric_value(&observability::metrics::install().unwrap().render(), name, labels)
 }
 
 #[tokio::test]

@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use common::{TestServer, http_client, sample, test_telemetry};
+use common::{TestServer, http_client, test_telemetry};
 use observability::health::Health;
 use observability::http::HttpConfig;
 use observability::metric_names::HEALTH_CHECK_STATUS;
 use serde_json::{Value, json};
+use testkit::exposition::metric_value;
 
 async fn get(server: &TestServer, path: &str) -> (StatusCode, Value) {
     let response = http_client().get(server.url(path)).send().await.unwrap();
@@ -72,7 +73,7 @@ async fn readiness_reports_each_check_and_turns_503_when_one_fails() {
     assert_eq!(body["checks"]["ready_test_db"]["status"], "up");
     assert!(body["checks"]["ready_test_db"]["latency_ms"].as_f64().unwrap() >= 0.0);
     assert_eq!(body["details"]["breakers"]["backend"], "closed");
-    assert_eq!(sample(&metrics.render(), HEALTH_CHECK_STATUS, &[("check", "ready_test_db")]), Some(1.0));
+    assert_eq!(metric_value(&metrics.render(), HEALTH_CHECK_STATUS, &[("check", "ready_test_db")]), Some(1.0));
 
     database_up.store(false, Ordering::SeqCst);
     let (status, body) = get(&server, "/health/ready").await;
@@ -81,7 +82,7 @@ async fn readiness_reports_each_check_and_turns_503_when_one_fails() {
     assert_eq!(body["checks"]["ready_test_db"]["status"], "down");
     assert_eq!(body["checks"]["ready_test_db"]["error"], "connection refused");
     assert_eq!(body["checks"]["ready_test_cache"]["status"], "up");
-    assert_eq!(sample(&metrics.render(), HEALTH_CHECK_STATUS, &[("check", "ready_test_db")]), Some(0.0));
+    assert_eq!(metric_value(&metrics.render(), HEALTH_CHECK_STATUS, &[("check", "ready_test_db")]), Some(0.0));
 
     // Recovers without a restart.
     database_up.store(true, Ordering::SeqCst);

@@ -11,12 +11,13 @@ use axum::Router;
 use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
-use common::{RawConnection, TestServer, eventually, http_client, sample, test_telemetry};
+use common::{RawConnection, TestServer, eventually, http_client, test_telemetry};
 use observability::http::{HttpConfig, REQUEST_ID_HEADER, instrument};
 use observability::metric_names::{HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION_SECONDS};
 use observability::problem::PROBLEM_JSON;
 use opentelemetry::trace::TraceId;
 use serde_json::Value;
+use testkit::exposition::metric_value;
 
 fn config() -> HttpConfig {
     HttpConfig {
@@ -196,7 +197,7 @@ async fn metrics_label_routes_by_template_never_by_raw_path() {
     let rendered = scraped.text().await.unwrap();
     server.stop().await;
 
-    let count = sample(
+    let count = metric_value(
         &rendered,
         &format!("{HTTP_SERVER_REQUEST_DURATION_SECONDS}_count"),
         &[
@@ -206,14 +207,14 @@ async fn metrics_label_routes_by_template_never_by_raw_path() {
         ],
     );
     assert_eq!(count, Some(3.0), "{rendered}");
-    let bucket = sample(
+    let bucket = metric_value(
         &rendered,
         &format!("{HTTP_SERVER_REQUEST_DURATION_SECONDS}_bucket"),
         &[("http_route", "/v1/route-label-test/{id}"), ("le", "0.005")],
     );
     assert!(bucket.is_some(), "explicit buckets missing: {rendered}");
     assert!(
-        sample(
+        metric_value(
             &rendered,
             &format!("{HTTP_SERVER_REQUEST_DURATION_SECONDS}_count"),
             &[("http_route", "unmatched"), ("http_response_status_code", "404")]

@@ -10,6 +10,7 @@
 //! - [`process`]: [`process::ChildGuard`] kills and reaps a spawned service binary and keeps its output
 //!   searchable.
 //! - [`wait`]: wait for a condition with a deadline instead of sleeping.
+//! - [`exposition`]: read a service's `/metrics` by metric name and labels.
 //! - [`collected`]: an append-only list that tests can wait on ([`collected::Collected`]).
 //!
 //! Nothing started here outlives the test process: servers carry a watchdog that cleans up even when
@@ -25,6 +26,7 @@
 pub mod collected;
 mod command;
 mod error;
+pub mod exposition;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 #[cfg(feature = "otlp")]

@@ -18,6 +18,7 @@ use messaging::{HandlerError, IncomingMessage, KafkaConfig, OutgoingMessage, Pro
 use observability::config::Env;
 use observability::{ServiceInfo, Shutdown};
 use testkit::collected::Collected;
+use testkit::exposition::metric_sum;
 use testkit::kafka::Broker;
 use testkit::postgres::TestDatabase;
 use testkit::process::ChildGuard;
@@ -251,7 +252,7 @@ impl Notification {
 
     /// The sum of `metric`'s samples whose labels include every pair in `labels`.
     pub async fn metric(&self, metric: &str, labels: &[(&str, &str)]) -> f64 {
-        self.metrics().await.map_or(0.0, |text| sum_samples(&text, metric, labels))
+        self.metrics().await.and_then(|text| metric_sum(&text, metric, labels)).unwrap_or(0.0)
     }
 
     /// Waits until `metric` (summed over matching series) reaches `at_least`.
@@ -263,24 +264,6 @@ impl Notification {
     pub fn output(&self) -> String {
         [self.process.stdout_lines(), self.process.stderr_lines()].concat().join("\n")
     }
-}
-
-pub fn sum_samples(exposition: &str, metric: &str, labels: &[(&str, &str)]) -> f64 {
-    exposition
-        .lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| {
-            let rest = line.strip_prefix(metric)?;
-            let (label_set, value) = match rest.strip_prefix('{') {
-                Some(labelled) => labelled.split_once('}')?,
-                None if rest.starts_with(' ') => ("", rest),
-                None => return None,
-            };
-            let matches = labels.iter().all(|(name, expected)| label_set.contains(&format!("{name}=\"{expected}\"")));
-            let value: f64 = value.split_whitespace().next()?.parse().ok()?;
-            matches.then_some(value)
-        })
-        .sum()
 }
 
 async fn wait_until_ok(process: &ChildGuard, base_url: &str, path: &str) {

@@ -146,8 +146,3 @@ pub fn raw(event: &CloudEvent<TaskEvent>) -> CloudEvent<Value> {
 pub fn trace_headers() -> MessageHeaders {
     MessageHeaders::new().with("traceparent", TRACEPARENT)
 }
-
-/// The value of the first sample of `series` (name with labels, exactly as rendered), if present.
-pub fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
-}

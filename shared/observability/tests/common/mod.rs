@@ -130,20 +130,6 @@ pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
-/// The value of one Prometheus sample line whose name and labels all match.
-pub fn sample(rendered: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    rendered.lines().filter(|line| !line.starts_with('#')).find_map(|line| {
-        let (series, value) = line.rsplit_once(' ')?;
-        let (metric, label_text) = match series.split_once('{') {
-            Some((metric, rest)) => (metric, rest.trim_end_matches('}')),
-            None => (series, ""),
-        };
-        let matches = metric == name
-            && labels.iter().all(|(key, expected)| label_text.contains(&format!("{key}=\"{expected}\"")));
-        if matches { value.parse().ok() } else { None }
-    })
-}
-
 /// A hand-driven HTTP/1.1 connection, for what a high-level client hides: chunked uploads and
 /// several requests on one kept-alive connection.
 pub struct RawConnection {

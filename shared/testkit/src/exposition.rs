@@ -1,5 +1,6 @@
-//! Reading a Prometheus text exposition, the way an operator's queries would.
-
+//! Reading a Prometheus text exposition (a service's `/metrics`), the way an operator's queries would: by
+//! metric name and label values. One parser for every test in the workspace, so a fix (label values holding
+//! braces, say) reaches all of them.
 /// The samples of `metric` in a Prometheus text exposition whose label set contains every `label="value"`
 /// pair in `labels`, as their values.
 pub fn metric_samples(exposition: &str, metric: &str, labels: &[(&str, &str)]) -> Vec<f64> {
@@ -27,6 +28,17 @@ pub fn metric_sum(exposition: &str, metric: &str, labels: &[(&str, &str)]) -> Op
     (!samples.is_empty()).then(|| samples.iter().sum())
 }
 
+/// The first matching sample of `metric` (see [`metric_samples`]), for series that exist once per label set.
+pub fn metric_value(exposition: &str, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    metric_samples(exposition, metric, labels).into_iter().next()
+}
+
+/// The value of the sample whose series is exactly `series` (name and label set as rendered, e.g.
+/// `events_total{outcome="applied"}`), if present.
+pub fn series_value(exposition: &str, series: &str) -> Option<f64> {
+    exposition.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,6 +52,16 @@ mod tests {
         assert_eq!(metric_samples(EXPOSITION, "x", &[("b", "3")]), vec![4.0]);
         assert_eq!(metric_sum(EXPOSITION, "x_total", &[]), Some(9.0));
         assert_eq!(metric_sum(EXPOSITION, "y", &[]), None);
+    }
+
+    #[test]
+    fn the_first_sample_or_the_exact_series() {
+        assert_eq!(metric_value(EXPOSITION, "x", &[("a", "1")]), Some(3.0));
+        assert_eq!(metric_value(EXPOSITION, "y", &[]), None);
+        assert_eq!(series_value(EXPOSITION, "x{a=\"1\",b=\"3\"}"), Some(4.0));
+        // Exact: a label subset, or a name that is only a prefix, is another series.
+        assert_eq!(series_value(EXPOSITION, "x{a=\"1\"}"), None);
+        assert_eq!(series_value(EXPOSITION, "x_tot"), None);
     }
 
     #[test]
