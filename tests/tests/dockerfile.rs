@@ -10,9 +10,10 @@
 //!   packages has the binary `cargo build -p SERVICE --bin SERVICE` needs.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use e2e::repo_root;
 use e2e::tool_cache::{pip_venv, run};
 use serde_norway::Value;
 
@@ -22,10 +23,6 @@ const SERVICES: [&str; 4] = ["backend", "reminder", "recurring-task", "notificat
 /// What `gcr.io/distroless/cc-debian12` ships (glibc, libgcc), by soname.
 const DISTROLESS_CC_LIBRARIES: [&str; 7] =
     ["libc.so.6", "libm.so.6", "libgcc_s.so.1", "ld-linux-x86-64.so.2", "libpthread.so.0", "libdl.so.2", "librt.so.1"];
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
-}
 
 fn read(relative: &str) -> String {
     let path = repo_root().join(relative);

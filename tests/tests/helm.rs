@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use e2e::config_table::ConfigTable;
+use e2e::repo_root;
 use e2e::tool_cache::{cache_root, cached_install, pip_venv, run};
 use serde::Deserialize as _;
 use serde_json::Value;
@@ -36,10 +37,6 @@ const CASES: [(&str, &[&str]); 5] = [
     ("external-deps", &[]),
     ("quick-try", &[]),
 ];
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
-}
 
 fn chart_dir() -> PathBuf {
     repo_root().join("helm/taskwatch")

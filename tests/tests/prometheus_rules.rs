@@ -25,7 +25,7 @@ const WATCHDOG: &str = "Watchdog";
 const REQUIRED_ANNOTATIONS: [&str; 3] = ["summary", "description", "runbook_url"];
 
 fn display(path: &Path) -> String {
-    path.strip_prefix(e2e::alerting::repo_root()).unwrap_or(path).display().to_string()
+    path.strip_prefix(e2e::repo_root()).unwrap_or(path).display().to_string()
 }
 
 /// One `alert:` rule as written.

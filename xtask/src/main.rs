@@ -15,6 +15,7 @@ mod bench;
 mod cargo;
 mod children;
 mod commands;
+mod dev_credentials;
 mod interrupt;
 mod provision;
 mod supervisor;

@@ -24,10 +24,7 @@ pub use error::AlertingError;
 pub use notification::{Notification, NotifiedAlert};
 pub use server::{Alert, AlertState, Alertmanager};
 
-/// The repository's top-level directory.
-pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use crate::repo_root;
 
 /// `monitoring/alertmanager/` in the repository: `alertmanager.yml` and `templates/`.
 pub fn alertmanager_dir() -> PathBuf {

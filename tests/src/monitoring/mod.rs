@@ -33,7 +33,7 @@ pub const PROMETHEUS: (&str, &str) = ("prometheus", "prometheus");
 
 /// The repository's `monitoring/` directory.
 pub fn monitoring_dir() -> PathBuf {
-    crate::alerting::repo_root().join("monitoring")
+    crate::repo_root().join("monitoring")
 }
 
 /// `monitoring/prometheus/`: `prometheus.yml`, `rules/`, `tests/`.

@@ -25,15 +25,13 @@ mod sink;
 mod tools;
 mod under_test;
 
-use std::io::Read as _;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use testkit::postgres::PostgresServer;
-use tokio::process::Command;
 
 use self::build::Binaries;
 use self::cpu::{CpuMeter, CpuShares};
@@ -45,6 +43,7 @@ use self::sink::TelemetrySink;
 use self::tools::Tools;
 use self::under_test::{Launch, Mode, ModeUnderTest};
 use crate::cargo;
+use crate::dev_credentials::{self, random_secret};
 use crate::interrupt::Interrupt;
 
 const K6_SCRIPT: &str = "bench/k6/tasks.js";
@@ -56,8 +55,6 @@ const WARMUP: Duration = Duration::from_secs(5);
 const SCRAPE_INTERVAL: Duration = Duration::from_secs(1);
 /// How long the machine is watched, idle, before the first load: other work running shows up in the report.
 const BACKGROUND_SAMPLE: Duration = Duration::from_secs(3);
-/// Bytes of randomness in the run's `AUTH_JWT_SECRET` (the backend requires at least 32).
-const SECRET_BYTES: usize = 32;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -302,32 +299,9 @@ async fn mint_tokens(backend: &Path, jwt_secret: &str, users: u32) -> anyhow::Re
     let mut tokens = Vec::new();
     for user in 1..=users {
         let subject = format!("bench-user-{user:03}");
-        let output = Command::new(backend)
-            .args(["token", "--sub", &subject, "--ttl", "24h"])
-            .env("AUTH_JWT_SECRET", jwt_secret)
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .context("running `backend token`")?;
-        if !output.status.success() {
-            bail!(
-                "`backend token --sub {subject}` failed ({}): {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        let token = String::from_utf8(output.stdout).context("the token is not UTF-8")?;
-        tokens.push(token.trim().to_owned());
+        tokens.push(dev_credentials::mint_token(backend, [("AUTH_JWT_SECRET", jwt_secret)], &subject).await?);
     }
     Ok(tokens.join(","))
-}
-
-fn random_secret() -> anyhow::Result<String> {
-    let mut bytes = [0u8; SECRET_BYTES];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut source| source.read_exact(&mut bytes))
-        .context("reading /dev/urandom")?;
-    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
 }
 
 /// How this run was started, for the report: `cargo xtask bench` and any options.

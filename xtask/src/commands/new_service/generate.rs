@@ -109,7 +109,7 @@ pub fn report(name: &ServiceName, topic: &str, generated: &Generated) -> String 
   1. cargo test -p {name}                      # the generated test: real Postgres + tansu
   2. replace the handler's effect (src/store.rs, src/handler.rs) and the migration with the real job
   3. register its metrics in monitoring/telemetry/registry.yaml; add alerts and dashboard panels
-  4. add it to the README's configuration table and to tests/tests/compose.rs's SERVICES
+  4. keep its README configuration table true: compose, the chart and CI check every variable against it
 "
     ));
     out

@@ -9,23 +9,20 @@
 mod monitoring;
 mod stack;
 
-use std::io::Read as _;
 use std::path::Path;
-use std::process::{ExitCode, Stdio};
+use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use testkit::kafka::Broker;
 use testkit::postgres::PostgresServer;
 use testkit::smtp::SmtpSink;
-use tokio::process::Command;
 
 use self::stack::{Service, StackSettings};
+use crate::dev_credentials::{self, random_secret};
 use crate::interrupt::Interrupt;
 use crate::supervisor::{Stopped, Supervisor};
 use crate::{cargo, provision};
 
-/// Bytes of randomness in each generated secret (the services require at least 32).
-const SECRET_BYTES: usize = 32;
 /// Where the SMTP sink listens: the port every mail-catcher uses, so mail clients' presets work.
 const SMTP_PORT: u16 = 2525;
 
@@ -149,22 +146,7 @@ fn print_banner(settings: &StackSettings, token: &str, user: &str, mail_dir: &Pa
 /// Mints a development token with the backend's own `token` command and the stack's secret.
 async fn mint_token(settings: &StackSettings, user: &str) -> anyhow::Result<String> {
     let backend = settings.binary(Service::Backend).context("the backend was not built")?;
-    let output = Command::new(backend)
-        .args(["token", "--sub", user])
-        .envs(settings.env(Service::Backend))
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .context("running `backend token`")?;
-    if !output.status.success() {
-        bail!(
-            "`backend token --sub {user}` failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    let token = String::from_utf8(output.stdout).context("the token is not UTF-8")?;
-    Ok(token.trim().to_owned())
+    dev_credentials::mint_token(backend, settings.env(Service::Backend), user).await
 }
 
 /// A secret from the environment if set (so tokens and signatures stay valid across restarts), else random.
@@ -173,14 +155,4 @@ fn secret_from_env_or_random(name: &str) -> anyhow::Result<String> {
         Ok(secret) if !secret.is_empty() => Ok(secret),
         _ => random_secret(),
     }
-}
-
-/// 32 random bytes, hex-encoded.
-fn random_secret() -> anyhow::Result<String> {
-    let mut bytes = [0u8; SECRET_BYTES];
-    let random = Path::new("/dev/urandom");
-    std::fs::File::open(random)
-        .and_then(|mut source| source.read_exact(&mut bytes))
-        .with_context(|| format!("reading {}", random.display()))?;
-    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
 }
