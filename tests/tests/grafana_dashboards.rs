@@ -480,6 +480,16 @@ async fn every_panel_query_returns_data_from_prometheus_scraping_the_real_servic
         };
         stack.republish(&garbage).await.expect("garbage published");
     }
+    // Dead-lettered before the backend outage below: a consumer retries a transient failure in place, so a
+    // completion stuck behind the outage on the same partition would hold the garbage back.
+    let dead_letters = "sum(taskwatch_messages_dead_lettered_total) >= 3";
+    if let Err(error) = prometheus.wait_for(dead_letters, PIPELINE_DEADLINE, |samples| !samples.is_empty()).await {
+        panic!(
+            "the undecodable messages were not dead-lettered: {error}\nrecurring-task:\n{}\nreminder:\n{}",
+            stack.output(Service::RecurringTask),
+            stack.output(Service::Reminder)
+        );
+    }
     // recurring-task cannot reach the backend: a completion opens its breaker and fails by reason.
     set_fault(&stack, Service::RecurringTask, json!({ "outages": ["backend"] })).await;
     let recurring = alice
@@ -509,7 +519,7 @@ async fn every_panel_query_returns_data_from_prometheus_scraping_the_real_servic
     set_fault(&stack, Service::Backend, json!({ "http": { "error_ratio": 0.3 } })).await;
 
     for (expr, what) in [
-        ("sum(taskwatch_messages_dead_lettered_total) >= 3", "consumer dead letters"),
+        (dead_letters, "consumer dead letters"),
         (r#"taskwatch_circuit_breaker_transitions_total{job="recurring-task", to_state="open"}"#, "breaker opened"),
         ("taskwatch_recurring_failures_total", "recurrence failures"),
         ("taskwatch_client_fallback_cache_hits_total > 0", "fallback cache answers"),
