@@ -16,6 +16,7 @@ mod cargo;
 mod children;
 mod commands;
 mod dev_credentials;
+mod disk;
 mod interrupt;
 mod provision;
 mod supervisor;

@@ -25,12 +25,16 @@ use testkit::postgres::{DATABASE_URL_ENV, PostgresServer};
 
 use crate::children::{self, Ended};
 use crate::interrupt::Interrupt;
-use crate::{cargo, provision};
+use crate::{cargo, disk, provision};
 
 /// nextest settings for CI (relative to the workspace root).
 const NEXTEST_CONFIG: &str = ".ci/nextest.toml";
 /// Exit code of a run stopped by Ctrl-C, as shells report a SIGINT death.
 const EXIT_INTERRUPTED: u8 = 130;
+/// What a whole run writes under an empty target directory (measured: README "Tests"), plus a margin.
+const COLD_RUN_BYTES: u64 = 6 * 1024 * 1024 * 1024;
+/// What even a run over a fully built target directory may write: relinked test binaries after a change.
+const WARM_RUN_BYTES: u64 = 1024 * 1024 * 1024;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -50,6 +54,8 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
         names => format!("prerequisites (installed {})", names.join(", ")),
     };
     summary.record(label, Outcome::Passed, clock.elapsed());
+
+    summary.record_disk_space();
 
     let clock = Instant::now();
     let tansu = provision::ensure_tansu(&mut interrupt).await?;
@@ -132,6 +138,9 @@ async fn run_step(
 ) -> anyhow::Result<Outcome> {
     let mut command = cargo::command();
     command.args(step.args).env(DATABASE_URL_ENV, database_url).env(TANSU_BIN_ENV, tansu).env(K6_BIN_ENV, k6);
+    // A whole-suite run gains little from incremental compilation, whose caches would be the largest part of a
+    // cold target/ (a fresh CI machine's disk is the limit, see README "Tests").
+    command.env("CARGO_INCREMENTAL", "0");
     let mut child = children::spawn_group_leader(&step.label(), &mut command)?;
     let ended = children::wait_or_stop(&mut child, interrupt, cargo::STOP_GRACE)
         .await
@@ -149,6 +158,8 @@ enum Outcome {
     Failed,
     Interrupted,
     Skipped,
+    /// Not a failure by itself, but likely to cause one (shown so a failing run explains itself).
+    Warning,
 }
 
 impl fmt::Display for Outcome {
@@ -158,8 +169,14 @@ impl fmt::Display for Outcome {
             Self::Failed => "FAILED",
             Self::Interrupted => "INTERRUPTED",
             Self::Skipped => "skipped",
+            Self::Warning => "WARNING",
         })
     }
+}
+
+/// Whether `free` bytes are less than what the rest of a cold run writes when `built` bytes are already there.
+fn disk_is_short(free: u64, built: u64) -> bool {
+    free < COLD_RUN_BYTES.saturating_sub(built).max(WARM_RUN_BYTES)
 }
 
 /// What ran, how it ended and how long it took, printed at the end of the run.
@@ -177,6 +194,33 @@ impl Summary {
         self.rows.push((label, Outcome::Skipped, None));
     }
 
+    /// Free space against what the rest of a cold run would still write under the target directory.
+    fn record_disk_space(&mut self) {
+        let clock = Instant::now();
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| cargo::workspace_root().join("target"), std::path::PathBuf::from);
+        let measured = disk::available_bytes(&target).and_then(|free| Ok((free, disk::size_of_tree(&target)?)));
+        let (label, outcome) = match measured {
+            Ok((free, built)) => {
+                let label = format!(
+                    "disk: {} free for {} ({} built there; a run from empty writes about {})",
+                    disk::gib(free),
+                    target.display(),
+                    disk::gib(built),
+                    disk::gib(COLD_RUN_BYTES),
+                );
+                if disk_is_short(free, built) {
+                    eprintln!("xtask: WARNING: {label}; compiling may fail with \"No space left on device\"");
+                    (label, Outcome::Warning)
+                } else {
+                    (label, Outcome::Passed)
+                }
+            }
+            Err(error) => (format!("disk: free space under {} unknown: {error}", target.display()), Outcome::Warning),
+        };
+        self.record(label, outcome, clock.elapsed());
+    }
+
     fn print(&self, total: Duration) {
         eprintln!("\nxtask test summary:");
         for (label, outcome, elapsed) in &self.rows {
@@ -184,5 +228,31 @@ impl Summary {
             eprintln!("  {outcome:<11} {elapsed:>7}  {label}");
         }
         eprintln!("  {:<11} {:>6.1}s", "total", total.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GIB: u64 = 1024 * 1024 * 1024;
+
+    #[test]
+    fn an_empty_target_needs_the_whole_cold_run() {
+        assert!(disk_is_short(COLD_RUN_BYTES - 1, 0));
+        assert!(!disk_is_short(COLD_RUN_BYTES, 0));
+    }
+
+    #[test]
+    fn what_is_already_built_counts_towards_it() {
+        assert!(!disk_is_short(2 * GIB, COLD_RUN_BYTES - 2 * GIB));
+        assert!(disk_is_short(2 * GIB - 1, COLD_RUN_BYTES - 2 * GIB));
+    }
+
+    #[test]
+    fn even_a_fully_built_target_needs_room_to_relink() {
+        // An old development target, larger than a cold run.
+        assert!(disk_is_short(WARM_RUN_BYTES - 1, 10 * COLD_RUN_BYTES));
+        assert!(!disk_is_short(WARM_RUN_BYTES, 10 * COLD_RUN_BYTES));
     }
 }
