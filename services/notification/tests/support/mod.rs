@@ -7,7 +7,7 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -38,22 +38,21 @@ fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The backend binary, built on first use: the test needs the real backend, not a stand-in.
+/// The real backend binary (the test needs the backend, not a stand-in), as the workspace build leaves it: a
+/// workspace test run (`cargo xtask test`, `cargo nextest run --workspace`) builds every service binary first.
+///
+/// It is not built from here: `cargo build -p backend` resolves the backend's dependencies with other features
+/// than the workspace build, so it recompiles them (minutes on a cold run, holding cargo's lock) and then
+/// replaces `target/debug/backend` while other suites may be starting it.
 fn backend_binary() -> PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "--quiet", "-p", "backend", "--bin", "backend"])
-                .current_dir(workspace_root())
-                .status()
-                .expect("cargo runs");
-            assert!(status.success(), "building the backend binary failed");
-            let target =
-                std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
-            target.join("debug").join("backend")
-        })
-        .clone()
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    let binary = target.join("debug").join("backend");
+    assert!(
+        binary.is_file(),
+        "{} is missing: build it with `cargo build -p backend` (a workspace test run builds it)",
+        binary.display()
+    );
+    binary
 }
 
 pub fn free_port() -> u16 {
