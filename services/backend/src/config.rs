@@ -9,6 +9,7 @@ pub use database::{DatabaseConfig, DatabaseTarget};
 use messaging::KafkaConfig;
 use observability::config::{ConfigError, DurationValue, Env, Secret};
 use observability::faults::FaultConfig;
+use observability::telemetry::TelemetrySettings;
 use observability::{HttpConfig, ServiceInfo};
 pub use outbox::RelayConfig;
 
@@ -37,6 +38,8 @@ pub struct Config {
     pub webhook_policy: WebhookPolicy,
     /// Demo fault switches (`FAULT_INJECTION_ENABLED`, …): off by default, refused in production.
     pub faults: FaultConfig,
+    /// `RUST_LOG`, `OTEL_*`: read with the rest, so one report names every bad variable.
+    pub telemetry: TelemetrySettings,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +104,7 @@ impl Config {
             };
             // `/admin/faults` takes the internal API's credential unless FAULT_ADMIN_TOKEN is set.
             let faults = FaultConfig::from_env(env).with_fallback_token(internal_service_token.as_ref());
+            let telemetry = TelemetrySettings::from_env(env, crate::SERVICE);
             Some(Config {
                 listen: SocketAddr::new(bind_addr, port),
                 database: database?,
@@ -112,6 +116,7 @@ impl Config {
                 outbox_relay: outbox_relay?,
                 webhook_policy,
                 faults,
+                telemetry,
             })
         })
     }
@@ -197,6 +202,7 @@ mod tests {
             ("HTTP_REQUEST_TIMEOUT", "10"),
             ("RATE_LIMIT_ENABLED", "maybe"),
             ("INTERNAL_SERVICE_TOKEN", "too-short"),
+            ("OTEL_TRACES_SAMPLER", "sometimes"),
         ]))
         .expect_err("invalid config");
         let names: Vec<&str> = error.problems.iter().map(|p| p.name()).collect();
@@ -208,6 +214,7 @@ mod tests {
             "HTTP_REQUEST_TIMEOUT",
             "RATE_LIMIT_ENABLED",
             "INTERNAL_SERVICE_TOKEN",
+            "OTEL_TRACES_SAMPLER",
         ] {
             assert!(names.contains(&name), "{name} missing from {names:?}");
         }

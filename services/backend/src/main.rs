@@ -1,4 +1,6 @@
-//! The backend binary: `serve` (default) runs the API; `token` mints a development token.
+//! The backend binary: `serve` (default) runs the API — config → telemetry → migrations → API, relay and
+//! chores until a signal → drain → flush, the same process life as every service (`observability::process`);
+//! `token` mints a development token; `healthcheck` is the container health check.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -8,11 +10,9 @@ use backend::SERVICE;
 use backend::config::{AuthConfig, Config};
 use backend::store::migrate;
 use clap::{Parser, Subcommand};
-use observability::Shutdown;
 use observability::config::{DurationValue, Env};
-
-/// Exit code for configuration errors (sysexits EX_CONFIG).
-const EXIT_CONFIG: u8 = 78;
+use observability::process::EXIT_CONFIG;
+use observability::{Shutdown, TelemetryGuard};
 
 #[derive(Debug, Parser)]
 #[command(name = "backend", version, about = "Taskwatch task API")]
@@ -42,7 +42,9 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     match Cli::parse().command.unwrap_or(Command::Serve) {
-        Command::Serve => serve().await,
+        Command::Serve => {
+            observability::process::main(SERVICE, Config::from_env, |config| &config.telemetry, serve).await
+        }
         Command::Token { sub, ttl } => print_token(&sub, ttl.get()),
         Command::Healthcheck => observability::process::healthcheck(),
     }
@@ -68,35 +70,13 @@ fn print_token(subject: &str, ttl: Duration) -> ExitCode {
     }
 }
 
-async fn serve() -> ExitCode {
-    let config = match Config::from_env(Env::from_process()) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("{error}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    let telemetry = match observability::init(SERVICE) {
-        Ok(guard) => guard,
-        Err(error) => {
-            eprintln!("cannot initialise telemetry: {error}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    let outcome = run(&config, telemetry.metrics()).await;
-    if let Err(error) = &outcome {
-        tracing::error!(error = format!("{error:#}"), "backend stopped with an error");
-    }
-    telemetry.shutdown().await;
-    if outcome.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
-}
-
-async fn run(config: &Config, metrics: observability::metrics::PrometheusHandle) -> anyhow::Result<()> {
+/// Migrations first: the API is only served over the schema it was written for.
+async fn serve(config: &Config, telemetry: &TelemetryGuard) -> anyhow::Result<()> {
     database::migrate(&config.database, migrate::SCHEMA, migrate::migrator())
         .await
         .context("database migrations failed")?;
     let pool = database::connect(&config.database, SERVICE.name);
-    let app = backend::app::build(config, pool.clone(), metrics);
+    let app = backend::app::build(config, pool.clone(), telemetry.metrics());
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -116,6 +96,5 @@ async fn run(config: &Config, metrics: observability::metrics::PrometheusHandle)
     shutdown.trigger();
     while chores.join_next().await.is_some() {}
     pool.close().await;
-    tracing::info!("backend stopped");
     Ok(())
 }
