@@ -44,5 +44,12 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
     };
     let generated = generate::generate(cargo::workspace_root(), name.clone(), args.port, &args.topic)?;
     println!("{}", generate::report(&name, &args.topic, &generated));
+    // The template is formatted for a typical name; rustfmt breaks lines differently around longer ones.
+    let formatted = cargo::command().args(["fmt", "-p", name.as_str()]).status().await;
+    if !formatted.is_ok_and(|status| status.success()) {
+        eprintln!(
+            "xtask: `cargo fmt -p {name}` did not succeed; the service is generated, format it before committing"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
