@@ -60,8 +60,6 @@ pub const PIPELINE_DEADLINE: Duration = Duration::from_secs(120);
 
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
-    #[error("service binary {0} not found; build it with `cargo build --workspace --bins`")]
-    MissingBinary(PathBuf),
     #[error("no free TCP port on 127.0.0.1: {0}")]
     NoPort(#[source] std::io::Error),
     #[error(transparent)]
@@ -87,12 +85,7 @@ pub fn repo_root() -> PathBuf {
 
 /// Path of a workspace binary built for the current profile.
 pub fn binary(name: &str) -> Result<PathBuf, HarnessError> {
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
-    let path = target_dir.join(profile).join(name);
-    if path.is_file() { Ok(path) } else { Err(HarnessError::MissingBinary(path)) }
+    Ok(testkit::workspace::binary(name)?)
 }
 
 /// A port that was free a moment ago. Services take their port from the environment, so the test must choose it.

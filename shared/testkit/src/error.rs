@@ -22,6 +22,13 @@ pub enum Error {
     )]
     TansuNotInstalled { searched: String },
 
+    /// Another package's binary, which a workspace test run builds, is not in the target directory.
+    #[error(
+        "binary {path} not found: build it with `cargo build --workspace --bins` (a workspace test run, \
+         `cargo xtask test`, builds every service first)"
+    )]
+    MissingBinary { path: PathBuf },
+
     /// A program could not be started at all.
     #[error("could not start `{command}`")]
     Spawn {

@@ -38,5 +38,6 @@ pub mod smtp;
 pub mod wait;
 #[cfg(feature = "webhook")]
 pub mod webhook;
+pub mod workspace;
 
 pub use error::Error;

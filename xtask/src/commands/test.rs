@@ -55,7 +55,9 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
     };
     summary.record(label, Outcome::Passed, clock.elapsed());
 
-    summary.record_disk_space();
+    let clock = Instant::now();
+    let (label, outcome) = check_disk_space();
+    summary.record(label, outcome, clock.elapsed());
 
     let clock = Instant::now();
     let tansu = provision::ensure_tansu(&mut interrupt).await?;
@@ -174,6 +176,30 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// Free space against what the rest of a cold run would still write under the target directory.
+fn check_disk_space() -> (String, Outcome) {
+    let target = testkit::workspace::target_dir();
+    let measured = disk::available_bytes(&target).and_then(|free| Ok((free, disk::size_of_tree(&target)?)));
+    match measured {
+        Ok((free, built)) => {
+            let label = format!(
+                "disk: {} free for {} ({} built there; a run from empty writes about {})",
+                disk::gib(free),
+                target.display(),
+                disk::gib(built),
+                disk::gib(COLD_RUN_BYTES),
+            );
+            if disk_is_short(free, built) {
+                eprintln!("xtask: WARNING: {label}; compiling may fail with \"No space left on device\"");
+                (label, Outcome::Warning)
+            } else {
+                (label, Outcome::Passed)
+            }
+        }
+        Err(error) => (format!("disk: free space under {} unknown: {error}", target.display()), Outcome::Warning),
+    }
+}
+
 /// Whether `free` bytes are less than what the rest of a cold run writes when `built` bytes are already there.
 fn disk_is_short(free: u64, built: u64) -> bool {
     free < COLD_RUN_BYTES.saturating_sub(built).max(WARM_RUN_BYTES)
@@ -192,33 +218,6 @@ impl Summary {
 
     fn skip(&mut self, label: String) {
         self.rows.push((label, Outcome::Skipped, None));
-    }
-
-    /// Free space against what the rest of a cold run would still write under the target directory.
-    fn record_disk_space(&mut self) {
-        let clock = Instant::now();
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| cargo::workspace_root().join("target"), std::path::PathBuf::from);
-        let measured = disk::available_bytes(&target).and_then(|free| Ok((free, disk::size_of_tree(&target)?)));
-        let (label, outcome) = match measured {
-            Ok((free, built)) => {
-                let label = format!(
-                    "disk: {} free for {} ({} built there; a run from empty writes about {})",
-                    disk::gib(free),
-                    target.display(),
-                    disk::gib(built),
-                    disk::gib(COLD_RUN_BYTES),
-                );
-                if disk_is_short(free, built) {
-                    eprintln!("xtask: WARNING: {label}; compiling may fail with \"No space left on device\"");
-                    (label, Outcome::Warning)
-                } else {
-                    (label, Outcome::Passed)
-                }
-            }
-            Err(error) => (format!("disk: free space under {} unknown: {error}", target.display()), Outcome::Warning),
-        };
-        self.record(label, outcome, clock.elapsed());
     }
 
     fn print(&self, total: Duration) {

@@ -34,25 +34,13 @@ pub const SIGNING_SECRET: &str = "notification-test-webhook-secret-32-bytes-long
 
 const TEST_CLIENT: ServiceInfo = ServiceInfo { name: "notification-test", version: "test" };
 
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The real backend binary (the test needs the backend, not a stand-in), as the workspace build leaves it: a
-/// workspace test run (`cargo xtask test`, `cargo nextest run --workspace`) builds every service binary first.
+/// The real backend binary (the test needs the backend, not a stand-in), as the workspace build leaves it.
 ///
 /// It is not built from here: `cargo build -p backend` resolves the backend's dependencies with other features
 /// than the workspace build, so it recompiles them (minutes on a cold run, holding cargo's lock) and then
 /// replaces `target/debug/backend` while other suites may be starting it.
 fn backend_binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace_root().join("target"), PathBuf::from);
-    let binary = target.join("debug").join("backend");
-    assert!(
-        binary.is_file(),
-        "{} is missing: build it with `cargo build -p backend` (a workspace test run builds it)",
-        binary.display()
-    );
-    binary
+    testkit::workspace::binary("backend").unwrap_or_else(|error| panic!("{error}"))
 }
 
 pub fn free_port() -> u16 {

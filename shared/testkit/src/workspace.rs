@@ -1,0 +1,49 @@
+//! This workspace's build output, for tests and tools that run another package's binary: cargo hands a test
+//! only its own package's binaries (`CARGO_BIN_EXE_*`), and a workspace test run builds every service first.
+
+use std::path::{Path, PathBuf};
+
+use crate::Error;
+
+/// Cargo's target directory: `CARGO_TARGET_DIR`, else `target/` at the workspace root.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
+}
+
+/// A workspace binary built for the current profile, if it is there.
+pub fn binary(name: &str) -> Result<PathBuf, Error> {
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let path = target_dir().join(profile).join(name);
+    if path.is_file() { Ok(path) } else { Err(Error::MissingBinary { path }) }
+}
+
+/// The workspace root (this crate lives in `shared/testkit`).
+fn root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.ancestors().nth(2).unwrap_or(manifest_dir).to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_target_directory_is_at_the_workspace_root_unless_overridden() {
+        let target = target_dir();
+        if std::env::var_os("CARGO_TARGET_DIR").is_none() {
+            assert_eq!(target, root().join("target"));
+        }
+        assert!(root().join("Cargo.lock").is_file(), "{} is not the workspace root", root().display());
+    }
+
+    #[test]
+    fn a_missing_binary_names_its_path_and_how_to_build_it() {
+        let error = binary("no-such-service").expect_err("not built");
+        let message = error.to_string();
+        assert!(
+            message.contains(&target_dir().join("debug").join("no-such-service").display().to_string()),
+            "{message}"
+        );
+        assert!(message.contains("cargo build --workspace --bins"), "{message}");
+    }
+}
