@@ -34,7 +34,6 @@ mod stack;
 pub mod time;
 pub mod tool_cache;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -88,10 +87,10 @@ pub fn binary(name: &str) -> Result<PathBuf, HarnessError> {
     Ok(testkit::workspace::binary(name)?)
 }
 
-/// A port that was free a moment ago. Services take their port from the environment, so the test must choose it.
+/// A port that was free a moment ago, from below the ephemeral range (see [`testkit::ports::free_port`]).
+/// Services take their port from the environment, so the test must choose it.
 pub fn free_port() -> Result<u16, HarnessError> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(HarnessError::NoPort)?;
-    Ok(listener.local_addr().map_err(HarnessError::NoPort)?.port())
+    testkit::ports::free_port().map_err(HarnessError::NoPort)
 }
 
 /// Waits until `GET {base_url}{path}` answers 200, reporting the process's output when it never does.

@@ -31,6 +31,7 @@ pub mod exposition;
 pub mod kafka;
 #[cfg(feature = "otlp")]
 pub mod otlp;
+pub mod ports;
 pub mod postgres;
 pub mod process;
 #[cfg(feature = "smtp")]

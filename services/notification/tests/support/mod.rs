@@ -4,7 +4,6 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
@@ -43,8 +42,9 @@ fn backend_binary() -> PathBuf {
     testkit::workspace::binary("backend").unwrap_or_else(|error| panic!("{error}"))
 }
 
+/// Below the ephemeral range, so the backend can be restarted on its port (see `testkit::ports`).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    testkit::ports::free_port().unwrap()
 }
 
 /// A real backend process with its internal API open to [`SERVICE_TOKEN`]; killed when dropped.
