@@ -22,6 +22,7 @@
 
 pub mod alerting;
 mod api;
+pub mod chaos;
 mod commands;
 pub mod config_table;
 pub mod grafana;

@@ -265,6 +265,44 @@ impl Stack {
         Ok(())
     }
 
+    /// SIGKILL to replica `index` (0-based, in start order) of `service` only; the others keep running.
+    pub fn kill_replica(&mut self, service: Service, index: usize) -> Result<(), HarnessError> {
+        let replica = self
+            .replicas
+            .iter_mut()
+            .filter(|replica| replica.service == service)
+            .nth(index)
+            .ok_or(HarnessError::NotStarted(service))?;
+        if let Some(mut process) = replica.process.take() {
+            process.kill()?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the running replicas of consumer `service` together own every partition of `topic`
+    /// (`taskwatch_consumer_assigned_partitions` summed against `taskwatch_consumer_topic_partitions`), the
+    /// state a group that recovered from a crash is in. False at the deadline.
+    pub async fn wait_until_partitions_owned(&self, service: Service, topic: &str, timeout: Duration) -> bool {
+        testkit::wait::until_some(timeout, || async {
+            let expositions = self.metrics_of_replicas(service).await;
+            let owned: f64 = expositions
+                .iter()
+                .filter_map(|exposition| {
+                    crate::metric_sum(exposition, "taskwatch_consumer_assigned_partitions", &[("topic", topic)])
+                })
+                .sum();
+            let partitions = expositions
+                .iter()
+                .filter_map(|exposition| {
+                    crate::metric_sum(exposition, "taskwatch_consumer_topic_partitions", &[("topic", topic)])
+                })
+                .fold(0.0, f64::max);
+            (partitions > 0.0 && owned >= partitions).then_some(())
+        })
+        .await
+        .is_ok()
+    }
+
     /// `service`'s first replica's `/metrics`; `None` while it does not answer.
     pub async fn metrics(&self, service: Service) -> Option<String> {
         scrape(&self.url(service)).await

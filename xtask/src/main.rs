@@ -3,6 +3,8 @@
 //! - `cargo xtask test`: every check CI runs, on a fresh machine too (installs what is missing).
 //! - `cargo xtask up`: the four services running locally with a throwaway Postgres, broker and SMTP sink.
 //! - `cargo xtask bench`: throughput and latency of the backend, telemetry off and on; writes BENCHMARKS.md.
+//! - `cargo xtask chaos --minutes N`: random kills and restarts of services, broker and Postgres under steady
+//!   work, then the exactly-once check.
 //! - `cargo xtask slo`: generates the SLO recording and burn-rate rules from `monitoring/prometheus/slos.yaml`
 //!   (`--check`: fail when the committed rules are stale).
 //! - `cargo xtask new-service NAME`: a new service from the template, entered in compose, Prometheus and the chart
@@ -42,6 +44,9 @@ enum Command {
     Up(commands::up::Args),
     /// Benchmark the backend (release build) with telemetry off and on, against a pgbench ceiling; writes BENCHMARKS.md.
     Bench(bench::Args),
+    /// Kill and restart random services, the broker and Postgres under steady work for N minutes, then check
+    /// that every reminder arrived once and every completed series continued once.
+    Chaos(commands::chaos::Args),
     /// Generate the SLO rules from monitoring/prometheus/slos.yaml; `--check` fails when the committed rules are stale.
     Slo(commands::slo::Args),
     /// Create services/NAME from the service template and enter it in compose, Prometheus and the chart;
@@ -65,6 +70,7 @@ async fn main() -> ExitCode {
         Command::Up(args) => commands::up::run(args, interrupt).await,
         Command::Bench(args) => bench::run(args, interrupt).await,
         Command::Slo(args) => commands::slo::run(&args),
+        Command::Chaos(args) => commands::chaos::run(args, interrupt).await,
         Command::NewService(args) => commands::new_service::run(args, interrupt).await,
     };
     outcome.unwrap_or_else(|error| {

@@ -51,13 +51,17 @@ impl App {
         // their next poll.
         let wake = Arc::new(Notify::new());
         let intake = ReminderIntake::new(pool.clone(), settings, Arc::clone(&wake));
-        let dead_letters = DeadLetters::new(Producer::new(&config.kafka)?);
+        let producer = Producer::new(&config.kafka)?;
+        let broker_check = producer.readiness_check(config.database.readiness_timeout);
+        let dead_letters = DeadLetters::new(producer);
         let worker = DeliveryWorker::new(pool.clone(), senders, dead_letters, config.delivery.clone(), wake);
-        // Postgres is a check: without it nothing can be recorded or delivered. The backend breaker is a detail:
+        // Postgres and the broker are checks: without them nothing can be recorded, delivered or dead-lettered, and
+        // no reminder arrives. The backend breaker is a detail:
         // an open circuit must not take this service out of rotation (it keeps its events and retries).
         let health = Health::new()
             .with_cache_ttl(Duration::from_secs(1))
             .with_check("postgres", config.database.readiness_timeout, database::readiness_check(&pool))
+            .with_check("kafka", config.database.readiness_timeout, broker_check)
             .with_detail("backend", move || client.health_detail());
         let faults = observability::faults::install(&config.faults);
         let router =

@@ -19,6 +19,10 @@ pub const DELIVERY_LATENCY_SECONDS: &str = "taskwatch_notification_delivery_late
 pub const DEAD_LETTERS_TOTAL: &str = "taskwatch_notification_dead_letters_total";
 /// Gauge · deliveries · `channel`. Deliveries not yet sent nor dead, sampled periodically.
 pub const DELIVERIES_PENDING: &str = "taskwatch_notification_deliveries_pending";
+/// Gauge · seconds · `channel`. How long ago the reminder of the oldest delivery neither sent nor dead was due
+/// (0 when none is due), by the database's clock, sampled with [`DELIVERIES_PENDING`]. Every replica reports
+/// the same database-wide value: aggregate with `max`.
+pub const OLDEST_PENDING_AGE_SECONDS: &str = "taskwatch_notification_oldest_pending_age_seconds";
 /// Gauge · destinations · `channel`. Destinations (SMTP server, webhook hosts) whose circuit is open or on
 /// trial in this replica.
 pub const CIRCUITS_OPEN: &str = "taskwatch_notification_circuits_open";
@@ -87,6 +91,11 @@ pub fn describe() {
     );
     metrics::describe_counter!(DEAD_LETTERS_TOTAL, "Deliveries given up on and written to notifications.dlq.");
     metrics::describe_gauge!(DELIVERIES_PENDING, "Deliveries neither sent nor dead.");
+    metrics::describe_gauge!(
+        OLDEST_PENDING_AGE_SECONDS,
+        metrics::Unit::Seconds,
+        "How long ago the reminder of the oldest delivery neither sent nor dead was due (0 when none is)."
+    );
     metrics::describe_gauge!(CIRCUITS_OPEN, "Delivery destinations whose circuit is open or on trial.");
     metrics::describe_counter!(REMINDERS_TOTAL, "reminder.due events consumed, by what they led to.");
     messaging::metric_names::describe_all();
@@ -98,6 +107,7 @@ pub fn describe() {
         metrics::counter!(ATTEMPTS_TOTAL, "channel" => channel).increment(0);
         metrics::counter!(DEAD_LETTERS_TOTAL, "channel" => channel).increment(0);
         metrics::gauge!(DELIVERIES_PENDING, "channel" => channel).set(0.0);
+        metrics::gauge!(OLDEST_PENDING_AGE_SECONDS, "channel" => channel).set(0.0);
         metrics::gauge!(CIRCUITS_OPEN, "channel" => channel).set(0.0);
     }
     for outcome in IntakeOutcome::ALL {
@@ -121,10 +131,11 @@ pub fn dead_lettered(channel: Channel) {
     metrics::counter!(DEAD_LETTERS_TOTAL, "channel" => channel.as_str()).increment(1);
 }
 
-pub fn pending(channel: Channel, count: i64) {
+pub fn pending(channel: Channel, count: i64, oldest_due_age: Duration) {
     // Counts of rows fit an f64 exactly far beyond any realistic backlog.
     #[allow(clippy::cast_precision_loss)]
     metrics::gauge!(DELIVERIES_PENDING, "channel" => channel.as_str()).set(count as f64);
+    metrics::gauge!(OLDEST_PENDING_AGE_SECONDS, "channel" => channel.as_str()).set(oldest_due_age.as_secs_f64());
 }
 
 pub fn circuits_open(channel: Channel, count: usize) {

@@ -256,15 +256,36 @@ pub async fn mark_dead(pool: &PgPool, delivery: &ClaimedDelivery) -> Result<Reco
     Ok(recorded(result.rows_affected()))
 }
 
+/// The deliveries of one channel that are neither sent nor dead.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PendingDeliveries {
+    pub channel: Channel,
+    pub count: i64,
+    /// How long ago the reminder of the oldest one was due, by the database's clock (zero when none is due yet).
+    pub oldest_due_age: Duration,
+}
+
 /// Pending deliveries per channel (channels without any are absent).
-pub async fn pending_counts(pool: &PgPool) -> Result<Vec<(Channel, i64)>, StoreError> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT channel, count(*) FROM notification.deliveries WHERE status = 'pending' GROUP BY channel",
+pub async fn pending(pool: &PgPool) -> Result<Vec<PendingDeliveries>, StoreError> {
+    let rows: Vec<(String, i64, Option<f64>)> = sqlx::query_as(
+        "SELECT channel, count(*), \
+                EXTRACT(EPOCH FROM now() - min(remind_at) FILTER (WHERE remind_at <= now()))::float8 \
+         FROM notification.deliveries WHERE status = 'pending' GROUP BY channel",
     )
     .fetch_all(pool)
     .await
-    .context("count pending deliveries")?;
-    Ok(rows.into_iter().filter_map(|(channel, count)| Some((channel.parse().ok()?, count))).collect())
+    .context("measure pending deliveries")?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(channel, count, oldest_due_seconds)| {
+            Some(PendingDeliveries {
+                channel: channel.parse().ok()?,
+                count,
+                oldest_due_age: Duration::try_from_secs_f64(oldest_due_seconds.unwrap_or(0.0).max(0.0))
+                    .unwrap_or(Duration::MAX),
+            })
+        })
+        .collect())
 }
 
 /// Deletes sent and dead deliveries finished before `cutoff`; returns how many.

@@ -255,11 +255,15 @@ impl DeliveryWorker {
     }
 
     async fn housekeeping(&self) {
-        match store::pending_counts(&self.pool).await {
-            Ok(counts) => {
+        match store::pending(&self.pool).await {
+            Ok(pending) => {
                 for channel in Channel::ALL {
-                    let count = counts.iter().find(|(counted, _)| *counted == channel).map_or(0, |(_, count)| *count);
-                    metrics::pending(channel, count);
+                    let found = pending.iter().find(|pending| pending.channel == channel);
+                    metrics::pending(
+                        channel,
+                        found.map_or(0, |pending| pending.count),
+                        found.map_or(Duration::ZERO, |pending| pending.oldest_due_age),
+                    );
                 }
             }
             Err(error) => tracing::warn!(%error, "sampling pending deliveries failed"),

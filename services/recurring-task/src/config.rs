@@ -21,6 +21,8 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// How long start-up waits for the broker (to create missing topics) before giving up.
     pub startup_timeout: Duration,
+    /// `READINESS_CHECK_TIMEOUT`: bound on the broker readiness check.
+    pub readiness_timeout: Duration,
     /// Demo fault switches (`FAULT_INJECTION_ENABLED`, …): off by default, refused in production.
     pub faults: FaultConfig,
 }
@@ -43,6 +45,7 @@ impl Config {
             let backend = read_backend(env);
             let kafka = KafkaConfig::from_env(env, service);
             let startup_timeout = env.with_default("STARTUP_TIMEOUT", DurationValue::from_secs(60)).get();
+            let readiness_timeout = env.with_default("READINESS_CHECK_TIMEOUT", DurationValue::from_secs(2)).get();
             // `/admin/faults` takes INTERNAL_SERVICE_TOKEN unless FAULT_ADMIN_TOKEN is set.
             let faults =
                 FaultConfig::from_env(env).with_fallback_token(backend.as_ref().map(|backend| &backend.service_token));
@@ -53,6 +56,7 @@ impl Config {
                 backend: backend?,
                 kafka: kafka?,
                 startup_timeout,
+                readiness_timeout,
                 faults,
             })
         })
@@ -93,6 +97,7 @@ mod tests {
         assert_eq!(config.backend.service_token.expose(), "s3cret");
         assert_eq!(config.kafka.group_id, "recurring-task");
         assert_eq!(config.startup_timeout, Duration::from_secs(60));
+        assert_eq!(config.readiness_timeout, Duration::from_secs(2));
     }
 
     #[test]

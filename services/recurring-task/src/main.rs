@@ -16,7 +16,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: &Config, telemetry: &TelemetryGuard) -> anyhow::Result<()> {
-    let app = App::build(config, telemetry.metrics()).context("cannot build the backend client")?;
+    let app = App::build(config, telemetry.metrics()).context("cannot build the service")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

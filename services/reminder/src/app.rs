@@ -4,7 +4,7 @@
 use axum::Router;
 use events::reminder::REMINDER_DUE_V1;
 use events::topics::REMINDERS;
-use messaging::{ConsumeError, Producer, TopicSpec};
+use messaging::{ConsumeError, TopicSpec};
 use observability::metrics::PrometheusHandle;
 use observability::{Health, Shutdown};
 use outbox::{Outbox, Relay};
@@ -64,7 +64,11 @@ impl App {
         let scheduler = Scheduler::new(pool.clone(), outbox.clone(), config.scheduler, wake);
         let health = Health::new()
             .with_check("postgres", config.database.readiness_timeout, database::readiness_check(&pool))
-            .with_check("kafka", config.database.readiness_timeout, broker_check(relay.producer().clone(), config));
+            .with_check(
+                "kafka",
+                config.database.readiness_timeout,
+                relay.producer().readiness_check(config.database.readiness_timeout),
+            );
         let faults = observability::faults::install(&config.faults);
         let router =
             Router::new().merge(faults.router()).merge(health.router()).merge(observability::metrics::router(metrics));
@@ -118,15 +122,5 @@ impl App {
         }
         self.pool.close().await;
         Ok(consumed?)
-    }
-}
-
-/// The broker readiness check: a metadata request through the relay's producer, the connection fired reminders
-/// leave by.
-fn broker_check(producer: Producer, config: &Config) -> impl Fn() -> database::CheckFuture + Send + Sync + 'static {
-    let timeout = config.database.readiness_timeout;
-    move || {
-        let producer = producer.clone();
-        Box::pin(async move { producer.check_broker(timeout).await.map_err(|error| error.to_string()) })
     }
 }

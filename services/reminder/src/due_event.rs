@@ -44,6 +44,7 @@ mod tests {
             remind_at: now,
             trace_context: Json(Default::default()),
             claimed_at: now + TimeDelta::seconds(1),
+            overdue_counted: false,
         };
         let event = due_event(&job);
         assert_eq!(event.event_type, events::reminder::REMINDER_DUE_V1);

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::store::jobs::Backlog;
 use crate::store::tasks::Applied;
 
 /// Gauge · jobs. Reminder jobs waiting to fire (due or not), sampled by the scheduler every round. Every replica
@@ -17,6 +18,16 @@ pub const MISSED_TOTAL: &str = "taskwatch_reminders_missed_total";
 /// a reminder's timeliness this service decides; the outbox's publish lag (`taskwatch_outbox_publish_lag_seconds`)
 /// follows it. Missed jobs are not observed here.
 pub const FIRE_DELAY_SECONDS: &str = "taskwatch_reminder_fire_delay_seconds";
+/// Counter · reminders. Jobs that were not fired on time ([`ON_TIME`]): counted once per job when it is still
+/// pending that long after its time, or fires later than that, or is missed, whichever comes first. The
+/// reminder-timeliness SLO's bad events: a scheduler that fires nothing burns the budget, not only a late one.
+pub const OVERDUE_TOTAL: &str = "taskwatch_reminders_overdue_total";
+/// Gauge · seconds. How long ago the oldest pending job was due (0 when none is due), by the database's clock;
+/// sampled every scheduler round. Every replica reports the same database-wide value: aggregate with `max`.
+pub const OLDEST_DUE_AGE_SECONDS: &str = "taskwatch_reminder_oldest_due_age_seconds";
+/// How late a reminder may fire and still count as on time: the reminder-timeliness SLO's threshold, a bucket
+/// boundary of [`FIRE_DELAY_SECONDS`] (monitoring/prometheus/slos.yaml reads `le="30"`).
+pub const ON_TIME: Duration = Duration::from_secs(30);
 /// Counter · events · `outcome` ([`EventOutcome`]). Task events consumed, by what they did to the job store.
 pub const TASK_EVENTS_TOTAL: &str = "taskwatch_reminder_task_events_total";
 
@@ -87,18 +98,31 @@ pub fn describe() {
         "Delay from a reminder's remind_at to the claim that fired it."
     );
     metrics::describe_counter!(TASK_EVENTS_TOTAL, "Task events consumed, by what they did to the reminder jobs.");
+    metrics::describe_counter!(OVERDUE_TOTAL, "Reminder jobs not fired within 30 s of their time (counted once each).");
+    metrics::describe_gauge!(
+        OLDEST_DUE_AGE_SECONDS,
+        metrics::Unit::Seconds,
+        "How long ago the oldest pending reminder job was due (0 when none is)."
+    );
     messaging::metric_names::describe_all();
     metrics::gauge!(JOBS_PENDING).set(0.0);
     metrics::counter!(FIRED_TOTAL).increment(0);
     metrics::counter!(MISSED_TOTAL).increment(0);
+    metrics::counter!(OVERDUE_TOTAL).increment(0);
+    metrics::gauge!(OLDEST_DUE_AGE_SECONDS).set(0.0);
     for outcome in EventOutcome::ALL {
         metrics::counter!(TASK_EVENTS_TOTAL, "outcome" => outcome.as_str()).increment(0);
     }
 }
 
-pub fn jobs_pending(count: i64) {
+pub fn backlog(backlog: Backlog) {
     #[allow(clippy::cast_precision_loss, reason = "job counts stay far below 2^52")]
-    metrics::gauge!(JOBS_PENDING).set(count as f64);
+    metrics::gauge!(JOBS_PENDING).set(backlog.pending as f64);
+    metrics::gauge!(OLDEST_DUE_AGE_SECONDS).set(backlog.oldest_due_age.as_secs_f64());
+}
+
+pub fn overdue(count: u64) {
+    metrics::counter!(OVERDUE_TOTAL).increment(count);
 }
 
 pub fn fired(delay: Duration) {

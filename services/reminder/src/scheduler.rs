@@ -104,7 +104,7 @@ impl Scheduler {
         tracing::info!("reminder scheduler stopped");
     }
 
-    /// Fires batches until no due job is left (or `stop` fires), samples the pending gauge, and says how long
+    /// Fires batches until no due job is left (or `stop` fires), counts jobs overdue, samples the backlog, and says how long
     /// until the next pending job is due.
     async fn round(&self, stop: &tokio_util::sync::CancellationToken) -> Result<Option<Duration>, SchedulerError> {
         loop {
@@ -113,7 +113,9 @@ impl Scheduler {
                 break;
             }
         }
-        metrics::jobs_pending(jobs::pending_count(&self.pool).await?);
+        // After the batches: a job fired late above was counted there, so the sweep sees only those still waiting.
+        metrics::overdue(jobs::count_overdue(&self.pool, metrics::ON_TIME).await?);
+        metrics::backlog(jobs::backlog(&self.pool).await?);
         Ok(jobs::next_due_in(&self.pool).await?)
     }
 
@@ -136,11 +138,15 @@ impl Scheduler {
 
         // Counted only once committed: a rolled-back batch fires again and must not count twice.
         enqueued.into_iter().for_each(Enqueued::committed);
+        let mut overdue = 0;
         for job in &fire {
             let delay = (job.claimed_at - job.remind_at).to_std().unwrap_or(Duration::ZERO);
             metrics::fired(delay);
+            overdue += u64::from(delay > metrics::ON_TIME && !job.overdue_counted);
         }
+        overdue += miss.iter().map(|job| u64::from(!job.overdue_counted)).sum::<u64>();
         metrics::missed(miss.len());
+        metrics::overdue(overdue);
         for job in &miss {
             tracing::warn!(
                 job_id = %job.id,

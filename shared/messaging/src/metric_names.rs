@@ -22,6 +22,21 @@ pub const CONSUMER_LAG: &str = "taskwatch_consumer_lag";
 /// dead-letter topic: rejected by the handler, or not a CloudEvent at all.
 pub const MESSAGES_DEAD_LETTERED_TOTAL: &str = "taskwatch_messages_dead_lettered_total";
 
+/// Gauge · partitions · `topic`. Partitions of a subscribed topic this member owns now (0 when none), sampled
+/// every `KAFKA_LAG_INTERVAL`. Summed over a group's live members and compared with
+/// [`CONSUMER_TOPIC_PARTITIONS`], it shows partitions that no live member owns.
+pub const CONSUMER_ASSIGNED_PARTITIONS: &str = "taskwatch_consumer_assigned_partitions";
+/// Gauge · partitions · `topic`. Partitions the subscribed topic has, from the broker's metadata, sampled with
+/// [`CONSUMER_ASSIGNED_PARTITIONS`].
+pub const CONSUMER_TOPIC_PARTITIONS: &str = "taskwatch_consumer_topic_partitions";
+/// Gauge · seconds (Unix time) · `topic`. When this consumer last finished a message from the topic (handled
+/// or dead-lettered); the consumer's start until its first message, so a consumer stuck from the start ages too.
+pub const CONSUMER_LAST_PROCESSED_TIMESTAMP_SECONDS: &str = "taskwatch_consumer_last_processed_timestamp_seconds";
+/// Counter · rejoins. Times this consumer left its group and joined again because it had owned nothing for
+/// longer than twice the session timeout while the group owed it partitions (the group guard of
+/// `consumer::group_watch`). Never increases on a healthy broker.
+pub const CONSUMER_REJOINS_TOTAL: &str = "taskwatch_consumer_rejoins_total";
+
 /// Every metric above, with its type, unit, labels and meaning.
 pub const REGISTRY: &[MetricSpec] = &[
     MetricSpec {
@@ -59,6 +74,34 @@ pub const REGISTRY: &[MetricSpec] = &[
         labels: &["topic"],
         help: "Messages sent to the dead-letter topic, by the topic they were consumed from.",
     },
+    MetricSpec {
+        name: CONSUMER_ASSIGNED_PARTITIONS,
+        kind: MetricKind::Gauge,
+        unit: "partitions",
+        labels: &["topic"],
+        help: "Partitions of a subscribed topic this consumer owns now.",
+    },
+    MetricSpec {
+        name: CONSUMER_TOPIC_PARTITIONS,
+        kind: MetricKind::Gauge,
+        unit: "partitions",
+        labels: &["topic"],
+        help: "Partitions a subscribed topic has, from the broker's metadata.",
+    },
+    MetricSpec {
+        name: CONSUMER_LAST_PROCESSED_TIMESTAMP_SECONDS,
+        kind: MetricKind::Gauge,
+        unit: "seconds",
+        labels: &["topic"],
+        help: "Unix time this consumer last finished a message from the topic (its start until the first one).",
+    },
+    MetricSpec {
+        name: CONSUMER_REJOINS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: "rejoins",
+        labels: &[],
+        help: "Times the consumer left and rejoined its group after owning nothing while the group owed it partitions.",
+    },
 ];
 
 /// Registers the help text of every metric above with the installed recorder; call after
@@ -80,7 +123,9 @@ mod tests {
         for spec in REGISTRY {
             assert!(spec.name.starts_with("taskwatch_"), "{}", spec.name);
             assert_eq!(spec.kind == MetricKind::Counter, spec.name.ends_with("_total"), "{}", spec.name);
-            assert_eq!(spec.kind == MetricKind::Histogram, spec.name.ends_with("_seconds"), "{}", spec.name);
+            // Durations and points in time are in seconds and say so; histograms are always durations.
+            assert_eq!(spec.unit == "seconds", spec.name.ends_with("_seconds"), "{}", spec.name);
+            assert!(spec.kind != MetricKind::Histogram || spec.unit == "seconds", "{}", spec.name);
         }
         let theirs: Vec<&str> = observability::metric_names::REGISTRY.iter().map(|spec| spec.name).collect();
         assert!(REGISTRY.iter().all(|spec| !theirs.contains(&spec.name)), "a name clashes with observability's");

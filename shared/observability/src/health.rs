@@ -23,6 +23,9 @@ use serde_json::Value;
 
 use crate::metric_names::HEALTH_CHECK_STATUS;
 
+/// How often [`Health::sample_until`] evaluates the checks when nothing else probes.
+pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(10);
+
 /// How long a readiness result is reused before checks run again.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(1);
 
@@ -191,6 +194,22 @@ impl Health {
             reason: (!all_up).then_some("dependency check failed"),
             checks,
             details,
+        }
+    }
+
+    /// Evaluates the readiness checks every `interval` until `stop` fires, so `taskwatch_health_check_status`
+    /// (and the alerts on it) stays current however rarely an orchestrator probes: natively and in tests
+    /// nothing may probe at all. Results go through the same cache as the probes, so this adds at most one
+    /// evaluation per `interval`.
+    pub async fn sample_until(self, interval: Duration, stop: tokio_util::sync::CancellationToken) {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            let _ = self.ready_report().await;
         }
     }
 

@@ -16,9 +16,11 @@ impl Shutdown {
     }
 
     /// Triggers on SIGTERM or SIGINT, after turning readiness off so load balancers stop routing here
-    /// before the listener closes. Must be called inside a Tokio runtime.
+    /// before the listener closes. Until then it also keeps `health`'s check gauges sampled
+    /// ([`Health::sample_until`]). Must be called inside a Tokio runtime.
     pub fn on_signals(health: Health) -> Self {
         let shutdown = Self::new();
+        tokio::spawn(health.clone().sample_until(crate::health::SAMPLE_INTERVAL, shutdown.token()));
         let trigger = shutdown.clone();
         tokio::spawn(async move {
             tokio::select! {

@@ -125,6 +125,8 @@ fn steps(nextest: bool) -> Vec<Step> {
     } else {
         steps.push(Step { args: &["test", "--workspace"] });
     }
+    // After the suites, alone on the cores: random kills and restarts under steady work, then exactly-once.
+    steps.push(Step { args: &["xtask", "chaos", "--minutes", "3"] });
     // Last, so it never competes with the suites for the cores: the service template still generates a crate that
     // passes fmt, clippy and its own test, and the deployment files still take the new entries.
     steps.push(Step { args: &["xtask", "new-service", "--check"] });

@@ -45,6 +45,8 @@ pub struct DueJob {
     pub trace_context: Json<BTreeMap<String, String>>,
     /// The database's clock when the claim ran: the instant the job is judged and fired at.
     pub claimed_at: DateTime<Utc>,
+    /// Whether the overdue sweep ([`count_overdue`]) already counted this job as overdue.
+    pub overdue_counted: bool,
 }
 
 /// Locks up to `limit` due pending jobs, oldest first, for the caller's transaction. `SKIP LOCKED` hands each
@@ -54,7 +56,7 @@ pub struct DueJob {
 pub async fn claim_due(conn: &mut PgConnection, limit: u16) -> Result<Vec<DueJob>, StoreError> {
     sqlx::query_as(
         "SELECT j.id, j.task_id, t.series_id, t.owner_id, t.title, t.due_at, t.time_zone, j.remind_at, \
-                j.trace_context, now() AS claimed_at \
+                j.trace_context, now() AS claimed_at, j.overdue_counted \
          FROM reminder.reminder_jobs AS j JOIN reminder.tasks AS t ON t.task_id = j.task_id \
          WHERE j.state = 'pending' AND j.remind_at <= now() \
          ORDER BY j.remind_at, j.id LIMIT $1 \
@@ -92,10 +94,40 @@ pub async fn next_due_in(pool: &PgPool) -> Result<Option<Duration>, StoreError> 
     Ok(seconds.map(|seconds| Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::MAX)))
 }
 
-/// Jobs waiting to fire, due or not.
-pub async fn pending_count(pool: &PgPool) -> Result<i64, StoreError> {
-    sqlx::query_scalar("SELECT count(*) FROM reminder.reminder_jobs WHERE state = 'pending'")
-        .fetch_one(pool)
-        .await
-        .context("count pending jobs")
+/// What is waiting to fire, by the database's clock.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backlog {
+    /// Jobs waiting to fire, due or not.
+    pub pending: i64,
+    /// How long ago the oldest pending job was due; zero when none is due.
+    pub oldest_due_age: Duration,
+}
+
+/// Counts pending jobs and measures how long the oldest due one has waited.
+pub async fn backlog(pool: &PgPool) -> Result<Backlog, StoreError> {
+    let (pending, oldest_due_seconds): (i64, Option<f64>) = sqlx::query_as(
+        "SELECT count(*), \
+                EXTRACT(EPOCH FROM now() - min(remind_at) FILTER (WHERE remind_at <= now()))::float8 \
+         FROM reminder.reminder_jobs WHERE state = 'pending'",
+    )
+    .fetch_one(pool)
+    .await
+    .context("measure the pending jobs")?;
+    let oldest_due_age =
+        Duration::try_from_secs_f64(oldest_due_seconds.unwrap_or(0.0).max(0.0)).unwrap_or(Duration::MAX);
+    Ok(Backlog { pending, oldest_due_age })
+}
+
+/// Marks pending jobs due longer ago than `on_time` as counted overdue and says how many it marked: each job is
+/// marked once, whichever replica sweeps first (the update is atomic per row).
+pub async fn count_overdue(pool: &PgPool, on_time: Duration) -> Result<u64, StoreError> {
+    let result = sqlx::query(
+        "UPDATE reminder.reminder_jobs SET overdue_counted = true \
+         WHERE state = 'pending' AND NOT overdue_counted AND remind_at < now() - $1",
+    )
+    .bind(on_time)
+    .execute(pool)
+    .await
+    .context("count overdue jobs")?;
+    Ok(result.rows_affected())
 }

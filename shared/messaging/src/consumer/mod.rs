@@ -12,11 +12,15 @@
 //! A long run of retries blocks the whole consumer (every partition it owns); past
 //! `max.poll.interval.ms` (5 min) librdkafka leaves the group and rejoins on the next poll, and the
 //! unstored message is delivered again — to this or another replica. Nothing is lost either way.
+//!
+//! A member the group has left without partitions for longer than twice the session timeout, while the group
+//! owes it some, leaves and joins again ([`group_watch`] says why a broker does that, and why this remedy).
 
 mod backoff;
 mod dead_letter;
+mod group_watch;
 mod handler;
-mod lag;
+mod monitor;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,20 +31,29 @@ use rdkafka::Message as _;
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::OwnedMessage;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::Instrument as _;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use self::backoff::Backoff;
 use self::dead_letter::dead_letter_message;
+use self::group_watch::{GroupView, GroupWatch};
 pub use self::handler::{Handler, HandlerError, IncomingMessage};
 use crate::client_context::TracingContext;
 use crate::config::{KafkaConfig, millis};
 use crate::error::ClientError;
 use crate::headers::MessageHeaders;
-use crate::metric_names::{MESSAGE_PROCESSING_DURATION_SECONDS, MESSAGES_CONSUMED_TOTAL, MESSAGES_DEAD_LETTERED_TOTAL};
+use crate::metric_names::{
+    CONSUMER_ASSIGNED_PARTITIONS, CONSUMER_LAST_PROCESSED_TIMESTAMP_SECONDS, CONSUMER_REJOINS_TOTAL,
+    MESSAGE_PROCESSING_DURATION_SECONDS, MESSAGES_CONSUMED_TOTAL, MESSAGES_DEAD_LETTERED_TOTAL,
+    MESSAGES_PRODUCED_TOTAL,
+};
 use crate::producer::Producer;
+
+/// How often the group guard looks at what this member owns (a local read; the broker is asked only after the
+/// member owned nothing for twice the session timeout).
+const GUARD_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How often a consumer stuck by the fault switch looks whether it was switched off.
 const STUCK_RECHECK: std::time::Duration = std::time::Duration::from_millis(200);
@@ -86,9 +99,77 @@ pub enum ConsumerError {
     },
 }
 
+/// One membership in the group: the rdkafka consumer (subscribed) and the task reporting its lag and ownership.
+/// Replaced whole when the group guard makes the consumer leave and join again.
+struct Member {
+    consumer: Arc<StreamConsumer<TracingContext>>,
+    /// Stops the monitor when dropped: also when the member is dropped mid-run (an aborted task), so the
+    /// monitor's handle on the consumer does not keep a dead member in the group.
+    stop_monitor: DropGuard,
+    monitor: tokio::task::JoinHandle<()>,
+}
+
+impl Member {
+    /// Creates a client of group `KAFKA_GROUP_ID`, subscribes it and starts its monitor; connecting and joining
+    /// happen in the background, so this succeeds while the broker is down.
+    fn join(config: &KafkaConfig, subscription: &Subscription) -> Result<Self, ConsumerError> {
+        let mut client = config.client_config();
+        client
+            .set("group.id", &config.group_id)
+            // Offsets are stored by us after the handler succeeded, and committed by librdkafka
+            // periodically, on rebalance and on close: stored means processed.
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.commit.interval.ms", millis(config.commit_interval))
+            // A new group starts from the beginning: a service deployed after events were published
+            // must still see them.
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", millis(config.session_timeout))
+            .set("enable.partition.eof", "false");
+        let consumer: StreamConsumer<TracingContext> = client
+            .create_with_context(TracingContext)
+            .map_err(|source| ClientError { role: "consumer", brokers: config.brokers.to_string(), source })?;
+        let topics: Vec<&str> = subscription.topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|source| ConsumerError::Subscribe { topics: subscription.topics.clone(), source })?;
+        let consumer = Arc::new(consumer);
+        let stop_monitor = CancellationToken::new();
+        let monitor = tokio::spawn(monitor::report(
+            Arc::clone(&consumer),
+            subscription.topics.clone(),
+            config.lag_interval,
+            config.request_timeout,
+            stop_monitor.clone(),
+        ));
+        Ok(Self { consumer, stop_monitor: stop_monitor.drop_guard(), monitor })
+    }
+
+    /// Commits stored offsets and leaves the group (closing blocks, so off the async threads).
+    async fn leave(self) {
+        let Member { consumer, stop_monitor, monitor } = self;
+        drop(stop_monitor);
+        let _ = monitor.await;
+        let closed = tokio::task::spawn_blocking(move || {
+            match consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "final offset commit failed; uncommitted messages will be re-delivered")
+                }
+            }
+            // Dropping the last handle closes the consumer: LeaveGroup, then the client is destroyed.
+            drop(consumer);
+        })
+        .await;
+        if let Err(error) = closed {
+            tracing::warn!(%error, "closing the consumer failed");
+        }
+    }
+}
+
 /// A group member subscribed to its topics, ready to [`run`](Consumer::run).
 pub struct Consumer {
-    consumer: Arc<StreamConsumer<TracingContext>>,
+    member: Member,
     dead_letters: Producer,
     subscription: Subscription,
     config: KafkaConfig,
@@ -114,64 +195,52 @@ enum Disposition {
     Abandoned,
 }
 
+/// What woke the consumer loop.
+enum Woken {
+    Shutdown,
+    GuardTick,
+    Received(Result<OwnedMessage, KafkaError>),
+}
+
 impl Consumer {
     /// Creates the consumer (group `KAFKA_GROUP_ID`) and subscribes; connecting happens in the
     /// background, so this succeeds while the broker is down.
     pub fn new(config: &KafkaConfig, subscription: Subscription) -> Result<Self, ConsumerError> {
-        let mut client = config.client_config();
-        client
-            .set("group.id", &config.group_id)
-            // Offsets are stored by us after the handler succeeded, and committed by librdkafka
-            // periodically, on rebalance and on close: stored means processed.
-            .set("enable.auto.commit", "true")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.commit.interval.ms", millis(config.commit_interval))
-            // A new group starts from the beginning: a service deployed after events were published
-            // must still see them.
-            .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", millis(config.session_timeout))
-            .set("enable.partition.eof", "false");
-        let consumer: StreamConsumer<TracingContext> = client
-            .create_with_context(TracingContext)
-            .map_err(|source| ClientError { role: "consumer", brokers: config.brokers.to_string(), source })?;
-        let topics: Vec<&str> = subscription.topics.iter().map(String::as_str).collect();
-        consumer
-            .subscribe(&topics)
-            .map_err(|source| ConsumerError::Subscribe { topics: subscription.topics.clone(), source })?;
+        let member = Member::join(config, &subscription)?;
         let dead_letters = Producer::new(config)?;
-        Ok(Self { consumer: Arc::new(consumer), dead_letters, subscription, config: config.clone() })
+        Ok(Self { member, dead_letters, subscription, config: config.clone() })
     }
 
     /// Consumes until `shutdown` fires, then commits what was processed and leaves the group.
     ///
     /// A handler attempt in progress at shutdown is allowed to finish; a message waiting for a
     /// retry is abandoned unstored (delivered again after restart).
-    pub async fn run<H: Handler>(self, handler: H, shutdown: Shutdown) {
-        let stop_lag = CancellationToken::new();
-        // Also stops the reporter when this future is dropped mid-run (an aborted task), so its
-        // handle on the consumer does not keep a dead member in the group.
-        let _stop_lag_on_drop = stop_lag.clone().drop_guard();
-        let lag = tokio::spawn(lag::report_lag(
-            Arc::clone(&self.consumer),
-            self.config.lag_interval,
-            self.config.request_timeout,
-            stop_lag.clone(),
-        ));
+    pub async fn run<H: Handler>(mut self, handler: H, shutdown: Shutdown) {
         tracing::info!(topics = ?self.subscription.topics, group = %self.config.group_id, "consumer started");
+        self.start_series();
+        let mut guard = GroupWatch::new(self.config.session_timeout, Instant::now());
+        let mut guard_ticks = tokio::time::interval(GUARD_TICK.min(self.config.session_timeout));
+        guard_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut receive_errors = Backoff::new(self.config.retry_backoff);
         loop {
             // Demo fault (observability::faults): a stuck consumer takes no message, so its lag grows.
             if observability::faults::consumer_fault().stuck && self.wait_while_stuck(&shutdown).await.is_err() {
                 break;
             }
-            let received = tokio::select! {
+            let woken = tokio::select! {
                 biased;
-                () = shutdown.requested() => break,
-                received = self.consumer.recv() => received.map(|message| message.detach()),
+                () = shutdown.requested() => Woken::Shutdown,
+                _ = guard_ticks.tick() => Woken::GuardTick,
+                received = self.member.consumer.recv() => Woken::Received(received.map(|message| message.detach())),
             };
-            let message = match received {
-                Ok(message) => message,
-                Err(error) => {
+            let message = match woken {
+                Woken::Shutdown => break,
+                Woken::GuardTick => {
+                    self.guard_membership(&mut guard).await;
+                    continue;
+                }
+                Woken::Received(Ok(message)) => message,
+                Woken::Received(Err(error)) => {
                     // Broker unreachable, unknown topic, …: librdkafka recovers on its own; do not spin.
                     tracing::warn!(%error, "receiving from Kafka failed");
                     if self.pause(receive_errors.next_delay(), &shutdown).await.is_err() {
@@ -182,13 +251,81 @@ impl Consumer {
             };
             receive_errors = Backoff::new(self.config.retry_backoff);
             match self.process(&message, &handler, &shutdown).await {
-                Disposition::Done => self.store_offset(&message),
+                Disposition::Done => {
+                    self.store_offset(&message);
+                    metrics::gauge!(CONSUMER_LAST_PROCESSED_TIMESTAMP_SECONDS, "topic" => message.topic().to_owned())
+                        .set(unix_now());
+                }
                 Disposition::Abandoned => break,
             }
         }
-        stop_lag.cancel();
-        let _ = lag.await;
         self.close().await;
+    }
+
+    /// Every series an alert or SLO reads starts at zero for each subscribed topic and outcome, so the first
+    /// dead letter after a start is an increase that `increase()` sees, not the birth of a series.
+    fn start_series(&self) {
+        for topic in &self.subscription.topics {
+            for outcome in ["ok", "retried", "dead_lettered"] {
+                metrics::counter!(MESSAGES_CONSUMED_TOTAL, "topic" => topic.clone(), "outcome" => outcome).increment(0);
+            }
+            metrics::counter!(MESSAGES_DEAD_LETTERED_TOTAL, "topic" => topic.clone()).increment(0);
+            metrics::gauge!(CONSUMER_LAST_PROCESSED_TIMESTAMP_SECONDS, "topic" => topic.clone()).set(unix_now());
+            metrics::gauge!(CONSUMER_ASSIGNED_PARTITIONS, "topic" => topic.clone()).set(0.0);
+        }
+        for outcome in ["ok", "error"] {
+            let topic = self.subscription.dead_letter_topic.clone();
+            metrics::counter!(MESSAGES_PRODUCED_TOTAL, "topic" => topic, "outcome" => outcome).increment(0);
+        }
+        metrics::counter!(CONSUMER_REJOINS_TOTAL).increment(0);
+    }
+
+    /// The group guard (see [`group_watch`]): when this member has owned nothing for too long, asks the broker
+    /// about the group, and leaves and joins again when the group owes it partitions.
+    async fn guard_membership(&mut self, guard: &mut GroupWatch) {
+        let owned = monitor::owned_partitions(&self.member.consumer, &self.subscription.topics).values().sum();
+        if !guard.observe(owned, Instant::now()) {
+            return;
+        }
+        let consumer = Arc::clone(&self.member.consumer);
+        let (group, topics, timeout) =
+            (self.config.group_id.clone(), self.subscription.topics.clone(), self.config.request_timeout);
+        let view = tokio::task::spawn_blocking(move || group_view(&consumer, &group, &topics, timeout)).await;
+        let view = match view {
+            Ok(Ok(view)) => view,
+            Ok(Err(error)) => {
+                // The broker is unreachable or does not answer: rejoining would not help; look again later.
+                tracing::debug!(%error, "cannot describe the consumer group");
+                guard.group_is_fine(Instant::now());
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "describing the consumer group failed");
+                guard.group_is_fine(Instant::now());
+                return;
+            }
+        };
+        if !view.owes_this_member_partitions() {
+            guard.group_is_fine(Instant::now());
+            return;
+        }
+        tracing::warn!(
+            group = %self.config.group_id,
+            group_state = %view.state,
+            members = view.members,
+            partitions = view.partitions,
+            idle_for_more_than_ms = guard.patience().as_millis(),
+            "this consumer has owned no partition for too long while the group owes it some; leaving and joining again"
+        );
+        match Member::join(&self.config, &self.subscription) {
+            Ok(fresh) => {
+                let stale = std::mem::replace(&mut self.member, fresh);
+                stale.leave().await;
+                metrics::counter!(CONSUMER_REJOINS_TOTAL).increment(1);
+            }
+            Err(error) => tracing::warn!(%error, "cannot create a consumer to rejoin with; trying again later"),
+        }
+        guard.rejoined(Instant::now());
     }
 
     async fn process<H: Handler>(&self, message: &OwnedMessage, handler: &H, shutdown: &Shutdown) -> Disposition {
@@ -288,7 +425,7 @@ impl Consumer {
     /// Marks `message` processed; auto-commit sends it to the broker.
     fn store_offset(&self, message: &OwnedMessage) {
         // librdkafka stores `offset + 1`, the next message to read.
-        if let Err(error) = self.consumer.store_offset(message.topic(), message.partition(), message.offset()) {
+        if let Err(error) = self.member.consumer.store_offset(message.topic(), message.partition(), message.offset()) {
             // The partition was revoked meanwhile: its new owner gets the message again (handlers dedupe).
             tracing::warn!(
                 %error,
@@ -319,26 +456,16 @@ impl Consumer {
         }
     }
 
-    /// Commits stored offsets, then leaves the group (closing blocks, so off the async threads).
+    /// Commits stored offsets, leaves the group and flushes the dead-letter producer.
     async fn close(self) {
-        let consumer = self.consumer;
+        self.member.leave().await;
         let dead_letters = self.dead_letters;
         let request_timeout = self.config.request_timeout;
-        let closed = tokio::task::spawn_blocking(move || {
-            match consumer.commit_consumer_state(CommitMode::Sync) {
-                Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-                Err(error) => {
-                    tracing::warn!(%error, "final offset commit failed; uncommitted messages will be re-delivered")
-                }
-            }
-            if let Err(error) = dead_letters.flush(request_timeout) {
-                tracing::warn!(%error, "flushing the dead-letter producer failed");
-            }
-            drop(consumer);
-        })
-        .await;
-        if let Err(error) = closed {
-            tracing::warn!(%error, "closing the consumer failed");
+        let flushed = tokio::task::spawn_blocking(move || dead_letters.flush(request_timeout)).await;
+        match flushed {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "flushing the dead-letter producer failed"),
+            Err(error) => tracing::warn!(%error, "flushing the dead-letter producer failed"),
         }
         tracing::info!("consumer stopped");
     }
@@ -361,6 +488,29 @@ impl Consumer {
             error.type = Empty,
         )
     }
+}
+
+/// What the broker says of `group`: its state and member count, and the largest partition count among `topics`.
+fn group_view(
+    consumer: &StreamConsumer<TracingContext>,
+    group: &str,
+    topics: &[String],
+    timeout: std::time::Duration,
+) -> Result<GroupView, KafkaError> {
+    let groups = consumer.fetch_group_list(Some(group), timeout)?;
+    let described = groups.groups().iter().find(|described| described.name() == group);
+    let partitions =
+        topics.iter().filter_map(|topic| monitor::topic_partitions(consumer, topic, timeout)).max().unwrap_or(0);
+    Ok(GroupView {
+        state: described.map_or_else(|| "Unknown".to_owned(), |described| described.state().to_owned()),
+        members: described.map_or(0, |described| described.members().len()),
+        partitions,
+    })
+}
+
+/// Seconds since the Unix epoch, for timestamp gauges.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |since| since.as_secs_f64())
 }
 
 /// [`Consumer::new`] then [`Consumer::run`]: consumes `subscription` with `handler` until `shutdown`.
