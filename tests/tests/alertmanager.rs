@@ -381,7 +381,9 @@ async fn a_down_service_inhibits_only_its_own_latency_error_and_burn_alerts() {
     // rest prove the inhibition is no wider than it says.
     let mut rules: Vec<AlertRule> = Vec::new();
     for rule in alert_rules().expect("rule files readable") {
-        if !["TaskwatchServiceDown", "Watchdog"].contains(&rule.name.as_str())
+        // The dependency alerts inhibit in their own right (tested below); here only the down service does.
+        if !["TaskwatchServiceDown", "Watchdog", "TaskwatchPostgresDown", "TaskwatchBrokerDown"]
+            .contains(&rule.name.as_str())
             && !rules.iter().any(|r| r.name == rule.name)
         {
             rules.push(rule);
@@ -586,4 +588,46 @@ async fn the_demo_config_mails_pages_and_tickets_to_the_mail_catcher() {
     assert!(text.contains(RUNBOOK), "the page lacks its runbook link:\n{text}");
     let ticketed = wait_for_mail(&smtp, &alertmanager, "chat@taskwatch.localhost", "TaskwatchConsumerLagGrowing").await;
     assert!(ticketed.subject.as_deref().is_some_and(|subject| subject.contains("[chat]")), "{:?}", ticketed.subject);
+}
+
+#[tokio::test]
+async fn a_dependency_down_inhibits_what_follows_from_it_in_its_own_namespace_only() {
+    let (_sink, alertmanager) = start_alertmanager().await;
+    let alert = |name: &str, service: &str, namespace: &str, extra: &[(&str, &str)]| {
+        let mut pairs =
+            vec![("alertname", name), ("service", service), ("severity", "critical"), ("namespace", namespace)];
+        pairs.extend_from_slice(extra);
+        labels(&pairs)
+    };
+    let postgres_down = alert("TaskwatchPostgresDown", "postgres", "prod", &[]);
+    let broker_down = alert("TaskwatchBrokerDown", "kafka", "prod", &[]);
+    let expected = vec![
+        (postgres_down.clone(), None),
+        (broker_down.clone(), None),
+        // Postgres down: the per-service readiness alert about Postgres and the symptoms that follow.
+        (
+            alert("TaskwatchReadinessCheckFailing", "reminder", "prod", &[("check", "postgres")]),
+            Some(postgres_down.clone()),
+        ),
+        (alert("TaskwatchCircuitBreakerOpen", "recurring-task", "prod", &[]), Some(postgres_down.clone())),
+        (alert("TaskwatchConsumerStalled", "reminder", "prod", &[]), Some(postgres_down.clone())),
+        // The broker down: its readiness alerts and the pipeline symptoms.
+        (
+            alert("TaskwatchReadinessCheckFailing", "notification", "prod", &[("check", "kafka")]),
+            Some(broker_down.clone()),
+        ),
+        (alert("TaskwatchOutboxBacklog", "backend", "prod", &[]), Some(broker_down.clone())),
+        (alert("TaskwatchConsumerPartitionsUnowned", "notification", "prod", &[]), Some(broker_down.clone())),
+        // What users feel stays: the SLO burn alerts are never inhibited by a cause.
+        (alert("ReminderTimelinessErrorBudgetBurn", "reminder", "prod", &[("slo", "reminder-timeliness")]), None),
+        // Another environment's alerts stay active.
+        (alert("TaskwatchReadinessCheckFailing", "reminder", "staging", &[("check", "postgres")]), None),
+        (alert("TaskwatchConsumerPartitionsUnowned", "notification", "staging", &[]), None),
+    ];
+    let posted: Vec<Alert> = expected
+        .iter()
+        .map(|(labels, _)| Alert::new(&labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>()))
+        .collect();
+    alertmanager.post_alerts(&posted).await.expect("alerts posted");
+    wait_for_states(&alertmanager, &expected).await;
 }

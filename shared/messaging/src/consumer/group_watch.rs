@@ -40,6 +40,12 @@
 //!
 //! Leaving and joining again (a fresh client) sends LeaveGroup, which on tansu moves the group back to
 //! forming with no leader: the first member to join becomes leader and assigns every partition.
+//!
+//! Seen while building this: tansu 0.6.0 with SQLite storage answers every DescribeGroups with an error (its
+//! broker log: `invalid type: string "{\"generation_id\":1, … \"state\":{\"Formed\":{\"assignments\":{},
+//! \"leader\":\"notification-…\"}}}", expected struct GroupDetail`: it reads the stored group back as a JSON
+//! string). That same log line shows the stuck group of step 4: formed, one member, its leader, no assignment.
+//! So a group the broker cannot describe, while it answers metadata, is treated as owing partitions.
 
 use std::time::{Duration, Instant};
 
@@ -96,20 +102,39 @@ impl GroupWatch {
 /// What the broker says of the group, as far as the guard needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct GroupView {
+    /// The largest partition count among the subscribed topics (0: no metadata, e.g. the broker is down).
+    pub(crate) partitions: usize,
+    /// The group as DescribeGroups tells it; `None` when the broker could not describe it although it answers
+    /// metadata (tansu 0.6 with SQLite storage fails every DescribeGroups: it reads its stored group back as a
+    /// JSON string, not an object).
+    pub(crate) described: Option<DescribedGroup>,
+}
+
+/// A group as DescribeGroups tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DescribedGroup {
     /// Kafka's group state name (`Stable`, `PreparingRebalance`, …; tansu says `Stable`, `Assigning`, `Empty`).
     pub(crate) state: String,
     /// Members the broker counts in the group, this one included if it counts it.
     pub(crate) members: usize,
-    /// The largest partition count among the subscribed topics.
-    pub(crate) partitions: usize,
 }
 
 impl GroupView {
-    /// Whether a member that owns nothing is being left out: no rebalance is under way, and the group does not
-    /// have more members than the largest subscribed topic has partitions, so every member should own one.
+    /// Whether a member that owns nothing is being left out: the topics exist, no rebalance is under way, and
+    /// the group does not have more members than the largest subscribed topic has partitions, so every member
+    /// should own one. A group the broker cannot describe is taken to owe partitions: rejoining costs one
+    /// rebalance, and [`GroupWatch`] spaces repeated rejoins out, while waiting could stall the group for ever.
     pub(crate) fn owes_this_member_partitions(&self) -> bool {
-        let rebalancing = matches!(self.state.as_str(), "PreparingRebalance" | "CompletingRebalance");
-        !rebalancing && self.partitions > 0 && self.members <= self.partitions
+        if self.partitions == 0 {
+            return false;
+        }
+        match &self.described {
+            None => true,
+            Some(group) => {
+                let rebalancing = matches!(group.state.as_str(), "PreparingRebalance" | "CompletingRebalance");
+                !rebalancing && group.members <= self.partitions
+            }
+        }
     }
 }
 
@@ -168,7 +193,10 @@ mod tests {
 
     #[test]
     fn the_group_owes_a_member_partitions_only_when_members_do_not_outnumber_them_and_no_rebalance_runs() {
-        let view = |state: &str, members, partitions| GroupView { state: state.to_owned(), members, partitions };
+        let view = |state: &str, members, partitions| GroupView {
+            partitions,
+            described: Some(DescribedGroup { state: state.to_owned(), members }),
+        };
         // tansu 0.6's stuck group: one member, an empty assignment, "Stable".
         assert!(view("Stable", 1, 3).owes_this_member_partitions());
         assert!(view("Stable", 3, 3).owes_this_member_partitions());
@@ -179,7 +207,10 @@ mod tests {
         // Kafka is rebalancing: it finishes (or times out) on its own.
         assert!(!view("PreparingRebalance", 1, 3).owes_this_member_partitions());
         assert!(!view("CompletingRebalance", 2, 3).owes_this_member_partitions());
-        // No metadata yet: do nothing rather than guess.
+        // No metadata (broker down): rejoining would not help.
         assert!(!view("Stable", 1, 0).owes_this_member_partitions());
+        assert!(!GroupView { partitions: 0, described: None }.owes_this_member_partitions());
+        // The broker answers metadata but cannot describe the group (tansu 0.6 on SQLite): rejoin.
+        assert!(GroupView { partitions: 3, described: None }.owes_this_member_partitions());
     }
 }

@@ -38,7 +38,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use self::backoff::Backoff;
 use self::dead_letter::dead_letter_message;
-use self::group_watch::{GroupView, GroupWatch};
+use self::group_watch::{DescribedGroup, GroupView, GroupWatch};
 pub use self::handler::{Handler, HandlerError, IncomingMessage};
 use crate::client_context::TracingContext;
 use crate::config::{KafkaConfig, millis};
@@ -290,17 +290,10 @@ impl Consumer {
         let consumer = Arc::clone(&self.member.consumer);
         let (group, topics, timeout) =
             (self.config.group_id.clone(), self.subscription.topics.clone(), self.config.request_timeout);
-        let view = tokio::task::spawn_blocking(move || group_view(&consumer, &group, &topics, timeout)).await;
-        let view = match view {
-            Ok(Ok(view)) => view,
-            Ok(Err(error)) => {
-                // The broker is unreachable or does not answer: rejoining would not help; look again later.
-                tracing::debug!(%error, "cannot describe the consumer group");
-                guard.group_is_fine(Instant::now());
-                return;
-            }
+        let view = match tokio::task::spawn_blocking(move || group_view(&consumer, &group, &topics, timeout)).await {
+            Ok(view) => view,
             Err(error) => {
-                tracing::warn!(%error, "describing the consumer group failed");
+                tracing::warn!(%error, "looking at the consumer group failed");
                 guard.group_is_fine(Instant::now());
                 return;
             }
@@ -311,8 +304,8 @@ impl Consumer {
         }
         tracing::warn!(
             group = %self.config.group_id,
-            group_state = %view.state,
-            members = view.members,
+            group_state = view.described.as_ref().map_or("not described", |group| group.state.as_str()),
+            members = view.described.as_ref().map(|group| group.members),
             partitions = view.partitions,
             idle_for_more_than_ms = guard.patience().as_millis(),
             "this consumer has owned no partition for too long while the group owes it some; leaving and joining again"
@@ -490,22 +483,25 @@ impl Consumer {
     }
 }
 
-/// What the broker says of `group`: its state and member count, and the largest partition count among `topics`.
+/// What the broker says of `group` (its state and member count) and the largest partition count among `topics`.
 fn group_view(
     consumer: &StreamConsumer<TracingContext>,
     group: &str,
     topics: &[String],
     timeout: std::time::Duration,
-) -> Result<GroupView, KafkaError> {
-    let groups = consumer.fetch_group_list(Some(group), timeout)?;
-    let described = groups.groups().iter().find(|described| described.name() == group);
+) -> GroupView {
     let partitions =
         topics.iter().filter_map(|topic| monitor::topic_partitions(consumer, topic, timeout)).max().unwrap_or(0);
-    Ok(GroupView {
-        state: described.map_or_else(|| "Unknown".to_owned(), |described| described.state().to_owned()),
-        members: described.map_or(0, |described| described.members().len()),
-        partitions,
-    })
+    let described = match consumer.fetch_group_list(Some(group), timeout) {
+        Ok(groups) => groups.groups().iter().find(|described| described.name() == group).map(|described| {
+            DescribedGroup { state: described.state().to_owned(), members: described.members().len() }
+        }),
+        Err(error) => {
+            tracing::debug!(%error, group, "the broker could not describe the consumer group");
+            None
+        }
+    };
+    GroupView { partitions, described }
 }
 
 /// Seconds since the Unix epoch, for timestamp gauges.
