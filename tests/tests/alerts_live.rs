@@ -184,3 +184,106 @@ async fn an_injected_error_ratio_fires_the_availability_burn_rate_page() {
     assert!(measured.first().is_some_and(|sample| sample.value > 14.4 * 0.001), "SLI while burning: {measured:?}");
     traffic.abort();
 }
+
+/// Issue 10: a consumer back inside its session timeout is left without partitions by tansu 0.6 (see
+/// `messaging::consumer::group_watch`). While its group owns none of `reminders`, the unowned-partitions page
+/// fires; the consumer's guard rejoins after twice the session timeout, and the page resolves. notification's
+/// session timeout is 10 s here (the harness's 6 s otherwise), so the stall outlasts [`FOR`] by a wide margin.
+#[tokio::test]
+async fn partitions_left_unowned_by_a_restart_inside_the_session_timeout_page_and_resolve_after_the_rejoin() {
+    let mut stack = Stack::builder()
+        .env(Service::Notification, "KAFKA_SESSION_TIMEOUT", "10s")
+        .start()
+        .await
+        .expect("stack starts");
+    let monitoring = Monitoring::start(&stack).await;
+    assert!(
+        stack.wait_until_partitions_owned(Service::Notification, "reminders", PIPELINE_DEADLINE).await,
+        "notification never owned reminders:\n{}",
+        stack.output(Service::Notification)
+    );
+    let unowned = [("alertname", "TaskwatchConsumerPartitionsUnowned"), ("service", "notification")];
+
+    stack.kill_service(Service::Notification).expect("kill");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stack.start_service(Service::Notification).await.expect("notification restarts");
+
+    let page = monitoring.wait_for("pager", "firing", &unowned, PIPELINE_DEADLINE).await;
+    let alert = page.alerts.iter().find(|alert| alert.has_labels(&unowned)).expect("the alert");
+    assert_eq!(alert.labels.get("topic").map(String::as_str), Some("reminders"));
+    monitoring.wait_for("pager", "resolved", &unowned, PIPELINE_DEADLINE).await;
+    assert!(stack.wait_until_partitions_owned(Service::Notification, "reminders", DEADLINE).await);
+    let rejoins = stack
+        .metrics(Service::Notification)
+        .await
+        .and_then(|exposition| e2e::metric_sum(&exposition, "taskwatch_consumer_rejoins_total", &[]));
+    assert!(
+        rejoins >= Some(1.0),
+        "recovered without the guard rejoining ({rejoins:?}):\n{}",
+        stack.output(Service::Notification)
+    );
+}
+
+/// Issue 10: a consumer that takes no message while its lag is above zero pages once it has finished nothing
+/// for a minute plus the alert's `for:` ([`FOR`] here), and the page resolves once it consumes again. The lag
+/// need not grow: three waiting completions are enough.
+#[tokio::test]
+async fn a_stuck_consumer_with_waiting_messages_pages_and_resolves_once_it_consumes_again() {
+    let stack = Stack::builder()
+        .env(Service::RecurringTask, "FAULT_INJECTION_ENABLED", "true")
+        .start()
+        .await
+        .expect("stack starts");
+    let monitoring = Monitoring::start(&stack).await;
+    let alice = stack.api("alice").expect("alice's client");
+    let faults = format!("{}/admin/faults", stack.url(Service::RecurringTask));
+    let client = reqwest::Client::new();
+    let stuck = client
+        .put(&faults)
+        .bearer_auth(INTERNAL_SERVICE_TOKEN)
+        .json(&json!({ "consumer": { "stuck": true } }))
+        .send()
+        .await
+        .expect("the fault switch answers");
+    assert_eq!(stuck.status(), 200);
+    for n in 1..=3 {
+        alice.create_task(&json!({ "title": format!("Waiting #{n}") })).await.expect("task created");
+    }
+    let stalled = [("alertname", "TaskwatchConsumerStalled"), ("service", "recurring-task")];
+    let page = monitoring.wait_for("pager", "firing", &stalled, Duration::from_secs(180)).await;
+    let alert = page.alerts.iter().find(|alert| alert.has_labels(&stalled)).expect("the alert");
+    assert_eq!(alert.labels.get("topic").map(String::as_str), Some("task-events"));
+
+    let unstuck = client.delete(&faults).bearer_auth(INTERNAL_SERVICE_TOKEN).send().await.expect("answers");
+    assert!(unstuck.status().is_success());
+    monitoring.wait_for("pager", "resolved", &stalled, PIPELINE_DEADLINE).await;
+}
+
+/// Issue 10: the first dead letter of a freshly started service fires its alert. The consumer starts its
+/// counters at zero, so the first dead letter is an increase Prometheus sees; a series born at one would not be.
+#[tokio::test]
+async fn the_first_dead_letter_of_a_fresh_service_fires_its_alert() {
+    let stack = Stack::start().await.expect("stack starts");
+    let monitoring = Monitoring::start(&stack).await;
+    // The zero series is scraped before anything happens.
+    monitoring
+        .prometheus
+        .wait_for(
+            r#"taskwatch_messages_dead_lettered_total{job="recurring-task", topic="task-events"}"#,
+            DEADLINE,
+            |samples| samples.len() == 1 && samples[0].value == 0.0,
+        )
+        .await
+        .expect("the dead-letter counter exists at zero from the start");
+    let garbage = e2e::kafka::RawMessage {
+        topic: "task-events".to_owned(),
+        partition: 0,
+        offset: 0,
+        key: Some(b"alerts-live".to_vec()),
+        payload: b"this is not a CloudEvent".to_vec(),
+        headers: Vec::new(),
+    };
+    stack.republish(&garbage).await.expect("garbage published");
+    let dead_letters = [("alertname", "TaskwatchConsumerDeadLetters"), ("service", "recurring-task")];
+    monitoring.wait_for("chat", "firing", &dead_letters, PIPELINE_DEADLINE).await;
+}

@@ -51,8 +51,6 @@ const NEEDS_A_FAULT: &[(&str, &str, &str, &str)] = &[
     ("taskwatch-slo", "Burn-rate alerts", "*", "backend API errors: the availability burn-rate alerts go pending"),
     ("taskwatch-service", "Breaker transitions and rejections", "*", "recurring-task → backend outage fault"),
     ("taskwatch-service", "Fallback cache answers", "*", "notification → backend outage during a reminder"),
-    ("taskwatch-pipeline", "Dead-lettered per second", "*", "a non-CloudEvent on each consumed topic"),
-    ("taskwatch-pipeline", "Dead-lettered in range", "*", "a non-CloudEvent on each consumed topic"),
 ];
 
 const SCRAPE: &str = "1s";

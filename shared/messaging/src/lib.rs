@@ -10,6 +10,24 @@
 //! | Headers | [`MessageHeaders`] | header map with W3C trace context inject/extract |
 //! | Metrics | [`metric_names`] | the documented list of what this crate emits |
 //!
+//! # Metrics a consumer emits
+//!
+//! | Metric | Type | Labels | Meaning |
+//! |---|---|---|---|
+//! | `taskwatch_messages_consumed_total` | counter | `topic`, `outcome` (`ok`, `retried`, `dead_lettered`) | handler results; 0 for every subscribed topic and outcome from the start |
+//! | `taskwatch_messages_dead_lettered_total` | counter | `topic` | messages sent to the dead-letter topic; 0 from the start, so the first one fires its alert |
+//! | `taskwatch_message_processing_duration_seconds` | histogram | `topic` | arrival → final outcome, retries included |
+//! | `taskwatch_consumer_lag` | gauge | `topic`, `partition` | high watermark − position, per partition this member owns |
+//! | `taskwatch_consumer_assigned_partitions` | gauge | `topic` | partitions this member owns now (0 when none); summed over live members against the next one, it shows unowned partitions |
+//! | `taskwatch_consumer_topic_partitions` | gauge | `topic` | partitions the topic has (broker metadata) |
+//! | `taskwatch_consumer_last_processed_timestamp_seconds` | gauge | `topic` | Unix time this member last finished a message (its start until the first) |
+//! | `taskwatch_consumer_rejoins_total` | counter | | times the group guard left and rejoined the group (see below) |
+//!
+//! Sampled gauges are updated every `KAFKA_LAG_INTERVAL`. A member that has owned no partition for twice
+//! `KAFKA_SESSION_TIMEOUT` while the group owes it some leaves the group and joins again: tansu 0.6.0 can leave a
+//! member that came back inside its session timeout without partitions for ever. The analysis, its evidence and
+//! why this remedy rather than static membership are in the `consumer::group_watch` module's documentation.
+//!
 //! # Environment variables
 //!
 //! | Variable | Default | Meaning |
