@@ -31,6 +31,18 @@ pub struct RawMessage {
 }
 
 impl RawMessage {
+    /// A message for `topic` whose payload is not a CloudEvent, keyed `key`: every consumer dead-letters it.
+    pub fn not_a_cloud_event(topic: &str, key: &str) -> Self {
+        Self {
+            topic: topic.to_owned(),
+            partition: 0,
+            offset: 0,
+            key: Some(key.as_bytes().to_vec()),
+            payload: b"this is not a CloudEvent".to_vec(),
+            headers: Vec::new(),
+        }
+    }
+
     /// The payload as JSON (every Taskwatch message is a JSON CloudEvent).
     pub fn json(&self) -> Option<serde_json::Value> {
         serde_json::from_slice(&self.payload).ok()

@@ -318,6 +318,16 @@ async fn wait_for_states(alertmanager: &Alertmanager, expected: &[(Labels, Optio
     })
 }
 
+/// Posts one alert per expected label set, then waits for the expected states ([`wait_for_states`]).
+async fn post_and_wait_for_states(alertmanager: &Alertmanager, expected: &[(Labels, Option<Labels>)]) {
+    let posted: Vec<Alert> = expected
+        .iter()
+        .map(|(labels, _)| Alert::new(&labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>()))
+        .collect();
+    alertmanager.post_alerts(&posted).await.expect("alerts posted");
+    wait_for_states(alertmanager, expected).await;
+}
+
 async fn start_alertmanager() -> (WebhookReceiver, Alertmanager) {
     let sink = WebhookReceiver::start().await.expect("webhook receiver");
     let config = TestConfig::from_repo(&format!("http://{}", sink.address()), Timings::FAST).expect("test copy");
@@ -364,12 +374,7 @@ async fn a_page_silences_the_ticket_of_the_same_alert_service_and_slo_only() {
         (cause_ticket, Some(cause_page)),
         (other_alert, None),
     ];
-    let posted: Vec<Alert> = expected
-        .iter()
-        .map(|(labels, _)| Alert::new(&labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>()))
-        .collect();
-    alertmanager.post_alerts(&posted).await.expect("alerts posted");
-    wait_for_states(&alertmanager, &expected).await;
+    post_and_wait_for_states(&alertmanager, &expected).await;
 }
 
 #[tokio::test]
@@ -624,10 +629,5 @@ async fn a_dependency_down_inhibits_what_follows_from_it_in_its_own_namespace_on
         (alert("TaskwatchReadinessCheckFailing", "reminder", "staging", &[("check", "postgres")]), None),
         (alert("TaskwatchConsumerPartitionsUnowned", "notification", "staging", &[]), None),
     ];
-    let posted: Vec<Alert> = expected
-        .iter()
-        .map(|(labels, _)| Alert::new(&labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>()))
-        .collect();
-    alertmanager.post_alerts(&posted).await.expect("alerts posted");
-    wait_for_states(&alertmanager, &expected).await;
+    post_and_wait_for_states(&alertmanager, &expected).await;
 }

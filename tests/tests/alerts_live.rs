@@ -275,14 +275,7 @@ async fn the_first_dead_letter_of_a_fresh_service_fires_its_alert() {
         )
         .await
         .expect("the dead-letter counter exists at zero from the start");
-    let garbage = e2e::kafka::RawMessage {
-        topic: "task-events".to_owned(),
-        partition: 0,
-        offset: 0,
-        key: Some(b"alerts-live".to_vec()),
-        payload: b"this is not a CloudEvent".to_vec(),
-        headers: Vec::new(),
-    };
+    let garbage = e2e::kafka::RawMessage::not_a_cloud_event("task-events", "alerts-live");
     stack.republish(&garbage).await.expect("garbage published");
     let dead_letters = [("alertname", "TaskwatchConsumerDeadLetters"), ("service", "recurring-task")];
     monitoring.wait_for("chat", "firing", &dead_letters, PIPELINE_DEADLINE).await;

@@ -468,14 +468,7 @@ async fn every_panel_query_returns_data_from_prometheus_scraping_the_real_servic
     // The faults the listed panels need.
     // Consumer dead letters: not a CloudEvent, on each consumed topic.
     for topic in ["task-events", "reminders"] {
-        let garbage = RawMessage {
-            topic: topic.to_owned(),
-            partition: 0,
-            offset: 0,
-            key: Some(b"grafana".to_vec()),
-            payload: b"this is not a CloudEvent".to_vec(),
-            headers: Vec::new(),
-        };
+        let garbage = RawMessage::not_a_cloud_event(topic, "grafana");
         stack.republish(&garbage).await.expect("garbage published");
     }
     // Dead-lettered before the backend outage below: a consumer retries a transient failure in place, so a

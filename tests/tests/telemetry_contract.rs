@@ -196,14 +196,7 @@ async fn the_running_services_emit_exactly_the_registered_metrics() {
 
     // Not a CloudEvent, on each consumed topic: every consumer dead-letters it.
     for topic in ["task-events", "reminders"] {
-        let garbage = RawMessage {
-            topic: topic.to_owned(),
-            partition: 0,
-            offset: 0,
-            key: Some(b"contract".to_vec()),
-            payload: b"this is not a CloudEvent".to_vec(),
-            headers: Vec::new(),
-        };
+        let garbage = RawMessage::not_a_cloud_event(topic, "contract");
         stack.republish(&garbage).await.expect("garbage published");
     }
     for service in [Service::Reminder, Service::RecurringTask, Service::Notification] {
