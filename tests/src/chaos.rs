@@ -23,9 +23,6 @@ use crate::time::{rfc3339, seconds_from_now};
 use crate::{Api, ApiError, HarnessError, PIPELINE_DEADLINE, Service, Stack};
 
 const EMAIL: &str = "chaos@example.com";
-/// Each topic a consumer service reads: after the last fault its group must own all of it again.
-const CONSUMERS: [(Service, &str); 3] =
-    [(Service::Notification, "reminders"), (Service::Reminder, "task-events"), (Service::RecurringTask, "task-events")];
 
 /// Why a chaos run could not reach its verdict (a verdict of loss is a [`ChaosReport`], not an error).
 #[derive(Debug, thiserror::Error)]
@@ -168,7 +165,7 @@ pub async fn run(options: ChaosOptions) -> Result<ChaosReport, ChaosError> {
     }
 
     eprintln!("chaos: work and faults over after {:.0}s; checking", started.elapsed().as_secs_f64());
-    for (service, topic) in CONSUMERS {
+    for (service, topic) in Service::CONSUMERS {
         if !stack.wait_until_partitions_owned(service, topic, PIPELINE_DEADLINE).await {
             return Err(ChaosError::Unowned { service: service.name(), topic });
         }

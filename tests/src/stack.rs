@@ -85,6 +85,13 @@ impl Service {
     /// In start order: the backend (whose API the others call) first.
     pub const ALL: [Service; 4] = [Service::Backend, Service::Reminder, Service::RecurringTask, Service::Notification];
 
+    /// Each consumer service with the topic its group reads: after a crash the group must own all of it again.
+    pub const CONSUMERS: [(Service, &'static str); 3] = [
+        (Service::Notification, "reminders"),
+        (Service::Reminder, "task-events"),
+        (Service::RecurringTask, "task-events"),
+    ];
+
     pub const fn name(self) -> &'static str {
         match self {
             Service::Backend => "backend",

@@ -23,9 +23,6 @@ const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 const INSIDE_SESSION: Duration = Duration::from_secs(3);
 /// Past the session timeout and its heartbeat: the old member has expired.
 const AFTER_SESSION: Duration = Duration::from_secs(8);
-/// Each topic a consumer service reads (its group must own all of it again after a kill).
-const CONSUMERS: [(Service, &str); 3] =
-    [(Service::Notification, "reminders"), (Service::Reminder, "task-events"), (Service::RecurringTask, "task-events")];
 const DEAD_LETTER_TOPICS: [&str; 3] =
     ["notifications.dlq", "task-events.reminder.dlq", "task-events.recurring-task.dlq"];
 
@@ -113,7 +110,7 @@ impl Scenario {
     }
 
     async fn assert_groups_own_their_partitions(&self, when: &str) {
-        for (service, topic) in CONSUMERS {
+        for (service, topic) in Service::CONSUMERS {
             let owned = self.stack.wait_until_partitions_owned(service, topic, PIPELINE_DEADLINE).await;
             assert!(
                 owned,

@@ -78,5 +78,5 @@ mod schema;
 
 pub use config::{DatabaseConfig, DatabaseTarget};
 pub use migrate::{MigrationError, apply, for_schema, migrate};
-pub use pool::{CheckFuture, PingError, connect, ping, readiness_check};
+pub use pool::{PingError, connect, ping, readiness_check};
 pub use schema::{InvalidSchema, Schema};

@@ -1,7 +1,5 @@
 //! The connection pool and the readiness ping.
 
-use std::pin::Pin;
-
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
@@ -35,11 +33,8 @@ pub async fn ping(pool: &PgPool) -> Result<(), PingError> {
     sqlx::query("SELECT 1").execute(pool).await.map(drop).map_err(PingError)
 }
 
-/// The future a readiness check returns.
-pub type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
-
 /// [`ping`] shaped for `observability::Health::with_check("postgres", config.readiness_timeout, …)`.
-pub fn readiness_check(pool: &PgPool) -> impl Fn() -> CheckFuture + Send + Sync + 'static {
+pub fn readiness_check(pool: &PgPool) -> impl Fn() -> observability::CheckFuture + Send + Sync + 'static {
     let pool = pool.clone();
     move || {
         let pool = pool.clone();

@@ -78,5 +78,5 @@ pub use config::{BackoffBounds, Brokers, KafkaConfig, Partitions, ReplicationFac
 pub use consumer::{Consumer, ConsumerError, Handler, HandlerError, IncomingMessage, Subscription, run};
 pub use error::{ClientError, ConsumeError, TopicError, TopicsNotReady};
 pub use headers::MessageHeaders;
-pub use producer::{BrokerUnreachable, Delivery, OutgoingMessage, Producer, PublishError, ReadinessFuture};
+pub use producer::{BrokerUnreachable, Delivery, OutgoingMessage, Producer, PublishError};
 pub use topics::{TopicSpec, ensure_topics, ensure_topics_within};

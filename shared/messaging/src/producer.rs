@@ -210,7 +210,10 @@ impl Producer {
 
     /// [`check_broker`](Self::check_broker) shaped for `observability::Health::with_check("kafka", timeout, …)`:
     /// the readiness check of every service that needs the broker to do its work.
-    pub fn readiness_check(&self, timeout: Duration) -> impl Fn() -> ReadinessFuture + Send + Sync + 'static {
+    pub fn readiness_check(
+        &self,
+        timeout: Duration,
+    ) -> impl Fn() -> observability::CheckFuture + Send + Sync + 'static {
         let producer = self.clone();
         move || {
             let producer = producer.clone();
@@ -223,9 +226,6 @@ impl Producer {
         self.current().client.flush(Timeout::After(timeout))
     }
 }
-
-/// What [`Producer::readiness_check`] returns: a readiness probe's future (`Err` says why the broker is down).
-pub type ReadinessFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
 
 fn create_client(settings: &ClientConfig, brokers: &str) -> Result<FutureProducer<TracingContext>, ClientError> {
     settings.create_with_context(TracingContext).map_err(|source| ClientError {

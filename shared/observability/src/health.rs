@@ -29,7 +29,9 @@ pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(10);
 /// How long a readiness result is reused before checks run again.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(1);
 
-type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+/// The future a readiness check returns: `Err` says why the dependency is down. Crates that offer a check for
+/// [`Health::with_check`] (Postgres in `database`, the broker in `messaging`) return this type.
+pub type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 type CheckFn = dyn Fn() -> CheckFuture + Send + Sync;
 type DetailFn = dyn Fn() -> Value + Send + Sync;
 

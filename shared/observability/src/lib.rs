@@ -121,7 +121,7 @@ pub mod telemetry;
 
 pub use client::{BreakerState, ClientConfig, ClientError, ServiceClient};
 pub use config::{ConfigError, DurationValue, Env, Secret};
-pub use health::Health;
+pub use health::{CheckFuture, Health};
 pub use http::{HttpConfig, RequestId, instrument, serve};
 pub use problem::{FieldError, Problem};
 pub use shutdown::Shutdown;

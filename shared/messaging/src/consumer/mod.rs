@@ -45,9 +45,8 @@ use crate::config::{KafkaConfig, millis};
 use crate::error::ClientError;
 use crate::headers::MessageHeaders;
 use crate::metric_names::{
-    CONSUMER_ASSIGNED_PARTITIONS, CONSUMER_LAST_PROCESSED_TIMESTAMP_SECONDS, CONSUMER_REJOINS_TOTAL,
-    MESSAGE_PROCESSING_DURATION_SECONDS, MESSAGES_CONSUMED_TOTAL, MESSAGES_DEAD_LETTERED_TOTAL,
-    MESSAGES_PRODUCED_TOTAL,
+    CONSUMER_LAST_PROCESSED_TIMESTAMP_SECONDS, CONSUMER_REJOINS_TOTAL, MESSAGE_PROCESSING_DURATION_SECONDS,
+    MESSAGES_CONSUMED_TOTAL, MESSAGES_DEAD_LETTERED_TOTAL, MESSAGES_PRODUCED_TOTAL,
 };
 use crate::producer::Producer;
 
@@ -263,7 +262,8 @@ impl Consumer {
     }
 
     /// Every series an alert or SLO reads starts at zero for each subscribed topic and outcome, so the first
-    /// dead letter after a start is an increase that `increase()` sees, not the birth of a series.
+    /// dead letter after a start is an increase that `increase()` sees, not the birth of a series. (The
+    /// assigned-partitions gauge comes from the monitor's first sample, taken at once.)
     fn start_series(&self) {
         for topic in &self.subscription.topics {
             for outcome in ["ok", "retried", "dead_lettered"] {
@@ -271,7 +271,6 @@ impl Consumer {
             }
             metrics::counter!(MESSAGES_DEAD_LETTERED_TOTAL, "topic" => topic.clone()).increment(0);
             metrics::gauge!(CONSUMER_LAST_PROCESSED_TIMESTAMP_SECONDS, "topic" => topic.clone()).set(unix_now());
-            metrics::gauge!(CONSUMER_ASSIGNED_PARTITIONS, "topic" => topic.clone()).set(0.0);
         }
         for outcome in ["ok", "error"] {
             let topic = self.subscription.dead_letter_topic.clone();
