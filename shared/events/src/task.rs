@@ -99,6 +99,10 @@ pub struct Recurrence {
     /// An RFC 5545 RRULE (without DTSTART), e.g. `FREQ=WEEKLY;BYDAY=MO,WE`.
     pub rrule: String,
     pub anchor: RecurrenceAnchor,
+    /// The series' first due time (its DTSTART, seen in the task's zone): every occurrence is computed from it,
+    /// and COUNT counts from it. Absent in events written before it existed; read it as this task's `due_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub series_start: Option<DateTime<Utc>>,
 }
 
 /// When to remind: relative to the due time or at a fixed instant.
@@ -150,7 +154,11 @@ mod tests {
             status: TaskStatus::Open,
             due_at: Some(now),
             time_zone: "Europe/Berlin".into(),
-            recurrence: Some(Recurrence { rrule: "FREQ=DAILY".into(), anchor: RecurrenceAnchor::Due }),
+            recurrence: Some(Recurrence {
+                rrule: "FREQ=DAILY".into(),
+                anchor: RecurrenceAnchor::Due,
+                series_start: Some(now),
+            }),
             reminders: vec![Reminder::BeforeDue { minutes: 15 }],
             completed_at: None,
             version: 1,

@@ -1,5 +1,5 @@
-//! Recurrence rules for Taskwatch: the RFC 5545 RRULE subset the system accepts, and the next occurrence of a
-//! recurring task.
+//! Recurrence rules for Taskwatch: the RFC 5545 RRULE subset the system accepts, the series a rule describes,
+//! and the next occurrence of a recurring task.
 //!
 //! Both the backend (which validates rules on the way in) and `recurring-task` (which computes the next
 //! occurrence when a task is completed) need exactly the same interpretation, so it lives here once.
@@ -8,31 +8,30 @@
 //!
 //! `FREQ` (`DAILY`, `WEEKLY`, `MONTHLY`, `YEARLY`; tasks never recur more than daily), `INTERVAL`, `BYDAY`,
 //! `BYMONTHDAY`, and at most one of `COUNT` and `UNTIL` (a UTC date-time). Anything else is rejected rather than
-//! silently ignored. DTSTART is never part of the text: it is the task's due time seen in the task's IANA zone.
+//! silently ignored. DTSTART is never part of the text: it is the series' start, the due time of its first
+//! occurrence, seen in the task's IANA zone; every occurrence carries it.
 //!
-//! # How the next occurrence is found
+//! # How occurrences are found
 //!
-//! * The rule runs in the task's zone from wall-clock dates, so a daily 09:00 task stays at 09:00 local time
-//!   across DST changes in both directions; nothing ever adds a fixed number of seconds.
-//! * [`RecurrenceAnchor::Due`] starts the rule at the completed task's due time (the schedule of due dates is
-//!   kept however late the task was done); [`RecurrenceAnchor::Completion`] starts it at the completion instant.
-//! * The next occurrence is the first one *strictly* after that start and after the completed task's due time
-//!   (a task done ahead of time is not followed by one due before it); `rrule`'s own bounds are inclusive.
-//! * `UNTIL` is inclusive: an occurrence exactly at `UNTIL` is the last one.
-//! * `COUNT` is the number of occurrences *remaining in the series, including the task that carries the rule*.
-//!   Each occurrence only knows its own due time, not where the series began, so completing a task with
-//!   `COUNT=n` yields a next task with `COUNT=n-1` ([`NextOccurrence::Scheduled::rule`]); `COUNT=1` ends the
-//!   series. RFC 5545 counts DTSTART as the first occurrence, which is what the completed task is.
-//! * A local time that does not exist on a day (spring forward) is taken with the offset before the gap
-//!   (02:30 becomes 03:30 summer time); a repeated local time (fall back) is its earlier instant. Because each
-//!   occurrence starts the rule from its own due time, a task shifted out of a gap keeps the shifted time.
+//! * A [`Series`] is expanded from its start on the zone's wall clock, and each local date-time is resolved to an
+//!   instant by RFC 5545: a time in a spring-forward gap takes the offset from before the gap (02:30 becomes
+//!   03:30 summer time on that day only: the next day is 02:30 again), a repeated time is its first instant.
+//! * `COUNT` is the number of occurrences of the series, its start included (RFC 5545 counts DTSTART even when
+//!   it does not match the rule); `UNTIL` is inclusive. Every series also ends at [`LATEST`].
+//! * [`RecurrenceAnchor::Due`] continues the series after the completed task's due time, however late it was
+//!   done; [`RecurrenceAnchor::Completion`] restarts the rule at the completion instant (see
+//!   [`Recurrence::next_occurrence`]).
+//! * A series re-anchored at one of its occurrences (a task's due time, zone or rule edited; every completion of
+//!   a completion-anchored task) keeps its total: [`Series::rule_from`] lowers `COUNT` by the occurrences before.
 
 mod anchor;
 mod error;
 mod next;
 mod rule;
+mod series;
 
 pub use anchor::RecurrenceAnchor;
 pub use error::RuleError;
-pub use next::{CompletedOccurrence, NextOccurrence, Recurrence};
+pub use next::{CompletedOccurrence, Continued, NextOccurrence, Recurrence};
 pub use rule::Rule;
+pub use series::{After, EARLIEST, LATEST, Series, resolve};

@@ -6,6 +6,7 @@ use chrono_tz::Tz;
 use crate::anchor::RecurrenceAnchor;
 use crate::error::RuleError;
 use crate::rule::Rule;
+use crate::series::{After, Series};
 
 /// A validated rule together with where its next occurrence is counted from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,15 +22,17 @@ pub struct CompletedOccurrence {
     pub completed_at: DateTime<Utc>,
     /// The task's IANA zone; the rule runs on its wall clock.
     pub time_zone: Tz,
+    /// The first occurrence of the series (its DTSTART), which every later one is computed from.
+    pub series_start: DateTime<Utc>,
 }
 
 /// What follows a completed occurrence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NextOccurrence {
-    /// The series goes on: the next task is due at `due_at` and carries `rule` (the same rule, with `COUNT`
-    /// lowered by one when it has one).
-    Scheduled { due_at: DateTime<Utc>, rule: Rule },
-    /// `COUNT` is used up, `UNTIL` has passed, or the rule has no further date.
+    /// The series goes on: the next task is due at `due_at` and carries `rule` from `series_start`.
+    Scheduled { due_at: DateTime<Utc>, rule: Rule, series_start: DateTime<Utc> },
+    /// `COUNT` is used up, `UNTIL` has passed, the rule has no further date, or the next one would be after
+    /// [`crate::LATEST`].
     SeriesEnded,
 }
 
@@ -46,27 +49,69 @@ impl Recurrence {
         self.anchor
     }
 
-    /// The occurrence after `completed`, found on the wall clock of the task's zone: the rule starts at the anchor
-    /// instant (the due time or the completion time), and the result is strictly later than both that instant
-    /// and the completed task's due time.
+    /// The occurrence after `completed`.
+    ///
+    /// * [`RecurrenceAnchor::Due`]: the series' own next date after the completed task's due time, however late
+    ///   it was done. The next task carries the same rule and the same series start, so the series is expanded
+    ///   from its first occurrence every time and COUNT keeps its RFC 5545 meaning (occurrences in the series).
+    /// * [`RecurrenceAnchor::Completion`]: the rule starts again at the completion instant; the next occurrence is
+    ///   its first date strictly after that instant and after the completed task's due time. The next task starts
+    ///   the rest of the series there, its COUNT lowered by the occurrences already done (RANGE=THISANDFUTURE).
     pub fn next_occurrence(&self, completed: &CompletedOccurrence) -> Result<NextOccurrence, RuleError> {
-        // The completed task was one of the remaining occurrences.
-        let Some(rule) = self.rule.after_one_occurrence()? else {
+        let series = Series::new(self.rule.clone(), completed.series_start, completed.time_zone)?;
+        let next = match self.anchor {
+            RecurrenceAnchor::Due => series.first_after(completed.due_at)?,
+            RecurrenceAnchor::Completion => {
+                // The completion instant is where the rule restarts, not an occurrence: it must not use up COUNT.
+                let restart = Series::new(self.rule.without_count(), completed.completed_at, completed.time_zone)?;
+                restart.first_after(restart.start().max(completed.due_at))?
+            }
+        };
+        let After::Occurrence(due_at) = next else {
             return Ok(NextOccurrence::SeriesEnded);
         };
-        let start = match self.anchor {
-            RecurrenceAnchor::Due => completed.due_at,
-            // Whole seconds: the rule's resolution, so the start is exactly its own first occurrence.
-            RecurrenceAnchor::Completion => completed.completed_at.trunc_subsecs(0),
-        };
-        // Never at or before the completed occurrence itself, even when it was done ahead of its due time.
-        let after = start.max(completed.due_at);
-        let Some(due_at) = self.rule.schedule().first_after(start, completed.time_zone, after)? else {
-            return Ok(NextOccurrence::SeriesEnded);
-        };
-        if self.rule.until()?.is_some_and(|until| due_at > until) {
-            return Ok(NextOccurrence::SeriesEnded);
-        }
-        Ok(NextOccurrence::Scheduled { due_at, rule })
+        Ok(match self.continued(&series, completed.due_at, due_at)? {
+            Some(Continued { rule, series_start }) => NextOccurrence::Scheduled { due_at, rule, series_start },
+            None => NextOccurrence::SeriesEnded,
+        })
     }
+
+    /// What the occurrence due at `next_due` carries on from the occurrence due at `previous_due` of the series
+    /// that starts at `series_start` in `zone`; `None` when COUNT is used up. The backend calls this when it
+    /// creates an occurrence, so the rule and start it stores are the ones this crate computed the due time from.
+    pub fn continued_at(
+        &self,
+        series_start: DateTime<Utc>,
+        zone: Tz,
+        previous_due: DateTime<Utc>,
+        next_due: DateTime<Utc>,
+    ) -> Result<Option<Continued>, RuleError> {
+        self.continued(&Series::new(self.rule.clone(), series_start, zone)?, previous_due, next_due)
+    }
+
+    fn continued(
+        &self,
+        series: &Series,
+        previous_due: DateTime<Utc>,
+        next_due: DateTime<Utc>,
+    ) -> Result<Option<Continued>, RuleError> {
+        match self.anchor {
+            // The same series goes on: expanded from its first occurrence every time.
+            RecurrenceAnchor::Due => Ok(Some(Continued { rule: self.rule.clone(), series_start: series.start() })),
+            RecurrenceAnchor::Completion => {
+                // Occurrences are whole seconds, so one second past the previous due time is past it and before
+                // any later one: the rest of the series is what remains after the previous occurrence.
+                let after_previous = previous_due.trunc_subsecs(0) + chrono::Duration::seconds(1);
+                let rest = series.rule_from(after_previous)?;
+                Ok(rest.map(|rule| Continued { rule, series_start: next_due }))
+            }
+        }
+    }
+}
+
+/// The series an occurrence carries on: its rule and its start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Continued {
+    pub rule: Rule,
+    pub series_start: DateTime<Utc>,
 }

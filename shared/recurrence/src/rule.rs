@@ -1,8 +1,6 @@
 //! The RRULE text itself: subset validation, normalisation, and running it through the `rrule` crate.
 
-use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
-use chrono_tz::Tz;
-use rrule::{RRule, RRuleSet, Unvalidated};
+use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::error::RuleError;
 
@@ -22,7 +20,7 @@ pub struct Rule {
 
 impl Rule {
     /// Checks `text` against the subset, reporting every problem at once. Case and an `RRULE:` prefix are
-    /// forgiven. Whether the rule can start at a given due time is [`Rule::validate_from`]'s job.
+    /// forgiven. Whether the rule can start at a given due time is [`crate::Series::new`]'s job.
     pub fn parse(text: &str) -> Result<Self, RuleError> {
         let rule = Self::from_trusted(text);
         check_subset(&rule.text)?;
@@ -45,40 +43,7 @@ impl Rule {
         self.text
     }
 
-    /// Runs `rrule`'s own parser and validator with DTSTART = `start` in `zone` (e.g. BYMONTHDAY with
-    /// FREQ=WEEKLY, or an UNTIL before the start, are rejected there).
-    pub fn validate_from(&self, start: DateTime<Utc>, zone: Tz) -> Result<(), RuleError> {
-        build(&self.text, start, zone).map(drop)
-    }
-
-    /// The first `limit` occurrences with DTSTART = `start`, the first being `start` itself when it matches.
-    pub fn occurrences(&self, start: DateTime<Utc>, zone: Tz, limit: u16) -> Result<Vec<DateTime<Utc>>, RuleError> {
-        let set = build(&self.text, start, zone)?;
-        Ok(set.all(limit).dates.into_iter().map(|date| date.with_timezone(&Utc)).collect())
-    }
-
-    /// The first occurrence strictly after `after` with DTSTART = `start`, if the rule has one.
-    pub fn first_after(
-        &self,
-        start: DateTime<Utc>,
-        zone: Tz,
-        after: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, RuleError> {
-        first_after_in(&build(&self.text, start, zone)?, zone, after)
-    }
-
-    /// The rule the next occurrence carries once the task carrying this one is done: the same rule with `COUNT`
-    /// lowered by one (`COUNT` counts the occurrences remaining, this one included), or `None` when this was
-    /// the last one. Whoever creates the next occurrence stores this rule on it.
-    pub fn after_one_occurrence(&self) -> Result<Option<Self>, RuleError> {
-        Ok(match self.count()? {
-            Some(remaining) if remaining <= 1 => None,
-            Some(remaining) => Some(self.with_count(remaining - 1)),
-            None => Some(self.clone()),
-        })
-    }
-
-    /// The remaining `COUNT`, if the rule has one.
+    /// `COUNT`, if the rule has one: how many occurrences the series has, its start included.
     pub fn count(&self) -> Result<Option<u32>, RuleError> {
         self.part("COUNT").map(parse_count).transpose()
     }
@@ -89,16 +54,21 @@ impl Rule {
     }
 
     /// The same rule with `COUNT` replaced by `count`.
-    fn with_count(&self, count: u32) -> Self {
+    pub(crate) fn with_count(&self, count: u32) -> Self {
         let mut parts: Vec<String> =
             self.text.split(';').filter(|part| part_name(part) != "COUNT").map(str::to_owned).collect();
         parts.push(format!("COUNT={count}"));
         Self { text: parts.join(";") }
     }
 
-    /// The rule without its end (`COUNT`, `UNTIL`): only the shape of the schedule. The occurrence math applies
-    /// the end itself, because `COUNT` here means "remaining" and an `UNTIL` before a completion-anchored start
-    /// must end the series rather than fail `rrule`'s validation.
+    /// The same rule without `COUNT`.
+    pub(crate) fn without_count(&self) -> Self {
+        let text = self.text.split(';').filter(|part| part_name(part) != "COUNT").collect::<Vec<_>>();
+        Self { text: text.join(";") }
+    }
+
+    /// The rule without its end (`COUNT`, `UNTIL`): only the shape of the schedule. [`crate::Series`] applies the
+    /// end itself, on resolved instants, and counts its start as RFC 5545 does even when the rule does not match it.
     pub(crate) fn schedule(&self) -> Self {
         let text = self.text.split(';').filter(|part| !END_PARTS.contains(&part_name(part))).collect::<Vec<_>>();
         Self { text: text.join(";") }
@@ -188,25 +158,6 @@ fn parse_count(value: &str) -> Result<u32, RuleError> {
         .ok_or_else(|| RuleError::single(format!("COUNT must be a whole number of at least 1, not `{value}`")))
 }
 
-/// Runs `rrule`'s parser and validator with DTSTART = `start` seen in `zone`.
-///
-/// DTSTART is built from the instant, not from local-time text, so a start inside a DST fold is never
-/// ambiguous here (the text form would be a parse error in `rrule` 0.14). Sub-seconds are dropped: `rrule`
-/// works in whole seconds, and keeping them would make the start differ from its own first occurrence.
-fn build(rule: &str, start: DateTime<Utc>, zone: Tz) -> Result<RRuleSet, RuleError> {
-    let parsed: RRule<Unvalidated> =
-        rule.parse().map_err(|error| RuleError::single(format!("invalid rule: {error}")))?;
-    let dt_start = start.trunc_subsecs(0).with_timezone(&rrule::Tz::Tz(zone));
-    parsed.build(dt_start).map_err(|error| RuleError::single(format!("invalid rule: {error}")))
-}
-
-/// `rrule`'s `after` bound is inclusive, so ask for two and keep the first that is strictly later.
-fn first_after_in(set: &RRuleSet, zone: Tz, after: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, RuleError> {
-    let after_local = after.trunc_subsecs(0).with_timezone(&rrule::Tz::Tz(zone));
-    let candidates = set.clone().after(after_local).all(2).dates;
-    Ok(candidates.into_iter().map(|date| date.with_timezone(&Utc)).find(|date| *date > after))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,28 +211,11 @@ mod tests {
     }
 
     #[test]
-    fn rrule_validation_needs_the_start() {
-        let start = DateTime::parse_from_rfc3339("2026-03-27T08:00:00Z").expect("date").to_utc();
-        let zone = chrono_tz::Europe::Berlin;
-        for rule in ["FREQ=WEEKLY;BYDAY=XX", "FREQ=WEEKLY;BYMONTHDAY=3", "FREQ=DAILY;UNTIL=20200101T000000Z"] {
-            let parsed = Rule::parse(rule).expect("passes the subset check");
-            assert!(parsed.validate_from(start, zone).is_err(), "{rule}");
-        }
-        assert!(Rule::parse("FREQ=DAILY").expect("valid").validate_from(start, zone).is_ok());
-    }
-
-    #[test]
     fn end_parts_are_split_off_and_count_is_replaced() {
         let rule = Rule::parse("FREQ=WEEKLY;COUNT=5;BYDAY=MO").expect("valid");
         assert_eq!(rule.count().expect("count"), Some(5));
         assert_eq!(rule.schedule().as_str(), "FREQ=WEEKLY;BYDAY=MO");
-        assert_eq!(
-            rule.after_one_occurrence().expect("count").expect("more to come").as_str(),
-            "FREQ=WEEKLY;BYDAY=MO;COUNT=4"
-        );
-        assert_eq!(Rule::parse("FREQ=DAILY;COUNT=1").expect("valid").after_one_occurrence().expect("count"), None);
-        let endless = Rule::parse("FREQ=DAILY").expect("valid");
-        assert_eq!(endless.after_one_occurrence().expect("count"), Some(endless));
+        assert_eq!(rule.with_count(4).as_str(), "FREQ=WEEKLY;BYDAY=MO;COUNT=4");
         let until = Rule::parse("FREQ=DAILY;UNTIL=20261231T235959Z").expect("valid");
         assert_eq!(until.until().expect("until").map(|u| u.to_rfc3339()).as_deref(), Some("2026-12-31T23:59:59+00:00"));
         assert_eq!(until.count().expect("count"), None);

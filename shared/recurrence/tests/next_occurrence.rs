@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use chrono_tz::Tz;
 use recurrence::{CompletedOccurrence, NextOccurrence, Recurrence, RecurrenceAnchor, Rule};
 
@@ -28,6 +28,8 @@ struct Case {
     next: Option<&'static str>,
     /// The rule the next occurrence carries, when it differs from `rule`.
     next_rule: Option<&'static str>,
+    /// The series' first due time, when it is not `due` (the completed task is a later occurrence).
+    series_start: Option<&'static str>,
 }
 
 const fn due(name: &'static str, rule: &'static str, zone: Tz, due: &'static str, next: Option<&'static str>) -> Case {
@@ -41,19 +43,30 @@ const fn due(name: &'static str, rule: &'static str, zone: Tz, due: &'static str
         completed: "2030-06-01T12:00:00Z",
         next,
         next_rule: None,
+        series_start: None,
     }
 }
 
 fn run(cases: &[Case]) {
     for case in cases {
         let recurrence = Recurrence::new(Rule::parse(case.rule).unwrap(), case.anchor);
-        let completed =
-            CompletedOccurrence { due_at: at(case.due), completed_at: at(case.completed), time_zone: case.zone };
+        let series_start = at(case.series_start.unwrap_or(case.due));
+        let completed = CompletedOccurrence {
+            due_at: at(case.due),
+            completed_at: at(case.completed),
+            time_zone: case.zone,
+            series_start,
+        };
         let actual = recurrence.next_occurrence(&completed).unwrap_or_else(|error| panic!("{}: {error}", case.name));
         let expected = match case.next {
             Some(next) => NextOccurrence::Scheduled {
                 due_at: at(next),
                 rule: Rule::parse(case.next_rule.unwrap_or(case.rule)).unwrap(),
+                // A due-anchored series keeps its start; a completion-anchored one starts again at the next one.
+                series_start: match case.anchor {
+                    RecurrenceAnchor::Due => series_start.trunc_subsecs(0),
+                    RecurrenceAnchor::Completion => at(next),
+                },
             },
             None => NextOccurrence::SeriesEnded,
         };
@@ -124,6 +137,15 @@ fn local_times_in_dst_gaps_and_folds() {
             Some("2026-10-25T00:30:00Z"),
         ),
         due("out of the fold, first 02:30", "FREQ=DAILY", BERLIN, "2026-10-25T00:30:00Z", Some("2026-10-26T01:30:00Z")),
+        // The series: 02:30 New York shifted to 03:30 on the gap day only, 02:30 again the day after.
+        Case {
+            series_start: Some("2027-03-12T07:30:00Z"),
+            ..due("after the gap day", "FREQ=DAILY", NEW_YORK, "2027-03-14T07:30:00Z", Some("2027-03-15T06:30:00Z"))
+        },
+        Case {
+            series_start: Some("2026-03-01T07:15:00Z"),
+            ..due("weekly past a gap", "FREQ=WEEKLY", NEW_YORK, "2026-03-08T07:15:00Z", Some("2026-03-15T06:15:00Z"))
+        },
         // A due time at the second 02:30 (+01) is an unambiguous instant: the rule starts from it.
         due(
             "out of the fold, second 02:30",
@@ -176,6 +198,7 @@ fn due_anchor_follows_the_schedule_however_late_the_completion() {
         completed: "2026-03-05T17:00:00Z",
         next: Some("2026-03-02T08:00:00Z"),
         next_rule: None,
+        series_start: None,
     }]);
 }
 
@@ -228,8 +251,8 @@ fn month_ends_and_leap_days() {
 }
 
 #[test]
-fn count_is_what_remains_and_ends_the_series() {
-    let counted = |name, rule, next: Option<&'static str>, next_rule| Case {
+fn count_is_the_size_of_the_series_from_its_start() {
+    let counted = |name, rule, series_start, next: Option<&'static str>| Case {
         name,
         rule,
         anchor: RecurrenceAnchor::Due,
@@ -237,12 +260,19 @@ fn count_is_what_remains_and_ends_the_series() {
         due: "2026-03-28T08:00:00Z",
         completed: "2026-03-28T09:00:00Z",
         next,
-        next_rule,
+        next_rule: None,
+        series_start,
     };
     run(&[
-        counted("three left → two", "FREQ=DAILY;COUNT=3", Some("2026-03-29T07:00:00Z"), Some("FREQ=DAILY;COUNT=2")),
-        counted("two left → one", "FREQ=DAILY;COUNT=2", Some("2026-03-29T07:00:00Z"), Some("FREQ=DAILY;COUNT=1")),
-        counted("the last one", "FREQ=DAILY;COUNT=1", None, None),
+        counted("the first of three → the second", "FREQ=DAILY;COUNT=3", None, Some("2026-03-29T07:00:00Z")),
+        counted(
+            "the second of three → the third",
+            "FREQ=DAILY;COUNT=3",
+            Some("2026-03-27T08:00:00Z"),
+            Some("2026-03-29T07:00:00Z"),
+        ),
+        counted("the third of three ends it", "FREQ=DAILY;COUNT=3", Some("2026-03-26T08:00:00Z"), None),
+        counted("the only one", "FREQ=DAILY;COUNT=1", None, None),
     ]);
 }
 
@@ -272,6 +302,7 @@ fn completion_anchor_counts_from_the_completion_instant() {
         completed,
         next,
         next_rule: None,
+        series_start: None,
     };
     run(&[
         from_completion(
@@ -308,6 +339,19 @@ fn completion_anchor_counts_from_the_completion_instant() {
             Some("2026-03-02T08:00:00Z"),
         ),
     ]);
+    // COUNT counts the whole series: each completion-anchored occurrence starts the rest of it.
+    run(&[
+        Case {
+            next_rule: Some("FREQ=DAILY;COUNT=2"),
+            ..from_completion(
+                "first of three",
+                "FREQ=DAILY;COUNT=3",
+                "2026-03-10T10:00:00Z",
+                Some("2026-03-11T10:00:00Z"),
+            )
+        },
+        from_completion("the last one", "FREQ=DAILY;COUNT=1", "2026-03-10T10:00:00Z", None),
+    ]);
 }
 
 #[test]
@@ -317,6 +361,7 @@ fn a_trusted_rule_that_is_broken_is_an_error_not_a_panic() {
         due_at: at("2026-03-28T08:00:00Z"),
         completed_at: at("2026-03-28T09:00:00Z"),
         time_zone: BERLIN,
+        series_start: at("2026-03-28T08:00:00Z"),
     };
     assert!(recurrence.next_occurrence(&completed).is_err());
     let bad_count = Recurrence::new(Rule::from_trusted("FREQ=DAILY;COUNT=x"), RecurrenceAnchor::Due);

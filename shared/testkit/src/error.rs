@@ -22,6 +22,13 @@ pub enum Error {
     )]
     TansuNotInstalled { searched: String },
 
+    /// The pinned Python tools (see [`crate::python`]) are not installed, or with other versions.
+    #[error(
+        "the pinned Python tools are not installed in {dir} (run `cargo xtask test`, which installs them, or \
+         point TASKWATCH_PYTHON_TOOLS at a virtualenv holding testkit::python::REQUIREMENTS and its requirements.txt)"
+    )]
+    PythonToolsMissing { dir: PathBuf },
+
     /// Another package's binary, which a workspace test run builds, is not in the target directory.
     #[error(
         "binary {path} not found: build it with `cargo build --workspace --bins` (a workspace test run, \

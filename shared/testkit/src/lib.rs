@@ -9,6 +9,7 @@
 //!   `webhook`).
 //! - [`process`]: [`process::ChildGuard`] kills and reaps a spawned service binary and keeps its output
 //!   searchable.
+//! - [`python`]: the pinned Python tools (independent references, schemathesis) in a cached virtualenv.
 //! - [`wait`]: wait for a condition with a deadline instead of sleeping.
 //! - [`exposition`]: read a service's `/metrics` by metric name and labels.
 //! - [`collected`]: an append-only list that tests can wait on ([`collected::Collected`]).
@@ -34,6 +35,7 @@ pub mod otlp;
 pub mod ports;
 pub mod postgres;
 pub mod process;
+pub mod python;
 #[cfg(feature = "smtp")]
 pub mod smtp;
 pub mod wait;

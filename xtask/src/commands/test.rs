@@ -1,7 +1,9 @@
 //! `cargo xtask test`: every check CI runs, in one command that also works on a fresh machine.
 //!
 //! Installs missing prerequisites (building the tansu Kafka broker once, exported to tests as
-//! `TASKWATCH_TANSU_BIN`; k6 for the load-generator test, exported as `TASKWATCH_K6_BIN`), starts one throwaway Postgres for the whole run (exported as
+//! `TASKWATCH_TANSU_BIN`; k6 for the load-generator test, exported as `TASKWATCH_K6_BIN`; the pinned Python tools
+//! for the RFC 5545 reference and schemathesis, exported as `TASKWATCH_PYTHON_TOOLS`), starts one throwaway
+//! Postgres for the whole run (exported as
 //! `DATABASE_URL`, so test databases share it), then runs fmt, clippy and the tests. Every step runs
 //! even after a failure, so one CI round trip shows every problem; a summary with timings ends the
 //! output. Postgres is stopped however the run ends, Ctrl-C included.
@@ -12,16 +14,16 @@
 //! Without nextest, plain `cargo test` runs everything.
 
 use std::fmt;
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use testkit::kafka::TANSU_BIN_ENV;
+use testkit::postgres::{DATABASE_URL_ENV, PostgresServer};
 
 /// Where the load-generator test finds k6 (`tests/tests/load_generator.rs`).
 const K6_BIN_ENV: &str = "TASKWATCH_K6_BIN";
-use testkit::postgres::{DATABASE_URL_ENV, PostgresServer};
 
 use crate::children::{self, Ended};
 use crate::interrupt::Interrupt;
@@ -68,6 +70,12 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
     summary.record(format!("k6 at {}", k6.display()), Outcome::Passed, clock.elapsed());
 
     let clock = Instant::now();
+    let python_tools = provision::ensure_python_tools().await?;
+    summary.record(format!("Python tools at {}", python_tools.display()), Outcome::Passed, clock.elapsed());
+
+    let tools = Tools { tansu, k6, python_tools };
+
+    let clock = Instant::now();
     let postgres = PostgresServer::start().await.context("starting the throwaway Postgres for the test run")?;
     summary.record(format!("start Postgres at {}", postgres.url()), Outcome::Passed, clock.elapsed());
 
@@ -79,7 +87,7 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
         }
         eprintln!("\n==> {}", step.label());
         let clock = Instant::now();
-        let outcome = run_step(&step, postgres.url(), &tansu, &k6, &mut interrupt).await?;
+        let outcome = run_step(&step, postgres.url(), &tools, &mut interrupt).await?;
         any_failed |= outcome != Outcome::Passed;
         summary.record(step.label(), outcome, clock.elapsed());
     }
@@ -96,6 +104,14 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What the tests find through the environment, installed before the steps run.
+#[derive(Debug)]
+struct Tools {
+    tansu: PathBuf,
+    k6: PathBuf,
+    python_tools: PathBuf,
 }
 
 /// One cargo invocation.
@@ -136,12 +152,16 @@ fn steps(nextest: bool) -> Vec<Step> {
 async fn run_step(
     step: &Step,
     database_url: &str,
-    tansu: &Path,
-    k6: &Path,
+    tools: &Tools,
     interrupt: &mut Interrupt,
 ) -> anyhow::Result<Outcome> {
     let mut command = cargo::command();
-    command.args(step.args).env(DATABASE_URL_ENV, database_url).env(TANSU_BIN_ENV, tansu).env(K6_BIN_ENV, k6);
+    command
+        .args(step.args)
+        .env(DATABASE_URL_ENV, database_url)
+        .env(TANSU_BIN_ENV, &tools.tansu)
+        .env(K6_BIN_ENV, &tools.k6)
+        .env(testkit::python::TOOLS_ENV, &tools.python_tools);
     // A whole-suite run gains little from incremental compilation, whose caches would be the largest part of a
     // cold target/ (a fresh CI machine's disk is the limit, see README "Tests").
     command.env("CARGO_INCREMENTAL", "0");

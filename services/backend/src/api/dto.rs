@@ -86,8 +86,21 @@ impl From<RecurrenceDto> for RecurrenceInput {
             RecurrenceAnchorDto::Due => RecurrenceAnchor::Due,
             RecurrenceAnchorDto::Completion => RecurrenceAnchor::Completion,
         };
-        RecurrenceInput { rule: dto.rrule, anchor }
+        // A series set through the API starts at the task's due time.
+        RecurrenceInput { rule: dto.rrule, anchor, series_start: None }
     }
+}
+
+/// A task's recurrence as the API returns it: the rule, its anchor, and where its series starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct RecurrenceResponse {
+    #[schema(example = "FREQ=WEEKLY;BYDAY=MO,TH")]
+    pub rrule: String,
+    pub anchor: RecurrenceAnchorDto,
+    /// The first due time of the series this task belongs to (its RFC 5545 DTSTART, read in the task's
+    /// `time_zone`): every occurrence is computed from it, and `COUNT` counts from it. Set by the server: a new
+    /// series starts at `due_at`; changing `due_at`, `time_zone` or `rrule` starts the series again at this task.
+    pub series_start: DateTime<Utc>,
 }
 
 /// A reminder: `minutes` before the due time, or at a fixed instant.
@@ -271,7 +284,7 @@ pub struct TaskResponse {
     pub labels: Vec<String>,
     pub due_at: Option<DateTime<Utc>>,
     pub time_zone: String,
-    pub recurrence: Option<RecurrenceDto>,
+    pub recurrence: Option<RecurrenceResponse>,
     pub reminders: Vec<ReminderDto>,
     pub status: TaskStatusDto,
     pub completed_at: Option<DateTime<Utc>>,
@@ -292,12 +305,13 @@ impl From<&Task> for TaskResponse {
             labels: task.spec.labels.to_vec(),
             due_at: task.spec.due_at,
             time_zone: task.spec.time_zone.name().to_owned(),
-            recurrence: task.spec.recurrence.as_ref().map(|r| RecurrenceDto {
+            recurrence: task.spec.recurrence.as_ref().map(|r| RecurrenceResponse {
                 rrule: r.rule().to_owned(),
                 anchor: match r.anchor() {
                     RecurrenceAnchor::Due => RecurrenceAnchorDto::Due,
                     RecurrenceAnchor::Completion => RecurrenceAnchorDto::Completion,
                 },
+                series_start: r.series_start(),
             }),
             reminders: task.spec.reminders.as_slice().iter().copied().map(Into::into).collect(),
             status: task.status().into(),

@@ -18,7 +18,7 @@ use super::{dto, settings, tasks};
     ),
     components(schemas(
         dto::CreateTaskRequest, dto::UpdateTaskRequest, dto::TaskResponse, dto::TaskListResponse,
-        dto::NotificationSettingsDto, dto::ReminderDto, dto::RecurrenceDto, dto::PriorityDto, dto::TaskStatusDto,
+        dto::NotificationSettingsDto, dto::ReminderDto, dto::RecurrenceDto, dto::RecurrenceResponse, dto::PriorityDto, dto::TaskStatusDto,
         dto::RecurrenceAnchorDto, internal_dto::CreateOccurrenceRequest, internal_dto::InternalTaskResponse,
     )),
     modifiers(&BearerAuth),

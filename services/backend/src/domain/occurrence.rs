@@ -9,22 +9,31 @@ use super::violations::Violations;
 /// Builds the occurrence of `previous`'s series due at `due_at`: same owner, series, text, priority, labels, time
 /// zone, recurrence and relative reminders. Absolute (`at`) reminders name an instant of one occurrence, so they
 /// are not carried over. `due_at` must be strictly after the previous occurrence: a series only moves forward.
+/// The series the new task carries on (its rule and start) is what the shared `recurrence` crate says it is for
+/// the previous occurrence's anchor, the same computation `recurring-task` found `due_at` with.
 pub fn next_occurrence(previous: &Task, due_at: DateTime<Utc>, now: DateTime<Utc>) -> Result<Task, Violations> {
-    let Some(recurrence) = &previous.spec.recurrence else {
+    let (Some(recurrence), Some(previous_due)) = (&previous.spec.recurrence, previous.spec.due_at) else {
         return Err(Violations::single("previous_task_id", "is not a recurring task"));
-    };
-    // Each occurrence carries the COUNT of occurrences left, itself included, so the series ends by counting down.
-    let Some(remaining) = recurrence.after_one_occurrence()? else {
-        return Err(Violations::single("previous_task_id", "its series has ended (COUNT reached)"));
     };
     // Postgres keeps microseconds; comparing at that precision matches what is stored.
     let due_at = due_at.trunc_subsecs(6);
-    if previous.spec.due_at.is_some_and(|previous_due| due_at <= previous_due) {
+    if due_at <= previous_due {
         return Err(Violations::single("due_at", "must be after the previous occurrence's due_at"));
     }
+    let continued = recurrence
+        .as_shared()
+        .continued_at(recurrence.series_start(), previous.spec.time_zone, previous_due, due_at)
+        .map_err(|error| Violations::single("previous_task_id", format!("its rule cannot be continued: {error}")))?;
+    let Some(continued) = continued else {
+        return Err(Violations::single("previous_task_id", "its series has ended (COUNT reached)"));
+    };
     let mut input = previous.spec.to_input();
     input.due_at = Some(due_at);
-    input.recurrence = Some(RecurrenceInput { rule: remaining.rule().to_owned(), anchor: remaining.anchor() });
+    input.recurrence = Some(RecurrenceInput {
+        rule: continued.rule.into_string(),
+        anchor: recurrence.anchor(),
+        series_start: Some(continued.series_start),
+    });
     input.reminders.retain(|reminder| matches!(reminder, ReminderInput::BeforeDue { .. }));
     let spec = TaskSpec::parse(&input)?;
     Task::create(previous.owner.clone(), spec, Some(previous.series_id), now)
@@ -58,7 +67,7 @@ mod tests {
     }
 
     fn daily() -> Option<RecurrenceInput> {
-        Some(RecurrenceInput { rule: "FREQ=DAILY".into(), anchor: RecurrenceAnchor::Due })
+        Some(RecurrenceInput { rule: "FREQ=DAILY".into(), anchor: RecurrenceAnchor::Due, series_start: None })
     }
 
     #[test]
@@ -78,11 +87,30 @@ mod tests {
     }
 
     #[test]
-    fn counts_down_a_counted_series_and_refuses_past_its_end() {
-        let counted = |rule: &str| Some(RecurrenceInput { rule: rule.into(), anchor: RecurrenceAnchor::Due });
+    fn a_due_anchored_series_keeps_its_start_and_rule() {
+        let counted = Some(RecurrenceInput {
+            rule: "FREQ=DAILY;COUNT=2".into(),
+            anchor: RecurrenceAnchor::Due,
+            series_start: None,
+        });
+        let first = recurring(counted).complete(due()).expect("completes");
+        let second = next_occurrence(&first, due() + Duration::days(1), due()).expect("one occurrence left");
+        let recurrence = second.spec.recurrence.as_ref().expect("recurring");
+        assert_eq!(recurrence.rule(), "FREQ=DAILY;COUNT=2", "COUNT counts the whole series");
+        assert_eq!(recurrence.series_start(), due());
+    }
+
+    #[test]
+    fn a_completion_anchored_series_starts_its_rest_at_the_next_occurrence() {
+        let counted = |rule: &str| {
+            Some(RecurrenceInput { rule: rule.into(), anchor: RecurrenceAnchor::Completion, series_start: None })
+        };
         let previous = recurring(counted("FREQ=DAILY;COUNT=2")).complete(due()).expect("completes");
-        let next = next_occurrence(&previous, due() + Duration::days(1), due()).expect("one occurrence left");
-        assert_eq!(next.spec.recurrence.as_ref().map(|recurrence| recurrence.rule()), Some("FREQ=DAILY;COUNT=1"));
+        let next_due = due() + Duration::days(1);
+        let next = next_occurrence(&previous, next_due, due()).expect("one occurrence left");
+        let recurrence = next.spec.recurrence.as_ref().expect("recurring");
+        assert_eq!(recurrence.rule(), "FREQ=DAILY;COUNT=1");
+        assert_eq!(recurrence.series_start(), next_due);
         let last = recurring(counted("FREQ=DAILY;COUNT=1")).complete(due()).expect("completes");
         assert!(next_occurrence(&last, due() + Duration::days(1), due()).is_err(), "COUNT=1 is the last occurrence");
     }

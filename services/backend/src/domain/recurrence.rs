@@ -1,24 +1,30 @@
-//! Recurrence rules: the RFC 5545 RRULE subset Taskwatch supports, validated by the shared `recurrence` crate
-//! (which `recurring-task` uses to compute next occurrences, so both read a rule the same way).
+//! Recurrence rules: the RFC 5545 RRULE subset Taskwatch supports, validated and expanded by the shared
+//! `recurrence` crate (which `recurring-task` uses to compute next occurrences, so both read a rule the same way).
 //!
-//! The rule is interpreted from the task's due time *in the task's IANA time zone*, so "every day at 09:00
-//! Europe/Berlin" stays at 09:00 local time across DST changes instead of drifting by an hour.
+//! A recurring task belongs to a series that starts at its first due time (DTSTART) *in the task's IANA time
+//! zone*; every occurrence carries that start, so "every day at 02:30 America/New_York" is 03:30 on the one day
+//! 02:30 does not exist and 02:30 again the day after.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use chrono_tz::Tz;
 pub use recurrence::RecurrenceAnchor;
-use recurrence::{Rule, RuleError};
+use recurrence::{After, LATEST, Rule, RuleError, Series};
 
 use super::violations::{Collector, Violations};
 
 const RULE_FIELD: &str = "recurrence.rrule";
 
-/// A validated recurrence: an RRULE (without DTSTART) in normalised upper-case form, plus its anchor.
+/// A validated recurrence: an RRULE (without DTSTART) in normalised upper-case form, its anchor, and the start of
+/// the series (whole seconds) it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recurrence(recurrence::Recurrence);
+pub struct Recurrence {
+    shared: recurrence::Recurrence,
+    series_start: DateTime<Utc>,
+}
 
 impl Recurrence {
-    /// Validates `rule` against the subset and against `rrule`'s own checks, starting at `due_at` in `time_zone`.
+    /// Validates `rule` against the subset and against `rrule`'s own checks, for the series starting at
+    /// `series_start` (`due_at` when `None`: a new series) in `time_zone`.
     ///
     /// Field paths in the violations are absolute (`recurrence.rrule`, `due_at`).
     pub fn parse(
@@ -26,59 +32,67 @@ impl Recurrence {
         anchor: RecurrenceAnchor,
         due_at: Option<DateTime<Utc>>,
         time_zone: Tz,
+        series_start: Option<DateTime<Utc>>,
     ) -> Result<Self, Violations> {
         let rule = Rule::parse(rule).map_err(rule_violations)?;
         let Some(due_at) = due_at else {
             return Err(Violations::single("due_at", "is required for a recurring task (the rule starts there)"));
         };
-        rule.validate_from(due_at, time_zone).map_err(rule_violations)?;
-        Ok(Self(recurrence::Recurrence::new(rule, anchor)))
+        let series_start = series_start.unwrap_or(due_at).trunc_subsecs(0);
+        let series = Series::new(rule.clone(), series_start, time_zone).map_err(rule_violations)?;
+        series.check_until().map_err(rule_violations)?;
+        Ok(Self { shared: recurrence::Recurrence::new(rule, anchor), series_start })
     }
 
-    /// Rebuilds a recurrence read back from storage, where it was validated on the way in.
-    pub fn from_trusted(rule: String, anchor: RecurrenceAnchor) -> Self {
-        Self(recurrence::Recurrence::new(Rule::from_trusted(rule), anchor))
+    /// Rebuilds a recurrence read back from storage or an event of our own, where it was validated on the way in.
+    pub fn from_trusted(rule: String, anchor: RecurrenceAnchor, series_start: DateTime<Utc>) -> Self {
+        Self { shared: recurrence::Recurrence::new(Rule::from_trusted(rule), anchor), series_start }
     }
 
     pub fn rule(&self) -> &str {
-        self.0.rule().as_str()
+        self.shared.rule().as_str()
     }
 
     pub fn anchor(&self) -> RecurrenceAnchor {
-        self.0.anchor()
+        self.shared.anchor()
+    }
+
+    /// The first due time of the series this occurrence belongs to: the DTSTART its dates are computed from.
+    pub fn series_start(&self) -> DateTime<Utc> {
+        self.series_start
     }
 
     /// The shared crate's value, for computing next occurrences.
     pub fn as_shared(&self) -> &recurrence::Recurrence {
-        &self.0
+        &self.shared
     }
 
-    /// The recurrence the next occurrence of the series carries: `COUNT` lowered by one, because `COUNT` counts
-    /// the occurrences remaining with this one included (an occurrence cannot know where its series began).
-    /// `None` when this occurrence is the last one.
-    pub fn after_one_occurrence(&self) -> Result<Option<Self>, Violations> {
-        let next = self.0.rule().after_one_occurrence().map_err(rule_violations)?;
-        Ok(next.map(|rule| Self(recurrence::Recurrence::new(rule, self.anchor()))))
+    /// The rule the rest of the series has once it is re-anchored at the occurrence due at `due_at`: COUNT
+    /// lowered by the occurrences before it (RFC 5545 RANGE=THISANDFUTURE), so the series keeps its total.
+    pub fn rule_from(&self, due_at: DateTime<Utc>, time_zone: Tz) -> Result<String, Violations> {
+        let series = self.series(time_zone)?;
+        let rest = series.rule_from(due_at.trunc_subsecs(0)).map_err(rule_violations)?;
+        // An occurrence is never before all of its series, so there is always a rest; keep the rule if not.
+        Ok(rest.map_or_else(|| self.rule().to_owned(), Rule::into_string))
     }
 
-    /// The first `limit` occurrences, the first being `due_at` itself when it matches the rule.
-    pub fn occurrences(
-        &self,
-        due_at: DateTime<Utc>,
-        time_zone: Tz,
-        limit: u16,
-    ) -> Result<Vec<DateTime<Utc>>, Violations> {
-        self.0.rule().occurrences(due_at, time_zone, limit).map_err(rule_violations)
+    /// Refuses a series whose next occurrence after `due_at` could not be represented (after [`LATEST`]); one
+    /// that ends before (COUNT, UNTIL) is fine.
+    pub fn check_next_representable(&self, due_at: DateTime<Utc>, time_zone: Tz) -> Result<(), Violations> {
+        match self.series(time_zone)?.first_after(due_at).map_err(rule_violations)? {
+            After::BeyondLatest => Err(Violations::single(
+                "due_at",
+                format!(
+                    "leaves no room for the next occurrence: it would be after {}, the latest due time",
+                    LATEST.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            )),
+            After::Occurrence(_) | After::Ended => Ok(()),
+        }
     }
 
-    /// The first occurrence strictly after `after`, if the rule has one.
-    pub fn next_after(
-        &self,
-        due_at: DateTime<Utc>,
-        time_zone: Tz,
-        after: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, Violations> {
-        self.0.rule().first_after(due_at, time_zone, after).map_err(rule_violations)
+    fn series(&self, time_zone: Tz) -> Result<Series, Violations> {
+        Series::new(self.shared.rule().clone(), self.series_start, time_zone).map_err(rule_violations)
     }
 }
 
@@ -106,7 +120,7 @@ mod tests {
     }
 
     fn parse(rule: &str) -> Result<Recurrence, Violations> {
-        Recurrence::parse(rule, RecurrenceAnchor::Due, Some(utc(2026, 3, 27, 8, 0)), berlin())
+        Recurrence::parse(rule, RecurrenceAnchor::Due, Some(utc(2026, 3, 27, 8, 0)), berlin(), None)
     }
 
     #[test]
@@ -135,43 +149,56 @@ mod tests {
     #[test]
     fn requires_a_due_time() {
         let violations =
-            Recurrence::parse("FREQ=DAILY", RecurrenceAnchor::Due, None, berlin()).expect_err("no due time");
+            Recurrence::parse("FREQ=DAILY", RecurrenceAnchor::Due, None, berlin(), None).expect_err("no due time");
         assert!(violations.mentions("due_at"));
     }
 
     #[test]
-    fn daily_rule_keeps_local_time_across_the_dst_change() {
-        // 2026-03-29 is the spring-forward day in Berlin: 09:00 local is 08:00Z before it and 07:00Z after.
-        let recurrence = parse("FREQ=DAILY").expect("valid");
-        let dates = recurrence.occurrences(utc(2026, 3, 27, 8, 0), berlin(), 4).expect("occurrences");
-        assert_eq!(
-            dates,
-            vec![utc(2026, 3, 27, 8, 0), utc(2026, 3, 28, 8, 0), utc(2026, 3, 29, 7, 0), utc(2026, 3, 30, 7, 0)]
-        );
+    fn a_new_series_starts_at_the_due_time_in_whole_seconds() {
+        let due = utc(2026, 3, 27, 8, 0) + chrono::Duration::milliseconds(250);
+        let recurrence =
+            Recurrence::parse("FREQ=DAILY", RecurrenceAnchor::Due, Some(due), berlin(), None).expect("valid");
+        assert_eq!(recurrence.series_start(), utc(2026, 3, 27, 8, 0));
+        let later =
+            Recurrence::parse("FREQ=DAILY", RecurrenceAnchor::Due, Some(due), berlin(), Some(utc(2026, 3, 1, 8, 0)))
+                .expect("valid");
+        assert_eq!(later.series_start(), utc(2026, 3, 1, 8, 0));
     }
 
     #[test]
-    fn next_after_is_strictly_after() {
-        let recurrence = parse("FREQ=WEEKLY").expect("valid");
-        let due = utc(2026, 3, 27, 8, 0);
-        assert_eq!(recurrence.next_after(due, berlin(), due).expect("computes"), Some(utc(2026, 4, 3, 7, 0)));
-    }
-
-    #[test]
-    fn count_runs_down_one_occurrence_at_a_time() {
-        let three = parse("FREQ=DAILY;COUNT=3").expect("valid");
-        let two = three.after_one_occurrence().expect("count").expect("two left");
-        assert_eq!(two.rule(), "FREQ=DAILY;COUNT=2");
-        let one = two.after_one_occurrence().expect("count").expect("one left");
-        assert_eq!(one.after_one_occurrence().expect("count"), None);
+    fn re_anchoring_keeps_the_series_total() {
+        let recurrence = Recurrence::parse(
+            "FREQ=DAILY;COUNT=5",
+            RecurrenceAnchor::Due,
+            Some(utc(2026, 3, 20, 8, 0)),
+            berlin(),
+            None,
+        )
+        .expect("valid");
+        // The third occurrence (22nd) re-anchored: it and two more remain.
+        assert_eq!(recurrence.rule_from(utc(2026, 3, 22, 8, 0), berlin()).expect("rule"), "FREQ=DAILY;COUNT=3");
         let endless = parse("FREQ=WEEKLY").expect("valid");
-        assert_eq!(endless.after_one_occurrence().expect("no count"), Some(endless));
+        assert_eq!(endless.rule_from(utc(2026, 5, 1, 8, 0), berlin()).expect("rule"), "FREQ=WEEKLY");
+    }
+
+    #[test]
+    fn a_series_needs_room_for_its_next_occurrence() {
+        let last_day = utc(2099, 12, 31, 8, 0);
+        let daily =
+            Recurrence::parse("FREQ=DAILY", RecurrenceAnchor::Due, Some(last_day), berlin(), None).expect("valid");
+        assert!(daily.check_next_representable(last_day, berlin()).expect_err("no room").mentions("due_at"));
+        let once = Recurrence::parse("FREQ=DAILY;COUNT=1", RecurrenceAnchor::Due, Some(last_day), berlin(), None)
+            .expect("valid");
+        assert!(once.check_next_representable(last_day, berlin()).is_ok(), "a series that ends needs no room");
+        assert!(parse("FREQ=DAILY").expect("valid").check_next_representable(utc(2026, 3, 27, 8, 0), berlin()).is_ok());
     }
 
     #[test]
     fn trusted_rules_round_trip() {
-        let recurrence = Recurrence::from_trusted("FREQ=DAILY;COUNT=3".to_owned(), RecurrenceAnchor::Completion);
+        let start = utc(2026, 3, 27, 8, 0);
+        let recurrence = Recurrence::from_trusted("FREQ=DAILY;COUNT=3".to_owned(), RecurrenceAnchor::Completion, start);
         assert_eq!(recurrence.rule(), "FREQ=DAILY;COUNT=3");
         assert_eq!(recurrence.anchor(), RecurrenceAnchor::Completion);
+        assert_eq!(recurrence.series_start(), start);
     }
 }

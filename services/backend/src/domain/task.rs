@@ -4,6 +4,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 use chrono_tz::Tz;
 use uuid::Uuid;
 
+use recurrence::{EARLIEST, LATEST, Rule};
+
+use super::patch::{Nullable, TaskPatch};
 use super::recurrence::{Recurrence, RecurrenceAnchor};
 use super::reminders::{ReminderInput, Reminders};
 use super::text::{Description, Labels, Title};
@@ -160,6 +163,8 @@ pub struct TaskSpecInput {
 pub struct RecurrenceInput {
     pub rule: String,
     pub anchor: RecurrenceAnchor,
+    /// The series this task belongs to started here; `None` starts a new series at the task's `due_at`.
+    pub series_start: Option<DateTime<Utc>>,
 }
 
 /// The validated client-editable part of a task.
@@ -181,6 +186,9 @@ impl TaskSpec {
         let mut collector = Collector::new();
         // Postgres keeps microseconds; truncating here makes the response match what a later read returns.
         let due_at = input.due_at.map(|due| due.trunc_subsecs(6));
+        if due_at.is_some_and(|due| !(EARLIEST..=LATEST).contains(&due)) {
+            collector.add("due_at", format!("must be between {} and {}", rfc3339(EARLIEST), rfc3339(LATEST)));
+        }
         let title = collector.take(Title::parse(&input.title));
         let description = match &input.description {
             Some(raw) => collector.take(Description::parse(raw)),
@@ -189,7 +197,9 @@ impl TaskSpec {
         let labels = collector.take(Labels::parse(&input.labels));
         let time_zone = collector.take(parse_time_zone(&input.time_zone));
         let recurrence = match (&input.recurrence, time_zone) {
-            (Some(raw), Some(zone)) => collector.take(Recurrence::parse(&raw.rule, raw.anchor, due_at, zone).map(Some)),
+            (Some(raw), Some(zone)) => {
+                collector.take(Recurrence::parse(&raw.rule, raw.anchor, due_at, zone, raw.series_start).map(Some))
+            }
             // Without a valid zone the rule cannot be checked; the zone's violation is already recorded.
             (Some(_), None) => None,
             (None, _) => Some(None),
@@ -218,10 +228,11 @@ impl TaskSpec {
             labels: self.labels.to_vec(),
             due_at: self.due_at,
             time_zone: self.time_zone.name().to_owned(),
-            recurrence: self
-                .recurrence
-                .as_ref()
-                .map(|r| RecurrenceInput { rule: r.rule().to_owned(), anchor: r.anchor() }),
+            recurrence: self.recurrence.as_ref().map(|r| RecurrenceInput {
+                rule: r.rule().to_owned(),
+                anchor: r.anchor(),
+                series_start: Some(r.series_start()),
+            }),
             reminders: self
                 .reminders
                 .as_slice()
@@ -235,6 +246,42 @@ impl TaskSpec {
                 .collect(),
         }
     }
+}
+
+impl TaskSpec {
+    /// This spec with `patch` merged over it, validated as a whole (a patch cannot leave a task in a state a
+    /// create would refuse).
+    ///
+    /// Changing the due time, the zone or the rule of a recurring task re-anchors its series at this occurrence
+    /// (RFC 5545 RANGE=THISANDFUTURE): the series starts again at the new due time, so the occurrences after it
+    /// follow the edit, and a COUNT the patch does not set itself is lowered by the occurrences already behind,
+    /// so the series keeps its total. Any other change keeps the series as it is.
+    pub fn patched(&self, patch: TaskPatch) -> Result<TaskSpec, Violations> {
+        let rule_set_by_patch = matches!(patch.recurrence, Nullable::Set(_));
+        let mut input = patch.apply(self.to_input());
+        if let (Some(next), Some(current)) = (input.recurrence.as_mut(), self.recurrence.as_ref()) {
+            let same_rule = Rule::from_trusted(&next.rule).as_str() == current.rule();
+            let moved = input.due_at != self.due_at || input.time_zone != self.time_zone.name() || !same_rule;
+            next.series_start = if moved { None } else { Some(current.series_start()) };
+            if let (true, false, Some(old_due)) = (moved, rule_set_by_patch, self.due_at) {
+                next.rule = current.rule_from(old_due, self.time_zone)?;
+            }
+        }
+        TaskSpec::parse(&input)
+    }
+
+    /// For a task a user creates or edits: a recurring series must leave room for its next occurrence. (The
+    /// occurrences the series creates itself are not checked: the last one before [`LATEST`] simply ends it.)
+    pub fn check_room_for_next_occurrence(&self) -> Result<(), Violations> {
+        match (&self.recurrence, self.due_at) {
+            (Some(recurrence), Some(due_at)) => recurrence.check_next_representable(due_at, self.time_zone),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 pub fn parse_time_zone(raw: &str) -> Result<Tz, Violations> {
@@ -367,7 +414,11 @@ mod tests {
         let bad = TaskSpecInput {
             due_at: None,
             reminders: vec![],
-            recurrence: Some(RecurrenceInput { rule: "FREQ=DAILY".into(), anchor: RecurrenceAnchor::Due }),
+            recurrence: Some(RecurrenceInput {
+                rule: "FREQ=DAILY".into(),
+                anchor: RecurrenceAnchor::Due,
+                series_start: None,
+            }),
             ..input()
         };
         assert!(TaskSpec::parse(&bad).expect_err("invalid").mentions("due_at"));

@@ -81,6 +81,7 @@ impl TaskService {
             return Ok(replay);
         }
         let spec = TaskSpec::parse(input)?;
+        spec.check_room_for_next_occurrence()?;
         let task = Task::create(owner.clone(), spec, series_id, now())?;
         let message = outbox_message(TaskChange::Created, &task).map_err(TaskError::EventEncoding)?;
 
@@ -129,10 +130,11 @@ impl TaskService {
     ) -> Result<Task, TaskError> {
         let outcome = self
             .change(owner, id, precondition, None, |current, now| {
-                let spec = TaskSpec::parse(&patch.clone().apply(current.spec.to_input()))?;
+                let spec = current.spec.patched(patch.clone())?;
                 if spec == current.spec {
                     return Ok(Decision::Unchanged);
                 }
+                spec.check_room_for_next_occurrence()?;
                 Ok(Decision::Save { task: Box::new(current.revise(spec, now)), change: TaskChange::Updated })
             })
             .await?;

@@ -11,7 +11,7 @@ use crate::domain::{ListQuery, OwnerId, Priority, RecurrenceAnchor, Task, TaskId
 use crate::snapshot;
 
 const COLUMNS: &str = "id, owner_id, series_id, title, description, priority, labels, due_at, time_zone, rrule, \
-                       rrule_anchor, reminders, status, completed_at, version, created_at, updated_at";
+                       rrule_anchor, series_start, reminders, status, completed_at, version, created_at, updated_at";
 
 #[derive(Debug, sqlx::FromRow)]
 struct TaskRow {
@@ -26,6 +26,7 @@ struct TaskRow {
     time_zone: String,
     rrule: Option<String>,
     rrule_anchor: Option<String>,
+    series_start: Option<DateTime<Utc>>,
     reminders: Json<Vec<contract::Reminder>>,
     status: String,
     completed_at: Option<DateTime<Utc>>,
@@ -48,6 +49,7 @@ impl TaskRow {
                 anchor: RecurrenceAnchor::from_name(&anchor)
                     .map(snapshot::anchor_to_contract)
                     .ok_or_else(|| corrupt(format!("unknown recurrence anchor `{anchor}`")))?,
+                series_start: self.series_start,
             }),
             (None, None) => None,
             _ => return Err(corrupt("rrule and rrule_anchor must be set together".to_owned())),
@@ -78,6 +80,7 @@ impl TaskRow {
 struct Columns<'a> {
     rrule: Option<&'a str>,
     rrule_anchor: Option<&'static str>,
+    series_start: Option<DateTime<Utc>>,
     reminders: Json<Vec<contract::Reminder>>,
 }
 
@@ -87,6 +90,7 @@ impl<'a> Columns<'a> {
         Self {
             rrule: recurrence.map(|r| r.rule()),
             rrule_anchor: recurrence.map(|r| r.anchor().as_str()),
+            series_start: recurrence.map(|r| r.series_start()),
             reminders: Json(snapshot::reminders_to_contract(task.spec.reminders.as_slice())),
         }
     }
@@ -96,8 +100,8 @@ pub async fn insert(conn: &mut PgConnection, task: &Task) -> Result<(), StoreErr
     let columns = Columns::of(task);
     sqlx::query(
         "INSERT INTO backend.tasks (id, owner_id, series_id, title, description, priority, labels, due_at, \
-         time_zone, rrule, rrule_anchor, reminders, status, completed_at, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+         time_zone, rrule, rrule_anchor, reminders, status, completed_at, version, created_at, updated_at, \
+         series_start) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(task.id.as_uuid())
     .bind(task.owner.as_str())
@@ -116,6 +120,7 @@ pub async fn insert(conn: &mut PgConnection, task: &Task) -> Result<(), StoreErr
     .bind(task.version.get())
     .bind(task.created_at)
     .bind(task.updated_at)
+    .bind(columns.series_start)
     .execute(conn)
     .await
     .context("insert task")?;
@@ -144,7 +149,7 @@ pub async fn update(conn: &mut PgConnection, expected: Version, task: &Task) -> 
     let result = sqlx::query(
         "UPDATE backend.tasks SET title = $4, description = $5, priority = $6, labels = $7, due_at = $8, \
          time_zone = $9, rrule = $10, rrule_anchor = $11, reminders = $12, status = $13, completed_at = $14, \
-         version = $15, updated_at = $16 \
+         version = $15, updated_at = $16, series_start = $17 \
          WHERE id = $1 AND owner_id = $2 AND version = $3",
     )
     .bind(task.id.as_uuid())
@@ -163,6 +168,7 @@ pub async fn update(conn: &mut PgConnection, expected: Version, task: &Task) -> 
     .bind(task.completion.completed_at())
     .bind(task.version.get())
     .bind(task.updated_at)
+    .bind(columns.series_start)
     .execute(conn)
     .await
     .context("update task")?;

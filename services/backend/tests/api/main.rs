@@ -15,4 +15,5 @@ mod migrations;
 mod outbox;
 mod pagination;
 mod relay;
+mod series;
 mod validation;

@@ -32,6 +32,21 @@ fn create_cases() -> Vec<(&'static str, Value, StatusCode, &'static str)> {
         ("due_at not a timestamp", json!({ "title": "t", "due_at": "tomorrow" }), unprocessable, "due_at"),
         ("due_at without offset", json!({ "title": "t", "due_at": "2026-05-01T09:00:00" }), unprocessable, "due_at"),
         ("unknown time zone", json!({ "title": "t", "time_zone": "Mars/Olympus" }), unprocessable, "time_zone"),
+        // Due times are bounded by what every part of the pipeline can represent (1970 to 2099, see recurrence::LATEST).
+        (
+            "due_at at the end of time",
+            json!({ "title": "t", "due_at": "9999-12-31T23:59:59Z" }),
+            unprocessable,
+            "due_at",
+        ),
+        ("due_at in 2100", json!({ "title": "t", "due_at": "2100-01-01T00:00:00Z" }), unprocessable, "due_at"),
+        ("due_at before 1970", json!({ "title": "t", "due_at": "1969-12-31T23:59:59Z" }), unprocessable, "due_at"),
+        (
+            "a daily series with no room for its next occurrence",
+            json!({ "title": "t", "due_at": "2099-12-31T09:00:00Z", "recurrence": { "rrule": "FREQ=DAILY" } }),
+            unprocessable,
+            "due_at",
+        ),
         (
             "sub-daily recurrence",
             json!({ "title": "t", "due_at": "2026-05-01T09:00:00Z", "recurrence": { "rrule": "FREQ=HOURLY" } }),
