@@ -123,7 +123,7 @@ pub use client::{BreakerState, ClientConfig, ClientError, ServiceClient};
 pub use config::{ConfigError, DurationValue, Env, Secret};
 pub use health::{CheckFuture, Health};
 pub use http::{HttpConfig, RequestId, instrument, serve};
-pub use problem::{FieldError, Problem};
+pub use problem::{FieldError, PROBLEM_TYPE_PREFIX, Problem, ProblemType};
 pub use shutdown::Shutdown;
 pub use telemetry::{TelemetryError, TelemetryGuard, init};
 

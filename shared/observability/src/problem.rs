@@ -23,6 +23,155 @@ impl FieldError {
     }
 }
 
+/// What kind of problem a response reports: its stable `type` URI (RFC 9457 section 3.1.1), which clients branch
+/// on instead of parsing titles or details. The URIs identify the kinds; they are not meant to be fetched. Every
+/// kind is listed with its status in the backend's API reference, and the OpenAPI document enumerates them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProblemType {
+    /// 400: the request itself is malformed (JSON syntax, a header, query parameters, a cursor).
+    MalformedRequest,
+    /// 401: no credential, or one that is not valid for this API.
+    Unauthorized,
+    /// 404: no such resource (for the caller).
+    NotFound,
+    /// 405: the resource exists but not with this method.
+    MethodNotAllowed,
+    /// 409: the task is already completed.
+    AlreadyCompleted,
+    /// 409: the task is already open.
+    AlreadyOpen,
+    /// 409: another request is changing the same thing; retry.
+    ConcurrentChange,
+    /// 410: it existed and was deleted; it is not recreated.
+    Gone,
+    /// 412: the `If-Match` precondition failed (the resource changed).
+    PreconditionFailed,
+    /// 413: the body is larger than the limit.
+    PayloadTooLarge,
+    /// 415: the body is not in a media type this operation reads.
+    UnsupportedMediaType,
+    /// 422: fields are invalid; `errors` lists each one.
+    ValidationFailed,
+    /// 422: the `Idempotency-Key` was used before for a different request.
+    IdempotencyKeyReused,
+    /// 428: the operation needs `If-Match`.
+    PreconditionRequired,
+    /// 429: rate limited; `Retry-After` says when to come back.
+    RateLimited,
+    /// 500: an unexpected error, logged with the request's id.
+    Internal,
+    /// 503: a dependency (the database) is unavailable; retry.
+    ServiceUnavailable,
+    /// 504: the request did not finish within the server's deadline.
+    Timeout,
+    /// Any status: produced on purpose by the fault switch (`/admin/faults`), for demos and drills.
+    FaultInjected,
+}
+
+impl ProblemType {
+    /// Every kind, in the order of the API reference.
+    pub const ALL: [ProblemType; 19] = [
+        ProblemType::MalformedRequest,
+        ProblemType::Unauthorized,
+        ProblemType::NotFound,
+        ProblemType::MethodNotAllowed,
+        ProblemType::AlreadyCompleted,
+        ProblemType::AlreadyOpen,
+        ProblemType::ConcurrentChange,
+        ProblemType::Gone,
+        ProblemType::PreconditionFailed,
+        ProblemType::PayloadTooLarge,
+        ProblemType::UnsupportedMediaType,
+        ProblemType::ValidationFailed,
+        ProblemType::IdempotencyKeyReused,
+        ProblemType::PreconditionRequired,
+        ProblemType::RateLimited,
+        ProblemType::Internal,
+        ProblemType::ServiceUnavailable,
+        ProblemType::Timeout,
+        ProblemType::FaultInjected,
+    ];
+
+    /// The last segment of the URI.
+    pub const fn slug(self) -> &'static str {
+        match self {
+            ProblemType::MalformedRequest => "malformed-request",
+            ProblemType::Unauthorized => "unauthorized",
+            ProblemType::NotFound => "not-found",
+            ProblemType::MethodNotAllowed => "method-not-allowed",
+            ProblemType::AlreadyCompleted => "already-completed",
+            ProblemType::AlreadyOpen => "already-open",
+            ProblemType::ConcurrentChange => "concurrent-change",
+            ProblemType::Gone => "gone",
+            ProblemType::PreconditionFailed => "precondition-failed",
+            ProblemType::PayloadTooLarge => "payload-too-large",
+            ProblemType::UnsupportedMediaType => "unsupported-media-type",
+            ProblemType::ValidationFailed => "validation-failed",
+            ProblemType::IdempotencyKeyReused => "idempotency-key-reused",
+            ProblemType::PreconditionRequired => "precondition-required",
+            ProblemType::RateLimited => "rate-limited",
+            ProblemType::Internal => "internal",
+            ProblemType::ServiceUnavailable => "service-unavailable",
+            ProblemType::Timeout => "timeout",
+            ProblemType::FaultInjected => "fault-injected",
+        }
+    }
+
+    /// The `type` member: `urn:taskwatch:problem:<slug>`.
+    pub fn uri(self) -> String {
+        format!("{PROBLEM_TYPE_PREFIX}{}", self.slug())
+    }
+
+    /// The status a problem of this kind is sent with (`None` for [`ProblemType::FaultInjected`], which takes
+    /// whatever status the fault plan names).
+    pub const fn status(self) -> Option<StatusCode> {
+        Some(match self {
+            ProblemType::MalformedRequest => StatusCode::BAD_REQUEST,
+            ProblemType::Unauthorized => StatusCode::UNAUTHORIZED,
+            ProblemType::NotFound => StatusCode::NOT_FOUND,
+            ProblemType::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProblemType::AlreadyCompleted | ProblemType::AlreadyOpen | ProblemType::ConcurrentChange => {
+                StatusCode::CONFLICT
+            }
+            ProblemType::Gone => StatusCode::GONE,
+            ProblemType::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ProblemType::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProblemType::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ProblemType::ValidationFailed | ProblemType::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ProblemType::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            ProblemType::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ProblemType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ProblemType::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemType::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ProblemType::FaultInjected => return None,
+        })
+    }
+
+    /// The general kind for a status, for problems built from a status alone.
+    fn for_status(status: StatusCode) -> ProblemType {
+        match status {
+            StatusCode::UNAUTHORIZED => ProblemType::Unauthorized,
+            StatusCode::NOT_FOUND => ProblemType::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ProblemType::MethodNotAllowed,
+            StatusCode::CONFLICT => ProblemType::ConcurrentChange,
+            StatusCode::GONE => ProblemType::Gone,
+            StatusCode::PRECONDITION_FAILED => ProblemType::PreconditionFailed,
+            StatusCode::PAYLOAD_TOO_LARGE => ProblemType::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ProblemType::UnsupportedMediaType,
+            StatusCode::UNPROCESSABLE_ENTITY => ProblemType::ValidationFailed,
+            StatusCode::PRECONDITION_REQUIRED => ProblemType::PreconditionRequired,
+            StatusCode::TOO_MANY_REQUESTS => ProblemType::RateLimited,
+            StatusCode::SERVICE_UNAVAILABLE => ProblemType::ServiceUnavailable,
+            StatusCode::GATEWAY_TIMEOUT => ProblemType::Timeout,
+            status if status.is_server_error() => ProblemType::Internal,
+            _ => ProblemType::MalformedRequest,
+        }
+    }
+}
+
+/// What every problem `type` URI starts with.
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:taskwatch:problem:";
+
 /// An RFC 9457 problem document plus the response headers it needs (e.g. `Retry-After`).
 #[derive(Debug, Clone)]
 pub struct Problem {
@@ -35,11 +184,11 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// A problem with the status's canonical reason as title and `about:blank` as type.
+    /// A problem with the status's canonical reason as title and the general [`ProblemType`] of that status.
     pub fn new(status: StatusCode) -> Self {
         Self {
             status,
-            type_uri: "about:blank".to_owned(),
+            type_uri: ProblemType::for_status(status).uri(),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             detail: None,
             extensions: Map::new(),
@@ -114,9 +263,24 @@ impl Problem {
         self
     }
 
-    pub fn with_type(mut self, type_uri: impl Into<String>) -> Self {
-        self.type_uri = type_uri.into();
+    /// A problem of `kind`, with the kind's status.
+    pub fn of(kind: ProblemType) -> Self {
+        Self::new(kind.status().unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)).with_type(kind)
+    }
+
+    /// A failure the fault switch injected on purpose, with the status its plan names.
+    pub fn fault_injected(status: StatusCode) -> Self {
+        Self::new(status).with_type(ProblemType::FaultInjected)
+    }
+
+    pub fn with_type(mut self, kind: ProblemType) -> Self {
+        self.type_uri = kind.uri();
         self
+    }
+
+    /// The `type` URI.
+    pub fn type_uri(&self) -> &str {
+        &self.type_uri
     }
 
     /// Adds a member to the body; the standard members cannot be overwritten.
@@ -204,6 +368,23 @@ mod tests {
         assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(response.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
         assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+    }
+
+    #[test]
+    fn every_kind_has_its_own_uri_and_problems_from_a_status_get_its_general_kind() {
+        let uris: std::collections::HashSet<String> = ProblemType::ALL.iter().map(|kind| kind.uri()).collect();
+        assert_eq!(uris.len(), ProblemType::ALL.len(), "type URIs are unique");
+        assert!(uris.iter().all(|uri| uri.starts_with(PROBLEM_TYPE_PREFIX)));
+        assert_eq!(Problem::not_found("x").type_uri(), "urn:taskwatch:problem:not-found");
+        assert_eq!(Problem::new(StatusCode::CONFLICT).type_uri(), ProblemType::ConcurrentChange.uri());
+        assert_eq!(Problem::new(StatusCode::BAD_GATEWAY).type_uri(), ProblemType::Internal.uri());
+        assert_eq!(Problem::validation(vec![]).body()["type"], ProblemType::ValidationFailed.uri());
+        let injected = Problem::fault_injected(StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            (injected.status(), injected.type_uri()),
+            (StatusCode::SERVICE_UNAVAILABLE, "urn:taskwatch:problem:fault-injected")
+        );
+        assert_eq!(Problem::of(ProblemType::IdempotencyKeyReused).status(), StatusCode::UNPROCESSABLE_ENTITY);
     }
 
     #[test]

@@ -74,7 +74,9 @@ pub enum RecurrenceAnchorDto {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecurrenceDto {
-    #[schema(example = "FREQ=WEEKLY;BYDAY=MO,TH")]
+    /// The rule (case-insensitive, an `RRULE:` prefix is allowed); checked against the task's `due_at`, so a
+    /// rule `rrule` refuses, an `UNTIL` before `due_at` or no room for the next occurrence is a 422.
+    #[schema(example = "FREQ=WEEKLY;BYDAY=MO,TH", min_length = 1)]
     pub rrule: String,
     #[serde(default)]
     pub anchor: RecurrenceAnchorDto,
@@ -103,12 +105,18 @@ pub struct RecurrenceResponse {
     pub series_start: DateTime<Utc>,
 }
 
-/// A reminder: `minutes` before the due time, or at a fixed instant.
+/// A reminder: `minutes` (0 to 40 320, four weeks) before the due time, or at a fixed instant. Reminders are
+/// distinct; `before_due` needs the task's `due_at`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ReminderDto {
-    BeforeDue { minutes: i64 },
-    At { at: DateTime<Utc> },
+    BeforeDue {
+        #[schema(minimum = 0, maximum = 40_320)]
+        minutes: i64,
+    },
+    At {
+        at: DateTime<Utc>,
+    },
 }
 
 impl From<ReminderDto> for ReminderInput {
@@ -133,18 +141,24 @@ fn default_time_zone() -> String {
     "UTC".to_owned()
 }
 
-/// A new task. Server-set fields (`id`, `status`, `version`, timestamps) are rejected.
+/// A new task. Server-set fields (`id`, `series_id`, `status`, `version`, timestamps) are rejected. A recurring
+/// task and a `before_due` reminder need `due_at`; `due_at` lies between 1970-01-01T00:00:00Z and
+/// 2099-12-31T23:59:59Z (the zone rules Taskwatch has end there), and a recurring series needs room for its next
+/// occurrence before that end.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTaskRequest {
-    #[schema(example = "Water the plants")]
+    #[schema(example = "Water the plants", min_length = 1, max_length = 200)]
     pub title: String,
     #[serde(default)]
+    #[schema(max_length = 10_000)]
     pub description: Option<String>,
     #[serde(default)]
     pub priority: PriorityDto,
+    /// Up to 20 distinct labels of 1 to 50 characters.
     #[serde(default)]
-    pub labels: Vec<String>,
+    #[schema(max_items = 20)]
+    pub labels: Vec<LabelDto>,
     #[serde(default)]
     pub due_at: Option<DateTime<Utc>>,
     /// IANA zone the due time and recurrence are interpreted in; defaults to UTC.
@@ -153,26 +167,30 @@ pub struct CreateTaskRequest {
     pub time_zone: String,
     #[serde(default)]
     pub recurrence: Option<RecurrenceDto>,
+    /// Up to 10 reminders.
     #[serde(default)]
+    #[schema(max_items = 10)]
     pub reminders: Vec<ReminderDto>,
-    /// Joins an existing series (used when the next occurrence of a recurring task is created).
-    #[serde(default)]
-    pub series_id: Option<Uuid>,
 }
 
+/// A label: 1 to 50 characters, one line, not blank.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = String, min_length = 1, max_length = 50)]
+pub struct LabelDto(pub String);
+
 impl CreateTaskRequest {
-    pub fn into_input(self) -> (TaskSpecInput, Option<Uuid>) {
-        let input = TaskSpecInput {
+    pub fn into_input(self) -> TaskSpecInput {
+        TaskSpecInput {
             title: self.title,
             description: self.description,
             priority: self.priority.into(),
-            labels: self.labels,
+            labels: self.labels.into_iter().map(|label| label.0).collect(),
             due_at: self.due_at,
             time_zone: self.time_zone,
             recurrence: self.recurrence.map(Into::into),
             reminders: self.reminders.into_iter().map(Into::into).collect(),
-        };
-        (input, self.series_id)
+        }
     }
 }
 
@@ -221,28 +239,30 @@ impl<T> Patch<T> {
 #[serde(deny_unknown_fields)]
 pub struct UpdateTaskRequest {
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String, min_length = 1, max_length = 200)]
     pub title: Patch<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 10_000)]
     pub description: Patch<String>,
     #[serde(default)]
-    #[schema(value_type = Option<PriorityDto>)]
+    #[schema(value_type = PriorityDto)]
     pub priority: Patch<PriorityDto>,
+    /// Up to 20 distinct labels of 1 to 50 characters.
     #[serde(default)]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Vec<LabelDto>, max_items = 20)]
     pub labels: Patch<Vec<String>>,
     #[serde(default)]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub due_at: Patch<DateTime<Utc>>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String)]
     pub time_zone: Patch<String>,
     #[serde(default)]
     #[schema(value_type = Option<RecurrenceDto>)]
     pub recurrence: Patch<RecurrenceDto>,
+    /// Up to 10 reminders.
     #[serde(default)]
-    #[schema(value_type = Option<Vec<ReminderDto>>)]
+    #[schema(value_type = Vec<ReminderDto>, max_items = 10)]
     pub reminders: Patch<Vec<ReminderDto>>,
 }
 

@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use observability::{FieldError, Problem};
+use observability::{FieldError, Problem, ProblemType};
 
 use crate::domain::{TransitionError, Violations};
 use crate::service::TaskError;
@@ -72,13 +72,18 @@ impl From<TaskError> for Problem {
                 "The task has changed since the version in If-Match; fetch it again and retry.",
             ),
             TaskError::Transition(TransitionError::AlreadyCompleted) => {
-                Problem::conflict("The task is already completed.")
+                Problem::conflict("The task is already completed.").with_type(ProblemType::AlreadyCompleted)
             }
-            TaskError::Transition(TransitionError::AlreadyOpen) => Problem::conflict("The task is already open."),
+            TaskError::Transition(TransitionError::AlreadyOpen) => {
+                Problem::conflict("The task is already open.").with_type(ProblemType::AlreadyOpen)
+            }
             TaskError::OccurrenceGone => Problem::new(StatusCode::GONE).with_detail(
                 "This occurrence was created before and its task has since been deleted; it is not recreated.",
             ),
-            TaskError::IdempotencyKeyReused => Problem::new(StatusCode::UNPROCESSABLE_ENTITY)
+            TaskError::ReplayedTaskGone => Problem::new(StatusCode::GONE).with_detail(
+                "A request with this Idempotency-Key succeeded before, and its task has since been deleted.",
+            ),
+            TaskError::IdempotencyKeyReused => Problem::of(ProblemType::IdempotencyKeyReused)
                 .with_title("Idempotency-Key reused")
                 .with_detail("This Idempotency-Key was already used for a different request; use a new key."),
             TaskError::Contended => Problem::conflict("The task is being changed concurrently; retry the request."),

@@ -29,9 +29,11 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<Precondition>, ApiError> {
     }
     let malformed = || Problem::bad_request("If-Match must be `*` or a list of entity tags such as \"3\".");
     let mut versions = Vec::new();
+    let mut tags = 0;
     for value in values {
         let text = value.to_str().map_err(|_| malformed())?;
         for tag in text.split(',').map(str::trim).filter(|tag| !tag.is_empty()) {
+            tags += 1;
             if tag == "*" {
                 return Ok(Some(Precondition::None));
             }
@@ -44,6 +46,10 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<Precondition>, ApiError> {
                 versions.push(Version::new(number));
             }
         }
+    }
+    // A header without a single tag is a client mistake, not a precondition that can fail.
+    if tags == 0 {
+        return Err(malformed().into());
     }
     Ok(Some(Precondition::OneOf(versions)))
 }
@@ -86,6 +92,8 @@ mod tests {
         );
         assert_eq!(if_match(&headers("W/\"3\"")).expect("ok"), Some(Precondition::OneOf(vec![])));
         assert!(if_match(&headers("3")).is_err());
+        assert!(if_match(&headers("")).is_err(), "no tag at all is malformed");
+        assert!(if_match(&headers(" , ")).is_err());
     }
 
     #[test]

@@ -14,7 +14,8 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 
 /// Fields the server sets; a client sending one gets a clear "read-only" error rather than "unknown field".
-const READ_ONLY_FIELDS: [&str; 7] = ["id", "status", "completed_at", "version", "created_at", "updated_at", "owner_id"];
+const READ_ONLY_FIELDS: [&str; 8] =
+    ["id", "series_id", "status", "completed_at", "version", "created_at", "updated_at", "owner_id"];
 
 /// A deserialised JSON body, plus the parsed JSON it came from (for idempotency fingerprints).
 #[derive(Debug)]
@@ -33,7 +34,10 @@ where
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(request.headers().get(header::CONTENT_TYPE)) {
             return Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE)
-                .with_detail("Send the body as JSON with `Content-Type: application/json`.")
+                .with_detail(
+                    "Send the body as JSON: `Content-Type: application/json` or another `application/*+json` type \
+                     (e.g. `application/merge-patch+json`).",
+                )
                 .into());
         }
         let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {

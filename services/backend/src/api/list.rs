@@ -9,27 +9,35 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::cursor;
+use super::dto::{PriorityDto, TaskStatusDto};
 use super::error::{ApiError, bad_request_fields};
+use crate::domain::text::Labels;
 use crate::domain::violations::Collector;
-use crate::domain::{ListQuery, PageSize, Priority, TaskFilter, TaskStatus};
+use crate::domain::{ListQuery, PageSize, Priority, TaskFilter, TaskStatus, Violations};
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// `open` or `completed`.
+    /// Only tasks in this state.
+    #[param(value_type = Option<TaskStatusDto>)]
     pub status: Option<String>,
     /// RFC 3339; tasks due at or after this instant.
+    #[param(value_type = Option<DateTime<Utc>>)]
     pub due_from: Option<String>,
-    /// RFC 3339; tasks due before this instant.
+    /// RFC 3339; tasks due before this instant (none when it is not after `due_from`).
+    #[param(value_type = Option<DateTime<Utc>>)]
     pub due_to: Option<String>,
-    /// Tasks carrying this label.
+    /// Tasks carrying this label (1 to 50 characters, one line).
+    #[param(min_length = 1, max_length = 50)]
     pub label: Option<String>,
-    /// `low`, `medium`, `high` or `urgent`.
+    /// Only tasks of this priority.
+    #[param(value_type = Option<PriorityDto>)]
     pub priority: Option<String>,
-    /// Page size, 1 to 100 (larger values are capped); default 50.
+    /// Page size; default 50.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     pub limit: Option<String>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page, with the same filters (any other value is a 400).
     pub cursor: Option<String>,
 }
 
@@ -59,15 +67,18 @@ impl ListParams {
         });
         let due_from = parse_optional(&mut collector, "due_from", self.due_from.as_deref(), parse_instant);
         let due_to = parse_optional(&mut collector, "due_to", self.due_to.as_deref(), parse_instant);
-        if let (Some(Some(from)), Some(Some(to))) = (due_from, due_to)
-            && from >= to
-        {
-            collector.add("due_to", "must be later than due_from");
-        }
-        let label = self.label.filter(|label| !label.trim().is_empty()).map(|label| label.trim().to_owned());
+        // A filter names a label a task can carry (1 to 50 characters, one line), so Postgres never sees the rest.
+        let label = match self.label {
+            None => Some(None),
+            Some(raw) => collector.take(
+                Labels::parse(std::slice::from_ref(&raw))
+                    .map(|labels| labels.as_slice().first().cloned())
+                    .map_err(|_| Violations::single("label", "must be a label: 1 to 50 characters, one line")),
+            ),
+        };
         let page_size = match self.limit.as_deref() {
             None => Some(PageSize::DEFAULT),
-            Some(raw) => match raw.parse::<u32>().ok().and_then(PageSize::new) {
+            Some(raw) => match raw.parse::<u32>().ok().filter(|size| *size <= PageSize::MAX).and_then(PageSize::new) {
                 Some(size) => Some(size),
                 None => {
                     collector.add("limit", format!("must be a whole number from 1 to {}", PageSize::MAX));
@@ -76,7 +87,13 @@ impl ListParams {
             },
         };
         let filter = collector.finish(|| {
-            Some(TaskFilter { status: status?, due_from: due_from?, due_to: due_to?, label, priority: priority? })
+            Some(TaskFilter {
+                status: status?,
+                due_from: due_from?,
+                due_to: due_to?,
+                label: label?,
+                priority: priority?,
+            })
         });
         let filter = filter.map_err(|violations| bad_request_fields("Invalid query parameters.", violations))?;
         let after = match self.cursor.as_deref() {
@@ -99,7 +116,7 @@ fn parse_optional<T>(
 ) -> Option<Option<T>> {
     match raw {
         None => Some(None),
-        Some(raw) => match parse(raw.trim()) {
+        Some(raw) => match parse(raw) {
             Ok(value) => Some(Some(value)),
             Err(reason) => {
                 collector.add(field, reason);
@@ -137,9 +154,10 @@ mod tests {
     }
 
     #[test]
-    fn limit_is_capped_and_defaults() {
-        let capped = ListParams { limit: Some("1000".into()), ..ListParams::default() }.into_query().expect("valid");
-        assert_eq!(capped.page_size.get(), PageSize::MAX);
+    fn limit_is_bounded_and_defaults() {
+        let largest = ListParams { limit: Some("100".into()), ..ListParams::default() }.into_query().expect("valid");
+        assert_eq!(largest.page_size.get(), PageSize::MAX);
+        assert!(ListParams { limit: Some("101".into()), ..ListParams::default() }.into_query().is_err());
         assert_eq!(ListParams::default().into_query().expect("valid").page_size, PageSize::DEFAULT);
     }
 

@@ -1,4 +1,9 @@
 //! The OpenAPI document (`/openapi.json`) and the interactive docs page (`/docs`).
+//!
+//! The handlers' annotations describe each operation's own outcomes; [`document`] then adds what the shared
+//! machinery makes every operation able to return (see [`contract`]), so no operation can forget a status.
+
+mod contract;
 
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -51,7 +56,15 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The complete document: the annotations plus [`contract::complete`].
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut json = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    contract::complete(&mut json);
+    // The completed JSON is still an OpenAPI document; the typed form is what Swagger UI takes.
+    serde_json::from_value(json).unwrap_or_else(|_| ApiDoc::openapi())
+}
+
 /// `/openapi.json` and `/docs`.
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()).into()
+    SwaggerUi::new("/docs").url("/openapi.json", document()).into()
 }

@@ -87,8 +87,8 @@ pub async fn create_task(
     body: ApiJson<CreateTaskRequest>,
 ) -> Result<Response, ApiError> {
     let idempotency = headers::idempotency(&request_headers, Operation::CreateTask, "", &body.raw)?;
-    let (input, series_id) = body.value.into_input();
-    let outcome = state.tasks.create(&owner, &input, series_id, idempotency.as_ref()).await?;
+    let input = body.value.into_input();
+    let outcome = state.tasks.create(&owner, &input, idempotency.as_ref()).await?;
     Ok(outcome_response(StatusCode::CREATED, &outcome))
 }
 
@@ -138,7 +138,7 @@ pub async fn get_task(
 /// Update a task (merge-patch); `If-Match` is required.
 #[utoipa::path(
     patch, path = "/v1/tasks/{id}", tag = "tasks",
-    params(("id" = uuid::Uuid, Path), ("If-Match" = String, Header, description = "The ETag from the last read")),
+    params(("id" = uuid::Uuid, Path), ("If-Match" = String, Header, description = "The ETag from the last read (428 without it)")),
     request_body(content = UpdateTaskRequest, content_type = "application/merge-patch+json"),
     responses(
         (status = 200, body = TaskResponse),

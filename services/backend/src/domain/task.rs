@@ -44,10 +44,11 @@ impl OwnerId {
     pub const MAX_LEN: usize = 255;
 
     pub fn parse(raw: &str) -> Result<Self, Violations> {
-        if raw.is_empty() || raw.len() > Self::MAX_LEN || raw.chars().any(char::is_control) {
+        // Characters, as the column's CHECK (length(owner_id) <= 255) counts them.
+        if raw.is_empty() || raw.chars().count() > Self::MAX_LEN || raw.chars().any(char::is_control) {
             return Err(Violations::single(
                 "sub",
-                format!("must be 1 to {} bytes without control characters", Self::MAX_LEN),
+                format!("must be 1 to {} characters without control characters", Self::MAX_LEN),
             ));
         }
         Ok(Self(raw.to_owned()))

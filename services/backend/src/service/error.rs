@@ -18,6 +18,10 @@ pub enum TaskError {
     /// The occurrence of a series was created once and its task has since been deleted; it is not recreated.
     #[error("the occurrence was created before and has since been deleted")]
     OccurrenceGone,
+    /// A request with this `Idempotency-Key` succeeded before and its task has since been deleted: replaying its
+    /// answer would hand out a task that no longer exists.
+    #[error("the request with this Idempotency-Key succeeded before; its task has since been deleted")]
+    ReplayedTaskGone,
     #[error("the Idempotency-Key was already used for a different request")]
     IdempotencyKeyReused,
     /// Unconditional writers kept colliding with concurrent changes.

@@ -4,7 +4,6 @@
 use chrono::{DateTime, Utc};
 use events::task::TaskChange;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
-use uuid::Uuid;
 
 use super::error::TaskError;
 use super::events::outbox_message;
@@ -72,7 +71,6 @@ impl TaskService {
         &self,
         owner: &OwnerId,
         input: &TaskSpecInput,
-        series_id: Option<Uuid>,
         idempotency: Option<&IdempotentRequest>,
     ) -> Result<Outcome, TaskError> {
         if let Some(request) = idempotency
@@ -82,7 +80,8 @@ impl TaskService {
         }
         let spec = TaskSpec::parse(input)?;
         spec.check_room_for_next_occurrence()?;
-        let task = Task::create(owner.clone(), spec, series_id, now())?;
+        // A new task starts its own series; later occurrences join it through the internal API.
+        let task = Task::create(owner.clone(), spec, None, now())?;
         let message = outbox_message(TaskChange::Created, &task).map_err(TaskError::EventEncoding)?;
 
         let mut tx = self.begin().await?;
@@ -248,7 +247,12 @@ impl TaskService {
         if stored.operation != request.operation.as_str() || stored.fingerprint != request.fingerprint {
             return Err(TaskError::IdempotencyKeyReused);
         }
-        Ok(Some(Outcome::Replayed(from_snapshot(stored.task)?)))
+        let replayed = from_snapshot(stored.task)?;
+        // The first answer, as it was; but not for a task that no longer exists.
+        if tasks::find_any(&mut conn, replayed.id).await?.is_none() {
+            return Err(TaskError::ReplayedTaskGone);
+        }
+        Ok(Some(Outcome::Replayed(replayed)))
     }
 
     /// A concurrent request with the same key committed first: answer with its outcome.

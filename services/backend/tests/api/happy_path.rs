@@ -155,6 +155,19 @@ async fn openapi_document_and_docs_page_are_served() {
         assert!(document["paths"][path].is_object(), "{path} missing from the OpenAPI document");
     }
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
+    // Every kind of problem is in the schema clients read, and in the API reference people read.
+    let reference = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let documented: Vec<&str> = document["components"]["schemas"]["Problem"]["properties"]["type"]["enum"]
+        .as_array()
+        .map_or_else(Vec::new, |kinds| kinds.iter().filter_map(Value::as_str).collect());
+    for kind in observability::ProblemType::ALL {
+        assert!(documented.contains(&kind.uri().as_str()), "{} missing from the Problem schema", kind.uri());
+        assert!(
+            reference.contains(&format!("`{}`", kind.uri())),
+            "{} missing from services/backend/README.md",
+            kind.uri()
+        );
+    }
 
     let docs = app.request(Method::GET, "/docs/").send().await.expect("docs");
     assert_eq!(docs.status(), StatusCode::OK);

@@ -140,3 +140,20 @@ async fn a_malformed_key_is_a_bad_request() {
     expect_problem(response, StatusCode::BAD_REQUEST).await;
     assert_eq!(app.count("SELECT count(*) FROM backend.tasks").await, 0);
 }
+
+#[tokio::test]
+async fn a_replay_for_a_task_deleted_since_is_gone_not_a_ghost() {
+    let app = TestApp::start().await;
+    let send = || {
+        app.as_user("alice", Method::POST, "/v1/tasks")
+            .header("idempotency-key", "once")
+            .json(&json!({ "title": "Once" }))
+            .send()
+    };
+    let first: Value = send().await.expect("first").json().await.expect("json");
+    let id = first["id"].as_str().expect("id");
+    let deleted = app.as_user("alice", Method::DELETE, &format!("/v1/tasks/{id}")).send().await.expect("delete");
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let problem = expect_problem(send().await.expect("retry"), StatusCode::GONE).await;
+    assert_eq!(problem["type"], "urn:taskwatch:problem:gone");
+}

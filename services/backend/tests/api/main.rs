@@ -5,6 +5,7 @@ mod harness;
 mod auth;
 mod bola;
 mod concurrency;
+mod contract;
 mod happy_path;
 mod health;
 mod idempotency;

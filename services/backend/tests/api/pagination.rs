@@ -130,7 +130,17 @@ async fn bad_listing_parameters_are_400_problems() {
         app.as_user("alice", Method::GET, &format!("/v1/tasks?limit=1&cursor={cursor}")).send().await.expect("page");
     expect_problem(response, StatusCode::BAD_REQUEST).await;
 
-    // Large limits are capped, not refused.
-    let capped = app.as_user("alice", Method::GET, "/v1/tasks?limit=5000").send().await.expect("list");
-    assert_eq!(capped.status(), StatusCode::OK);
+    // The page size is 1 to 100, as the OpenAPI document says; more is refused, not silently capped.
+    let too_large = app.as_user("alice", Method::GET, "/v1/tasks?limit=101").send().await.expect("list");
+    expect_problem(too_large, StatusCode::BAD_REQUEST).await;
+    let largest = app.as_user("alice", Method::GET, "/v1/tasks?limit=100").send().await.expect("list");
+    assert_eq!(largest.status(), StatusCode::OK);
+    // A label filter is a label: control characters (which Postgres text cannot hold) are a 400, not a 500.
+    let nul = app.as_user("alice", Method::GET, "/v1/tasks?label=a%00b").send().await.expect("list");
+    let problem = expect_problem(nul, StatusCode::BAD_REQUEST).await;
+    assert_eq!(problem["errors"][0]["field"], "label");
+    // An empty range selects nothing rather than failing.
+    let empty = "/v1/tasks?due_from=2026-05-03T00:00:00Z&due_to=2026-05-02T00:00:00Z";
+    let empty: Value = app.as_user("alice", Method::GET, empty).send().await.expect("list").json().await.expect("json");
+    assert_eq!(empty["items"], serde_json::json!([]));
 }

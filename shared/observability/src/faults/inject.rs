@@ -31,7 +31,7 @@ pub(crate) async fn inject_http_faults(request: Request, next: Next) -> Response
     }
     if fault.has_errors() && rand::random_range(0.0..1.0) < fault.error_ratio {
         let status = StatusCode::from_u16(fault.error_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        return Problem::new(status)
+        return Problem::fault_injected(status)
             .with_detail("injected by the fault switch (/admin/faults)")
             .with_extension("fault", "http_errors")
             .into_response();

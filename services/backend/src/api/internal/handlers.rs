@@ -15,7 +15,7 @@ use super::super::json::ApiJson;
 use super::super::path::TaskPath;
 use super::caller::ServiceCaller;
 use super::dto::{CreateOccurrenceRequest, InternalTaskResponse};
-use crate::domain::{OwnerId, Task, TaskId};
+use crate::domain::{OwnerId, Task, TaskId, Violations};
 use crate::idempotency::Operation;
 use crate::service::{NextOccurrence, OccurrenceOutcome};
 
@@ -44,7 +44,7 @@ fn series_not_found() -> Problem {
 /// the first response (201, `Idempotent-Replayed: true`); a request with another key for an occurrence that
 /// already exists answers 200 with that task. Writes `task.created.v1` in the same transaction.
 #[utoipa::path(
-    post, path = "/internal/v1/series/{series_id}/occurrences", tag = "internal",
+    post, path = "/internal/v1/series/{series_id}/occurrences", tag = "internal", operation_id = "internal_create_occurrence",
     request_body = CreateOccurrenceRequest,
     params(
         ("series_id" = uuid::Uuid, Path, description = "The series (`series_id` of its tasks)"),
@@ -94,7 +94,7 @@ pub async fn create_occurrence(
 
 /// Get any user's task, with its owner.
 #[utoipa::path(
-    get, path = "/internal/v1/tasks/{id}", tag = "internal",
+    get, path = "/internal/v1/tasks/{id}", tag = "internal", operation_id = "internal_get_task",
     params(("id" = uuid::Uuid, Path)),
     responses(
         (status = 200, body = InternalTaskResponse),
@@ -115,6 +115,7 @@ pub async fn get_task(
 /// A user's notification settings (both channels `null` until the user saves them).
 #[utoipa::path(
     get, path = "/internal/v1/users/{user_id}/notification-settings", tag = "internal",
+    operation_id = "internal_get_notification_settings",
     params(("user_id" = String, Path, description = "The user id (the `sub` of the user's tokens)")),
     responses(
         (status = 200, body = NotificationSettingsDto),
@@ -128,7 +129,10 @@ pub async fn get_notification_settings(
     _: ServiceCaller,
     Path(user_id): Path<String>,
 ) -> Result<Json<NotificationSettingsDto>, ApiError> {
-    let owner = OwnerId::parse(&user_id).map_err(|violations| bad_request_fields("Invalid user id.", violations))?;
+    let owner = OwnerId::parse(&user_id).map_err(|_| {
+        let violations = Violations::single("user_id", "must be 1 to 255 characters without control characters");
+        bad_request_fields("Invalid user id.", violations)
+    })?;
     let settings = state.settings.get(&owner).await?;
     Ok(Json(NotificationSettingsDto::from(&settings)))
 }
