@@ -52,8 +52,8 @@ impl Scenario {
         let kim = stack.api("kim").expect("kim's client");
         kim.save_notification_settings(Some(EMAIL), Some(&stack.webhook.url())).await.expect("settings saved");
         let dead_letters = DEAD_LETTER_TOPICS.iter().map(|topic| stack.tap(topic).expect("dead-letter tap")).collect();
-        let scenario = Self { stack, kim, dead_letters, expected: Expected::default(), round: 0 };
-        scenario.assert_groups_own_their_partitions("at start").await;
+        let mut scenario = Self { stack, kim, dead_letters, expected: Expected::default(), round: 0 };
+        scenario.assert_groups_recover_their_partitions("at start").await;
         scenario
     }
 
@@ -88,7 +88,7 @@ impl Scenario {
         self.count_kill(service);
         tokio::time::sleep(down_for).await;
         self.stack.start_service(service).await.expect("restarted service becomes ready");
-        self.assert_groups_own_their_partitions(&format!("after {} was down {down_for:?}", service.name())).await;
+        self.assert_groups_recover_their_partitions(&format!("after {} was down {down_for:?}", service.name())).await;
     }
 
     /// SIGKILL one replica of `service` while the other keeps running, then start it again after `down_for`.
@@ -97,27 +97,36 @@ impl Scenario {
         self.count_kill(service);
         // The survivor must take the dead replica's partitions over (the second tansu hole: a survivor
         // rejoining while the dead member still leads).
-        self.assert_groups_own_their_partitions(&format!("with one {} replica dead", service.name())).await;
+        self.assert_groups_recover_their_partitions(&format!("with one {} replica dead", service.name())).await;
         tokio::time::sleep(down_for).await;
         self.stack.start_service(service).await.expect("restarted replica becomes ready");
-        self.assert_groups_own_their_partitions(&format!("after a {} replica came back", service.name())).await;
+        self.assert_groups_recover_their_partitions(&format!("after a {} replica came back", service.name())).await;
+    }
+
+    /// Every group owns all its partitions again. A member that joined while a dead one was still counted may
+    /// have seen tansu hand the dead member a partition and drop it without a rebalance
+    /// (messaging::consumer::group_watch): nobody consumes that partition until work for it waits and a
+    /// member sees the work stand still. So while a group does not own everything (what the unowned alert
+    /// reads), more work is put in flight, checked at the end like the rest, until it does.
+    async fn assert_groups_recover_their_partitions(&mut self, when: &str) {
+        let deadline = tokio::time::Instant::now() + PIPELINE_DEADLINE;
+        for (service, topic) in Service::CONSUMERS {
+            while !self.stack.wait_until_partitions_owned(service, topic, SESSION_TIMEOUT * 4).await {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{when}: the {} group never owned every partition of {topic} again, with work waiting:\n{}",
+                    service.name(),
+                    self.stack.output(service)
+                );
+                eprintln!("kill matrix: {when}: {} does not own every partition of {topic}; more work", service.name());
+                self.put_work_in_flight().await;
+            }
+        }
     }
 
     fn count_kill(&mut self, service: Service) {
         if service == Service::Notification {
             self.expected.notification_kills += 1;
-        }
-    }
-
-    async fn assert_groups_own_their_partitions(&self, when: &str) {
-        for (service, topic) in Service::CONSUMERS {
-            let owned = self.stack.wait_until_partitions_owned(service, topic, PIPELINE_DEADLINE).await;
-            assert!(
-                owned,
-                "{when}: the {} group never owned every partition of {topic} again:\n{}",
-                service.name(),
-                self.stack.output(service)
-            );
         }
     }
 
@@ -213,13 +222,13 @@ async fn the_broker_killed_and_postgres_restarted_lose_and_repeat_nothing() {
     scenario.stack.broker.stop();
     tokio::time::sleep(INSIDE_SESSION).await;
     scenario.stack.broker.start_again().await.expect("broker restarts");
-    scenario.assert_groups_own_their_partitions("after the broker restarted").await;
+    scenario.assert_groups_recover_their_partitions("after the broker restarted").await;
 
     scenario.put_work_in_flight().await;
     scenario.stack.stop_postgres().await.expect("postgres stops");
     tokio::time::sleep(INSIDE_SESSION).await;
     scenario.stack.start_postgres().await.expect("postgres restarts");
-    scenario.assert_groups_own_their_partitions("after postgres restarted").await;
+    scenario.assert_groups_recover_their_partitions("after postgres restarted").await;
     scenario.assert_exactly_once().await;
 }
 

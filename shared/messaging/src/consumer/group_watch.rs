@@ -41,12 +41,25 @@
 //! Leaving and joining again (a fresh client) sends LeaveGroup, which on tansu moves the group back to
 //! forming with no leader: the first member to join becomes leader and assigns every partition.
 //!
+//! # The second hole: a partition given to a member that is already dead
+//!
+//! With two replicas, one killed and started again inside the session timeout: the new member joins while
+//! the dead one is still counted, the leader hands the dead one a partition, and when its session lapses
+//! tansu drops it without a rebalance. Both live members own partitions, so the guard above never fires, and
+//! the dead member's partition has no consumer for ever. No member can see another's assignment (and tansu
+//! cannot describe the group), so [`BacklogWatch`] watches the one thing every member can read: a partition
+//! this member does not own whose committed offset stands behind its end without moving for the guard's
+//! patience has nobody consuming it, and leaving and joining again makes the group assign it anew. On a
+//! correct broker this fires only when another member holds a partition without making progress (stuck or
+//! dying): a rebalance is then the right answer too.
+//!
 //! Seen while building this: tansu 0.6.0 with SQLite storage answers every DescribeGroups with an error (its
 //! broker log: `invalid type: string "{\"generation_id\":1, … \"state\":{\"Formed\":{\"assignments\":{},
 //! \"leader\":\"notification-…\"}}}", expected struct GroupDetail`: it reads the stored group back as a JSON
 //! string). That same log line shows the stuck group of step 4: formed, one member, its leader, no assignment.
 //! So a group the broker cannot describe, while it answers metadata, is treated as owing partitions.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// How long a member that owns nothing waits before it looks at the group, after it last owned partitions
@@ -138,6 +151,84 @@ impl GroupView {
     }
 }
 
+/// One partition of a subscribed topic this member does not own: where the group stands in it and its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UnownedPartition {
+    pub(crate) topic: String,
+    pub(crate) partition: i32,
+    /// The group's committed offset; `None` before anything was committed (the low watermark then counts).
+    pub(crate) committed: Option<i64>,
+    pub(crate) low: i64,
+    pub(crate) high: i64,
+}
+
+impl UnownedPartition {
+    /// Where the group will read next: its committed offset, or the start of the partition.
+    fn next_offset(&self) -> i64 {
+        self.committed.unwrap_or(self.low).max(self.low)
+    }
+}
+
+/// Partitions with work waiting and a committed offset that does not move (see the module docs).
+#[derive(Debug, Default)]
+pub(crate) struct BacklogWatch {
+    /// Per partition with waiting work: the offset the group stood at, and since when it has stood there.
+    waiting: HashMap<(String, i32), (i64, Instant)>,
+    last_sampled: Option<Instant>,
+    /// Rejoins since nothing last waited: each one that did not help doubles the patience.
+    rejoins: u32,
+}
+
+impl BacklogWatch {
+    /// Whether it is time for another sample (the queries are round trips, so at most one per `every`).
+    pub(crate) fn due(&mut self, every: Duration, now: Instant) -> bool {
+        let due = self.last_sampled.is_none_or(|last| now.saturating_duration_since(last) >= every);
+        if due {
+            self.last_sampled = Some(now);
+        }
+        due
+    }
+
+    /// Records a sample of the partitions other members should be consuming; returns those whose waiting work
+    /// has not moved for longer than `patience`.
+    pub(crate) fn observe(&mut self, sample: &[UnownedPartition], patience: Duration, now: Instant) -> Vec<String> {
+        let mut stalled = Vec::new();
+        let mut waiting = HashMap::new();
+        for unowned in sample {
+            let next = unowned.next_offset();
+            if unowned.high <= next {
+                continue;
+            }
+            let key = (unowned.topic.clone(), unowned.partition);
+            let since = match self.waiting.get(&key) {
+                Some((offset, since)) if *offset == next => *since,
+                _ => now,
+            };
+            if now.saturating_duration_since(since) > patience {
+                stalled.push(format!("{}/{} (at {next}, end {})", unowned.topic, unowned.partition, unowned.high));
+            }
+            waiting.insert(key, (next, since));
+        }
+        if waiting.is_empty() {
+            self.rejoins = 0;
+        }
+        self.waiting = waiting;
+        stalled
+    }
+
+    /// How long waiting work may stand still: `base`, doubled for each rejoin that did not help, up to
+    /// [`GroupWatch::MAX`] (a member that holds a partition and is stuck is not rebalanced away in a loop).
+    pub(crate) fn patience(&self, base: Duration) -> Duration {
+        base.saturating_mul(2u32.saturating_pow(self.rejoins)).min(GroupWatch::MAX)
+    }
+
+    /// After a rejoin the partitions are assigned anew: start watching from scratch, with more patience.
+    pub(crate) fn rejoined(&mut self) {
+        self.waiting.clear();
+        self.rejoins = self.rejoins.saturating_add(1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +303,64 @@ mod tests {
         assert!(!GroupView { partitions: 0, described: None }.owes_this_member_partitions());
         // The broker answers metadata but cannot describe the group (tansu 0.6 on SQLite): rejoin.
         assert!(GroupView { partitions: 3, described: None }.owes_this_member_partitions());
+    }
+
+    fn unowned(partition: i32, committed: Option<i64>, high: i64) -> UnownedPartition {
+        UnownedPartition { topic: "reminders".into(), partition, committed, low: 0, high }
+    }
+
+    #[test]
+    fn waiting_work_that_does_not_move_for_the_patience_is_stalled() {
+        let mut watch = BacklogWatch::default();
+        let start = Instant::now();
+        let patience = Duration::from_secs(20);
+        let sample = [unowned(0, Some(5), 5), unowned(1, Some(3), 7), unowned(2, None, 2)];
+        assert!(watch.observe(&sample, patience, start).is_empty(), "nothing has waited yet");
+        let later = start + Duration::from_secs(21);
+        let stalled = watch.observe(&sample, patience, later);
+        // Partition 0 has no waiting work; 1 and 2 (never committed: counted from its start) have not moved.
+        assert_eq!(stalled, ["reminders/1 (at 3, end 7)", "reminders/2 (at 0, end 2)"]);
+    }
+
+    #[test]
+    fn progress_or_an_empty_backlog_restarts_the_wait() {
+        let mut watch = BacklogWatch::default();
+        let start = Instant::now();
+        let patience = Duration::from_secs(20);
+        watch.observe(&[unowned(1, Some(3), 7)], patience, start);
+        // Another member committed: it is consuming, so the wait starts again.
+        assert!(watch.observe(&[unowned(1, Some(4), 7)], patience, start + Duration::from_secs(15)).is_empty());
+        assert!(watch.observe(&[unowned(1, Some(4), 7)], patience, start + Duration::from_secs(30)).is_empty());
+        assert_eq!(watch.observe(&[unowned(1, Some(4), 7)], patience, start + Duration::from_secs(36)).len(), 1);
+        // Caught up: nothing waits, nothing is stalled, and a new backlog waits from scratch.
+        assert!(watch.observe(&[unowned(1, Some(7), 7)], patience, start + Duration::from_secs(40)).is_empty());
+        assert!(watch.observe(&[unowned(1, Some(7), 9)], patience, start + Duration::from_secs(50)).is_empty());
+        watch.rejoined();
+        assert!(watch.observe(&[unowned(1, Some(7), 9)], patience, start + Duration::from_secs(80)).is_empty());
+    }
+
+    #[test]
+    fn patience_doubles_with_rejoins_that_did_not_help_and_resets_when_nothing_waits() {
+        let mut watch = BacklogWatch::default();
+        let base = Duration::from_secs(20);
+        assert_eq!(watch.patience(base), base);
+        watch.rejoined();
+        watch.rejoined();
+        assert_eq!(watch.patience(base), Duration::from_secs(80));
+        for _ in 0..10 {
+            watch.rejoined();
+        }
+        assert_eq!(watch.patience(base), GroupWatch::MAX);
+        watch.observe(&[unowned(1, Some(7), 7)], base, Instant::now());
+        assert_eq!(watch.patience(base), base);
+    }
+
+    #[test]
+    fn samples_are_rate_limited() {
+        let mut watch = BacklogWatch::default();
+        let start = Instant::now();
+        assert!(watch.due(Duration::from_secs(5), start));
+        assert!(!watch.due(Duration::from_secs(5), start + Duration::from_secs(4)));
+        assert!(watch.due(Duration::from_secs(5), start + Duration::from_secs(5)));
     }
 }

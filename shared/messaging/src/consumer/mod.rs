@@ -31,6 +31,7 @@ use rdkafka::Message as _;
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::OwnedMessage;
+use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::Instrument as _;
 use tracing::field::Empty;
@@ -38,7 +39,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use self::backoff::Backoff;
 use self::dead_letter::dead_letter_message;
-use self::group_watch::{DescribedGroup, GroupView, GroupWatch};
+use self::group_watch::{BacklogWatch, DescribedGroup, GroupView, GroupWatch, UnownedPartition};
 pub use self::handler::{Handler, HandlerError, IncomingMessage};
 use crate::client_context::TracingContext;
 use crate::config::{KafkaConfig, millis};
@@ -218,6 +219,7 @@ impl Consumer {
         tracing::info!(topics = ?self.subscription.topics, group = %self.config.group_id, "consumer started");
         self.start_series();
         let mut guard = GroupWatch::new(self.config.session_timeout, Instant::now());
+        let mut backlog = BacklogWatch::default();
         let mut guard_ticks = tokio::time::interval(GUARD_TICK.min(self.config.session_timeout));
         guard_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut receive_errors = Backoff::new(self.config.retry_backoff);
@@ -235,7 +237,7 @@ impl Consumer {
             let message = match woken {
                 Woken::Shutdown => break,
                 Woken::GuardTick => {
-                    self.guard_membership(&mut guard).await;
+                    self.guard_membership(&mut guard, &mut backlog).await;
                     continue;
                 }
                 Woken::Received(Ok(message)) => message,
@@ -279,36 +281,22 @@ impl Consumer {
         metrics::counter!(CONSUMER_REJOINS_TOTAL).increment(0);
     }
 
-    /// The group guard (see [`group_watch`]): when this member has owned nothing for too long, asks the broker
-    /// about the group, and leaves and joins again when the group owes it partitions.
-    async fn guard_membership(&mut self, guard: &mut GroupWatch) {
+    /// The group guard (see [`group_watch`]): when this member has owned nothing for too long and the group
+    /// owes it partitions, or a partition it does not own has work that nobody takes, it leaves the group and
+    /// joins again.
+    async fn guard_membership(&mut self, guard: &mut GroupWatch, backlog: &mut BacklogWatch) {
         let owned = monitor::owned_partitions(&self.member.consumer, &self.subscription.topics).values().sum();
-        if !guard.observe(owned, Instant::now()) {
-            return;
-        }
-        let consumer = Arc::clone(&self.member.consumer);
-        let (group, topics, timeout) =
-            (self.config.group_id.clone(), self.subscription.topics.clone(), self.config.request_timeout);
-        let view = match tokio::task::spawn_blocking(move || group_view(&consumer, &group, &topics, timeout)).await {
-            Ok(view) => view,
-            Err(error) => {
-                tracing::warn!(%error, "looking at the consumer group failed");
-                guard.group_is_fine(Instant::now());
-                return;
-            }
+        let why = if guard.observe(owned, Instant::now()) {
+            self.group_owes_this_member(guard).await
+        } else if backlog.due(self.config.session_timeout / 2, Instant::now()) {
+            self.unconsumed_backlog(backlog).await
+        } else {
+            None
         };
-        if !view.owes_this_member_partitions() {
-            guard.group_is_fine(Instant::now());
+        let Some(why) = why else {
             return;
-        }
-        tracing::warn!(
-            group = %self.config.group_id,
-            group_state = view.described.as_ref().map_or("not described", |group| group.state.as_str()),
-            members = view.described.as_ref().map(|group| group.members),
-            partitions = view.partitions,
-            idle_for_more_than_ms = guard.patience().as_millis(),
-            "this consumer has owned no partition for too long while the group owes it some; leaving and joining again"
-        );
+        };
+        tracing::warn!(group = %self.config.group_id, reason = %why, "leaving the consumer group and joining again");
         match Member::join(&self.config, &self.subscription) {
             Ok(fresh) => {
                 let stale = std::mem::replace(&mut self.member, fresh);
@@ -318,6 +306,52 @@ impl Consumer {
             Err(error) => tracing::warn!(%error, "cannot create a consumer to rejoin with; trying again later"),
         }
         guard.rejoined(Instant::now());
+        backlog.rejoined();
+    }
+
+    /// Why this member, idle for too long, should rejoin: the group owes it partitions. `None` when it does not.
+    async fn group_owes_this_member(&self, guard: &mut GroupWatch) -> Option<String> {
+        let consumer = Arc::clone(&self.member.consumer);
+        let (group, topics, timeout) =
+            (self.config.group_id.clone(), self.subscription.topics.clone(), self.config.request_timeout);
+        let view = match tokio::task::spawn_blocking(move || group_view(&consumer, &group, &topics, timeout)).await {
+            Ok(view) => view,
+            Err(error) => {
+                tracing::warn!(%error, "looking at the consumer group failed");
+                guard.group_is_fine(Instant::now());
+                return None;
+            }
+        };
+        if !view.owes_this_member_partitions() {
+            guard.group_is_fine(Instant::now());
+            return None;
+        }
+        Some(format!(
+            "this consumer has owned no partition for more than {} ms while the group owes it some (group {}, {} \
+             members, {} partitions)",
+            guard.patience().as_millis(),
+            view.described.as_ref().map_or("not described", |group| group.state.as_str()),
+            view.described.as_ref().map_or_else(|| "unknown".to_owned(), |group| group.members.to_string()),
+            view.partitions,
+        ))
+    }
+
+    /// Why this member should rejoin: partitions it does not own have work that has not moved for the patience
+    /// (at least two commit intervals, so a consuming member has committed meanwhile). `None` when none has.
+    async fn unconsumed_backlog(&self, backlog: &mut BacklogWatch) -> Option<String> {
+        let consumer = Arc::clone(&self.member.consumer);
+        let (topics, timeout) = (self.subscription.topics.clone(), self.config.request_timeout);
+        let sample = tokio::task::spawn_blocking(move || unowned_partitions(&consumer, &topics, timeout)).await.ok()?;
+        let base = self.config.session_timeout.saturating_mul(2).max(self.config.commit_interval.saturating_mul(2));
+        let patience = backlog.patience(base);
+        let stalled = backlog.observe(&sample, patience, Instant::now());
+        (!stalled.is_empty()).then(|| {
+            format!(
+                "work waits in partitions this consumer does not own and nobody has taken it for more than {} ms: {}",
+                patience.as_millis(),
+                stalled.join(", ")
+            )
+        })
     }
 
     async fn process<H: Handler>(&self, message: &OwnedMessage, handler: &H, shutdown: &Shutdown) -> Disposition {
@@ -501,6 +535,53 @@ fn group_view(
         }
     };
     GroupView { partitions, described }
+}
+
+/// The partitions of `topics` this member does not own, with the group's committed offset and their ends;
+/// partitions the broker does not answer for are left out.
+fn unowned_partitions(
+    consumer: &StreamConsumer<TracingContext>,
+    topics: &[String],
+    timeout: std::time::Duration,
+) -> Vec<UnownedPartition> {
+    let owned = consumer.assignment().unwrap_or_default();
+    let mut wanted = TopicPartitionList::new();
+    for topic in topics {
+        let partitions = monitor::topic_partitions(consumer, topic, timeout).unwrap_or(0);
+        for partition in 0..i32::try_from(partitions).unwrap_or(i32::MAX) {
+            if owned.find_partition(topic, partition).is_none() {
+                wanted.add_partition(topic, partition);
+            }
+        }
+    }
+    if wanted.count() == 0 {
+        return Vec::new();
+    }
+    let committed = match consumer.committed_offsets(wanted, timeout) {
+        Ok(committed) => committed,
+        Err(error) => {
+            tracing::debug!(%error, "could not read the group's committed offsets");
+            return Vec::new();
+        }
+    };
+    committed
+        .elements()
+        .iter()
+        .filter_map(|element| {
+            let (low, high) = consumer.fetch_watermarks(element.topic(), element.partition(), timeout).ok()?;
+            let committed = match element.offset() {
+                Offset::Offset(offset) => Some(offset),
+                _ => None,
+            };
+            Some(UnownedPartition {
+                topic: element.topic().to_owned(),
+                partition: element.partition(),
+                committed,
+                low,
+                high,
+            })
+        })
+        .collect()
 }
 
 /// Seconds since the Unix epoch, for timestamp gauges.
