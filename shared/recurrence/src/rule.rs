@@ -1,4 +1,5 @@
-//! The RRULE text itself: subset validation, normalisation, and running it through the `rrule` crate.
+//! The RRULE text itself: subset validation, normalisation, and its parts (`COUNT`, `UNTIL`, the schedule without
+//! them); [`crate::Series`] runs it through the `rrule` crate.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 

@@ -103,13 +103,17 @@ impl Series {
 
     /// The first occurrence strictly after `after`.
     pub fn first_after(&self, after: DateTime<Utc>) -> Result<After, RuleError> {
-        if let Some(next) = self.occurrences()?.find(|at| *at > after) {
-            return Ok(After::Occurrence(next));
+        let mut up_to_after = 0usize;
+        for at in self.occurrences()? {
+            if at > after {
+                return Ok(After::Occurrence(at));
+            }
+            up_to_after += 1;
         }
-        // Ended by COUNT, UNTIL or the rule itself, or only by LATEST? Ask the rule without that bound.
+        // Ended by COUNT or UNTIL, or only by LATEST?
         let ended_by_rule = match self.rule.until()? {
             Some(until) if until <= LATEST => true,
-            _ => self.unbounded_count_reached(after)?,
+            _ => self.rule.count()?.is_some_and(|count| up_to_after >= count as usize),
         };
         Ok(if ended_by_rule { After::Ended } else { After::BeyondLatest })
     }
@@ -129,15 +133,6 @@ impl Series {
         };
         let done = self.occurrences_before(from)?;
         Ok(count.checked_sub(done).filter(|left| *left > 0).map(|left| self.rule.with_count(left)))
-    }
-
-    /// Whether COUNT (not LATEST) is what stops the series before any occurrence after `after`.
-    fn unbounded_count_reached(&self, after: DateTime<Utc>) -> Result<bool, RuleError> {
-        let Some(count) = self.rule.count()? else {
-            return Ok(false);
-        };
-        let upto = self.occurrences()?.take_while(|at| *at <= after).count();
-        Ok(upto >= count as usize)
     }
 }
 

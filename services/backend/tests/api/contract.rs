@@ -12,25 +12,22 @@ use crate::harness::{SERVICE_TOKEN, TestApp};
 /// Examples per operation and phase: enough that every operation is reached with valid and invalid input.
 const MAX_EXAMPLES: &str = "40";
 
-/// What the internal operations are pointed at (see `schemathesis.toml`): a recurring task of `OWNER`.
-struct Seeded {
-    task_id: String,
-}
-
+/// The user whose token the user API runs with, and whose data the internal operations are pointed at.
 const OWNER: &str = "schemathesis-user";
 
-async fn seed(app: &TestApp) -> Seeded {
+/// A recurring task of `OWNER` for the internal reads to find (see `schemathesis.toml`); its id.
+async fn seed(app: &TestApp) -> String {
     let task = app
         .create_task(
             OWNER,
             json!({ "title": "Seeded", "due_at": "2030-03-01T09:00:00Z", "recurrence": { "rrule": "FREQ=DAILY" } }),
         )
         .await;
-    Seeded { task_id: task["id"].as_str().expect("id").to_owned() }
+    task["id"].as_str().expect("id").to_owned()
 }
 
 /// Runs schemathesis on the operations tagged `tags` with `token`; panics with its report when it finds anything.
-async fn schemathesis(app: &TestApp, seeded: &Seeded, tags: &[&str], token: &str, seed: u64) {
+async fn schemathesis(app: &TestApp, seeded_task: &str, tags: &[&str], token: &str, seed: u64) {
     let st = testkit::python::program("st").unwrap_or_else(|error| panic!("{error}"));
     // Its caches (.schemathesis, .hypothesis) go to a directory of this run, never into the repository.
     let cwd = tempfile::tempdir().expect("temporary directory");
@@ -38,7 +35,7 @@ async fn schemathesis(app: &TestApp, seeded: &Seeded, tags: &[&str], token: &str
     let mut command = tokio::process::Command::new(&st);
     command
         .current_dir(cwd.path())
-        .env("TASKWATCH_CONTRACT_TASK_ID", &seeded.task_id)
+        .env("TASKWATCH_CONTRACT_TASK_ID", seeded_task)
         .env("TASKWATCH_CONTRACT_USER_ID", OWNER)
         .args(["--config-file", config, "run", &format!("{}/openapi.json", app.base_url)])
         .args(["--header", &format!("Authorization: Bearer {token}")])
@@ -60,18 +57,18 @@ fn random_seed() -> u64 {
 #[tokio::test]
 async fn the_user_api_keeps_its_openapi_contract() {
     let app = TestApp::start().await;
-    let seeded = seed(&app).await;
+    let seeded_task = seed(&app).await;
     let token = app.token(OWNER);
     for seed in [1, random_seed()] {
-        schemathesis(&app, &seeded, &["tasks", "settings"], &token, seed).await;
+        schemathesis(&app, &seeded_task, &["tasks", "settings"], &token, seed).await;
     }
 }
 
 #[tokio::test]
 async fn the_internal_api_keeps_its_openapi_contract() {
     let app = TestApp::start().await;
-    let seeded = seed(&app).await;
+    let seeded_task = seed(&app).await;
     for seed in [1, random_seed()] {
-        schemathesis(&app, &seeded, &["internal"], SERVICE_TOKEN, seed).await;
+        schemathesis(&app, &seeded_task, &["internal"], SERVICE_TOKEN, seed).await;
     }
 }

@@ -9,6 +9,10 @@ use observability::ProblemType;
 use observability::problem::PROBLEM_JSON;
 use serde_json::{Map, Value, json};
 
+use crate::domain::OwnerId;
+use crate::domain::notification::{EMAIL_MAX_LEN, WEBHOOK_URL_MAX_LEN};
+use crate::idempotency::IdempotencyKey;
+
 const METHODS: [&str; 5] = ["get", "put", "post", "patch", "delete"];
 const PROBLEM_REF: &str = "#/components/schemas/Problem";
 
@@ -72,8 +76,7 @@ fn complete_operation(path: &str, operation: &mut Value) {
             (Some("header"), Some("Idempotency-Key")) => {
                 // 410: the keyed request succeeded before and its task has since been deleted.
                 statuses.extend([400, 410, 422]);
-                parameter["schema"] =
-                    json!({ "type": "string", "minLength": 1, "maxLength": 255, "pattern": IDEMPOTENCY_KEY_PATTERN });
+                parameter["schema"] = json!({ "type": "string", "minLength": 1, "maxLength": IdempotencyKey::MAX_LEN, "pattern": IDEMPOTENCY_KEY_PATTERN });
             }
             (Some("query"), name) => {
                 statuses.push(400);
@@ -82,8 +85,7 @@ fn complete_operation(path: &str, operation: &mut Value) {
                 }
             }
             (Some("path"), Some("user_id")) => {
-                parameter["schema"] =
-                    json!({ "type": "string", "minLength": 1, "maxLength": 255, "pattern": USER_ID_PATTERN });
+                parameter["schema"] = json!({ "type": "string", "minLength": 1, "maxLength": OwnerId::MAX_LEN, "pattern": USER_ID_PATTERN });
             }
             _ => {}
         }
@@ -102,12 +104,12 @@ fn complete_operation(path: &str, operation: &mut Value) {
         if code < 400 {
             continue;
         }
-        if response["description"].as_str().is_none_or(str::is_empty) {
-            response["description"] = json!(kinds_of(code));
-        } else {
-            let own = response["description"].as_str().unwrap_or_default().to_owned();
-            response["description"] = json!(format!("{own}. {}", kinds_of(code)));
-        }
+        let kinds = kinds_of(code);
+        let description = match response["description"].as_str().filter(|own| !own.is_empty()) {
+            Some(own) => format!("{own}. {kinds}"),
+            None => kinds,
+        };
+        response["description"] = json!(description);
         response["content"] = json!({ PROBLEM_JSON: { "schema": { "$ref": PROBLEM_REF } } });
     }
 }
@@ -137,9 +139,9 @@ fn refine_task_fields(schemas: &mut Value) {
     schemas["LabelDto"]["pattern"] = json!(LINE_PATTERN);
     let settings = &mut schemas["NotificationSettingsDto"]["properties"];
     settings["email"]["pattern"] = json!(EMAIL_PATTERN);
-    settings["email"]["maxLength"] = json!(254);
+    settings["email"]["maxLength"] = json!(EMAIL_MAX_LEN);
     settings["webhook_url"]["pattern"] = json!("^https://[^\\s]+$");
-    settings["webhook_url"]["maxLength"] = json!(2048);
+    settings["webhook_url"]["maxLength"] = json!(WEBHOOK_URL_MAX_LEN);
 }
 
 /// "Problem types: `urn:…:a`, `urn:…:b`" for the kinds sent with `status`.
