@@ -143,13 +143,9 @@ impl SchemaToolchain {
     }
 }
 
-/// `$XDG_CACHE_HOME/taskwatch` or `~/.cache/taskwatch`, where the repo's other cached tools live.
+/// The workspace's cache directory, where the repo's other cached tools live.
 fn cache_root() -> Result<PathBuf, GrafanaError> {
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|dir| !dir.is_empty()) {
-        return Ok(PathBuf::from(dir).join("taskwatch"));
-    }
-    std::env::var_os("HOME")
-        .map(|home| PathBuf::from(home).join(".cache/taskwatch"))
+    testkit::workspace::cache_dir()
         .ok_or_else(|| GrafanaError::Shape("neither XDG_CACHE_HOME nor HOME is set: no cache directory".into()))
 }
 

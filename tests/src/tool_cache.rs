@@ -11,13 +11,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// `$XDG_CACHE_HOME/taskwatch` or `~/.cache/taskwatch`.
+/// The workspace's cache directory (`testkit::workspace::cache_dir`).
 pub fn cache_root() -> PathBuf {
-    match std::env::var_os("XDG_CACHE_HOME").filter(|dir| !dir.is_empty()) {
-        Some(dir) => PathBuf::from(dir).join("taskwatch"),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME or XDG_CACHE_HOME must be set"))
-            .join(".cache/taskwatch"),
-    }
+    testkit::workspace::cache_dir().expect("HOME or XDG_CACHE_HOME must be set")
 }
 
 /// Runs `command` and returns its stdout; panics with stdout and stderr when it cannot start or fails.

@@ -236,16 +236,9 @@ async fn fresh_venv_with(venv: &Path, packages: &[&str]) -> anyhow::Result<()> {
     .await
 }
 
-/// `$XDG_CACHE_HOME/taskwatch`, else `~/.cache/taskwatch`, where slow-to-make things are kept between runs.
+/// The workspace's cache directory (`testkit::workspace::cache_dir`), created if missing.
 fn cache_dir() -> anyhow::Result<PathBuf> {
-    let base = match std::env::var_os("XDG_CACHE_HOME").filter(|dir| !dir.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => {
-            let home = std::env::var_os("HOME").context("neither XDG_CACHE_HOME nor HOME is set")?;
-            Path::new(&home).join(".cache")
-        }
-    };
-    let dir = base.join("taskwatch");
+    let dir = testkit::workspace::cache_dir().context("neither XDG_CACHE_HOME nor HOME is set")?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
 }

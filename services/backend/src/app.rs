@@ -1,22 +1,19 @@
-//! Wires the layers into one router plus the background chores that keep it healthy.
+//! Assembles the backend for the runtime: the API router over its services, the Postgres check, migrations, and
+//! the background chores that keep it healthy.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use chrono::Utc;
-use observability::Health;
+use observability::Shutdown;
 use observability::metrics::PrometheusHandle;
-use sqlx::PgPool;
-use tokio::task::JoinSet;
+use runtime::Service;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::rate_limit::Limiter;
 use crate::api::{self, ApiState};
 use crate::auth::TokenVerifier;
 use crate::config::Config;
-use crate::domain::OwnerId;
 use crate::service::{SettingsService, TaskService};
 use crate::service_token::ServiceToken;
 use crate::{metrics, store};
@@ -24,22 +21,21 @@ use crate::{metrics, store};
 const LIMITER_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
 const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(600);
 
-/// The assembled service: its router, its probes and what its background chores need.
-#[derive(Debug, Clone)]
-pub struct App {
-    router: Router,
-    health: Health,
-    pool: PgPool,
-    user_limiter: Option<Arc<Limiter<OwnerId>>>,
-    client_limiter: Option<Arc<Limiter<IpAddr>>>,
-    idempotency_ttl: Duration,
+/// Why the service could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The outbox relay's producer could not be created.
+    #[error("cannot create the outbox relay's Kafka producer")]
+    Producer(#[from] messaging::ClientError),
 }
 
-/// Builds the full router: `/v1` API, `/openapi.json`, `/docs`, `/health/*` and `/metrics`, all wrapped in the
-/// shared HTTP layer (request ids, traces, RED metrics, limits). Readiness checks Postgres; the caller marks
-/// start-up complete with `app.health().mark_started()`.
-pub fn build(config: &Config, pool: PgPool, metrics_handle: PrometheusHandle) -> App {
+/// The backend for the runtime: the `/v1` API, `/internal/v1`, `/openapi.json` and `/docs` beside the probes.
+/// Readiness checks Postgres. Start-up step: migrations (waiting up to `DATABASE_STARTUP_TIMEOUT` for Postgres;
+/// safe with many replicas starting at once). Workers: the outbox relay (unless switched off), the pool sampler,
+/// the rate limiters' cleanup and the purge of expired idempotency keys.
+pub fn build(config: &Config, metrics_handle: PrometheusHandle) -> Result<Service, BuildError> {
     metrics::describe();
+    let pool = database::connect(&config.database, crate::SERVICE.name);
     let (user_limiter, client_limiter) = if config.rate_limit.enabled {
         (
             Some(Arc::new(Limiter::new(config.rate_limit.per_user))),
@@ -55,47 +51,26 @@ pub fn build(config: &Config, pool: PgPool, metrics_handle: PrometheusHandle) ->
         service_token: config.internal_service_token.as_ref().map(|token| Arc::new(ServiceToken::new(token))),
         user_limiter: user_limiter.clone(),
     };
-    let health =
-        Health::new().with_check("postgres", config.database.readiness_timeout, database::readiness_check(&pool));
-    let faults = observability::faults::install(&config.faults);
-    let router = api::router(state, client_limiter.clone())
-        .merge(faults.router())
-        .merge(health.router())
-        .merge(observability::metrics::router(metrics_handle));
-    let router = observability::instrument(router, &config.http);
-    App { router, health, pool, user_limiter, client_limiter, idempotency_ttl: config.idempotency_ttl }
-}
-
-impl App {
-    pub fn router(&self) -> Router {
-        self.router.clone()
-    }
-
-    pub fn health(&self) -> &Health {
-        &self.health
-    }
-
-    /// Starts the periodic chores (pool gauges, rate-limiter cleanup, expired idempotency keys); they stop when
-    /// `stop` is cancelled.
-    pub fn spawn_background(&self, stop: CancellationToken) -> JoinSet<()> {
-        let mut chores = JoinSet::new();
-        chores.spawn(database::metrics::sample_pool(
-            self.pool.clone(),
-            metrics::POOL_NAME,
-            database::metrics::POOL_SAMPLE_INTERVAL,
-            stop.clone(),
-        ));
-        let (users, clients) = (self.user_limiter.clone(), self.client_limiter.clone());
-        chores.spawn(every(LIMITER_CLEANUP_INTERVAL, stop.clone(), move || {
-            let (users, clients) = (users.clone(), clients.clone());
-            async move {
-                users.iter().for_each(|limiter| limiter.forget_idle());
-                clients.iter().for_each(|limiter| limiter.forget_idle());
-            }
-        }));
-        let (pool, ttl) = (self.pool.clone(), self.idempotency_ttl);
-        chores.spawn(every(IDEMPOTENCY_PURGE_INTERVAL, stop, move || {
-            let pool = pool.clone();
+    let database = config.database.clone();
+    let service = Service::new(crate::SERVICE, &config.base, metrics_handle)
+        .routes(api::router(state, client_limiter.clone()))
+        .database(&pool, metrics::POOL_NAME, config.database.readiness_timeout)
+        .start_step("migrations", async move {
+            database::migrate(&database, store::migrate::SCHEMA, store::migrate::migrator()).await
+        })
+        .worker("rate limiter cleanup", move |shutdown: Shutdown| {
+            every(LIMITER_CLEANUP_INTERVAL, shutdown.token(), move || {
+                let (users, clients) = (user_limiter.clone(), client_limiter.clone());
+                async move {
+                    users.iter().for_each(|limiter| limiter.forget_idle());
+                    clients.iter().for_each(|limiter| limiter.forget_idle());
+                }
+            })
+        });
+    let (purged, ttl) = (pool.clone(), config.idempotency_ttl);
+    let service = service.worker("idempotency purge", move |shutdown: Shutdown| {
+        every(IDEMPOTENCY_PURGE_INTERVAL, shutdown.token(), move || {
+            let pool = purged.clone();
             async move {
                 let cutoff = Utc::now() - chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
                 match store::idempotency::purge_created_before(&pool, cutoff).await {
@@ -104,9 +79,18 @@ impl App {
                     Err(error) => tracing::warn!(%error, "purging idempotency keys failed; will retry"),
                 }
             }
-        }));
-        chores
-    }
+        })
+    });
+    Ok(match &config.outbox_relay {
+        Some(relay) => {
+            let relay = crate::relay::new(pool, relay.clone())?;
+            service.worker("outbox relay", |shutdown: Shutdown| relay.run(shutdown.token()))
+        }
+        None => {
+            tracing::warn!("outbox relay disabled (OUTBOX_RELAY_ENABLED=false or KAFKA_BROKERS unset)");
+            service
+        }
+    })
 }
 
 /// Runs `chore` every `interval` until `stop` fires.

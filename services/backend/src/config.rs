@@ -1,17 +1,15 @@
 //! The backend's configuration: environment variables only, validated at start-up with one report naming every
 //! bad or missing variable. The table in `services/backend/README.md` documents each variable.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::time::Duration;
 
 pub use database::{DatabaseConfig, DatabaseTarget};
 use messaging::KafkaConfig;
+use observability::ServiceInfo;
 use observability::config::{ConfigError, DurationValue, Env, Secret};
-use observability::faults::FaultConfig;
-use observability::telemetry::TelemetrySettings;
-use observability::{HttpConfig, ServiceInfo};
 pub use outbox::RelayConfig;
+use runtime::BaseConfig;
 
 use crate::domain::WebhookPolicy;
 
@@ -20,13 +18,20 @@ pub const MIN_JWT_SECRET_BYTES: usize = 32;
 /// A shared service credential must be as hard to guess as a 256-bit key.
 pub const MIN_SERVICE_TOKEN_BYTES: usize = 32;
 
+/// The port when `PORT` is unset.
+pub const DEFAULT_PORT: u16 = 8080;
+
+/// Everything the backend reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub listen: SocketAddr,
+    /// `BIND_ADDR`/`PORT`, `HTTP_*`, `RUST_LOG`/`OTEL_*`, `FAULT_*` (`/admin/faults` takes the internal API's
+    /// credential unless `FAULT_ADMIN_TOKEN` is set).
+    pub base: BaseConfig,
     /// `DATABASE_*` and `READINESS_CHECK_TIMEOUT`.
     pub database: DatabaseConfig,
+    /// `AUTH_JWT_*`.
     pub auth: AuthConfig,
-    pub http: HttpConfig,
+    /// `RATE_LIMIT_*`.
     pub rate_limit: RateLimitConfig,
     /// How long an `Idempotency-Key` is remembered.
     pub idempotency_ttl: Duration,
@@ -36,10 +41,12 @@ pub struct Config {
     pub outbox_relay: Option<RelayConfig>,
     /// Which webhook URLs users may save (`WEBHOOK_ALLOW_PRIVATE_TARGETS`).
     pub webhook_policy: WebhookPolicy,
-    /// Demo fault switches (`FAULT_INJECTION_ENABLED`, …): off by default, refused in production.
-    pub faults: FaultConfig,
-    /// `RUST_LOG`, `OTEL_*`: read with the rest, so one report names every bad variable.
-    pub telemetry: TelemetrySettings,
+}
+
+impl AsRef<BaseConfig> for Config {
+    fn as_ref(&self) -> &BaseConfig {
+        &self.base
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -69,17 +76,12 @@ pub struct RateLimitConfig {
 }
 
 impl Config {
+    /// Reads and validates every variable; the error names each bad or missing one.
     pub fn from_env(env: Env) -> Result<Self, ConfigError> {
         env.load(|env| {
-            let bind_addr = env.with_default("BIND_ADDR", IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-            let port = env.with_default("PORT", 8080u16);
+            let mut base = BaseConfig::from_env(env, crate::SERVICE, DEFAULT_PORT);
             let database = DatabaseConfig::from_env(env);
             let auth = read_auth(env);
-            let http = HttpConfig {
-                request_timeout: env.with_default("HTTP_REQUEST_TIMEOUT", DurationValue::from_secs(10)).get(),
-                body_limit_bytes: env.with_default("HTTP_BODY_LIMIT_BYTES", 64 * 1024usize),
-                drain_timeout: env.with_default("HTTP_DRAIN_TIMEOUT", DurationValue::from_secs(20)).get(),
-            };
             let rate_limit = RateLimitConfig {
                 enabled: env.with_default("RATE_LIMIT_ENABLED", true),
                 per_user: RateQuota {
@@ -103,20 +105,16 @@ impl Config {
                 WebhookPolicy::PublicHttpsOnly
             };
             // `/admin/faults` takes the internal API's credential unless FAULT_ADMIN_TOKEN is set.
-            let faults = FaultConfig::from_env(env).with_fallback_token(internal_service_token.as_ref());
-            let telemetry = TelemetrySettings::from_env(env, crate::SERVICE);
+            base.faults = base.faults.with_fallback_token(internal_service_token.as_ref());
             Some(Config {
-                listen: SocketAddr::new(bind_addr, port),
+                base,
                 database: database?,
                 auth: auth?,
-                http,
                 rate_limit,
                 idempotency_ttl,
                 internal_service_token,
                 outbox_relay: outbox_relay?,
                 webhook_policy,
-                faults,
-                telemetry,
             })
         })
     }
@@ -172,7 +170,7 @@ mod tests {
             ("AUTH_JWT_SECRET", SECRET),
         ]))
         .expect("valid config");
-        assert_eq!(config.listen, "0.0.0.0:8080".parse().expect("address"));
+        assert_eq!(config.base.listen, "0.0.0.0:8080".parse().expect("address"));
         assert_eq!(config.database.max_connections, 10);
         assert!(config.rate_limit.enabled);
         assert_eq!(config.auth.issuer, None);

@@ -19,4 +19,3 @@ pub mod service;
 pub mod service_token;
 pub mod snapshot;
 pub mod store;
-pub mod trace_context;

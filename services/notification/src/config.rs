@@ -1,7 +1,6 @@
 //! The service's configuration: environment variables only, validated at start-up with one report naming every
 //! bad or missing variable. `README.md` documents each variable.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -9,21 +8,22 @@ use database::DatabaseConfig;
 use lettre::message::Mailbox;
 use messaging::KafkaConfig;
 use observability::config::{ConfigError, DurationValue, Env, Secret};
-use observability::faults::FaultConfig;
-use observability::telemetry::TelemetrySettings;
-use observability::{ClientConfig, HttpConfig, ServiceInfo};
+use observability::{ClientConfig, ServiceInfo};
+use runtime::BaseConfig;
 
 use crate::channel::guard::TargetPolicy;
 
+/// The port when `PORT` is unset.
 pub const DEFAULT_PORT: u16 = 8083;
 /// HMAC keys shorter than the hash output weaken the signature (RFC 2104 §3).
 pub const MIN_SIGNING_SECRET_BYTES: usize = 32;
 
+/// Everything the service reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub listen: SocketAddr,
-    pub http: HttpConfig,
-    pub telemetry: TelemetrySettings,
+    /// `BIND_ADDR`/`PORT`, `HTTP_*`, `RUST_LOG`/`OTEL_*`, `FAULT_*` (`/admin/faults` takes `INTERNAL_SERVICE_TOKEN`
+    /// unless `FAULT_ADMIN_TOKEN` is set).
+    pub base: BaseConfig,
     pub database: DatabaseConfig,
     pub kafka: KafkaConfig,
     pub backend: BackendConfig,
@@ -32,8 +32,12 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// How long start-up waits for the broker (to create missing topics) before giving up.
     pub startup_timeout: Duration,
-    /// Demo fault switches (`FAULT_INJECTION_ENABLED`, …): off by default, refused in production.
-    pub faults: FaultConfig,
+}
+
+impl AsRef<BaseConfig> for Config {
+    fn as_ref(&self) -> &BaseConfig {
+        &self.base
+    }
 }
 
 /// How to reach the backend's internal API for notification settings.
@@ -127,22 +131,19 @@ pub struct DeliveryConfig {
 }
 
 impl Config {
+    /// Reads and validates every variable; the error names each bad or missing one.
     pub fn from_env(env: Env, service: ServiceInfo) -> Result<Self, ConfigError> {
         env.load(|env| {
-            let bind_addr = env.with_default("BIND_ADDR", IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-            let port = env.with_default("PORT", DEFAULT_PORT);
-            let http = HttpConfig::from_env(env);
-            let telemetry = TelemetrySettings::from_env(env, service);
+            let mut base = BaseConfig::from_env(env, service, DEFAULT_PORT);
             let database = DatabaseConfig::from_env(env);
             let kafka = KafkaConfig::from_env(env, service);
             let backend = read_backend(env);
             let smtp = read_smtp(env);
             let webhook = read_webhook(env);
             let delivery = read_delivery(env);
-            let startup_timeout = env.with_default("STARTUP_TIMEOUT", DurationValue::from_secs(60)).get();
+            let startup_timeout = runtime::startup_timeout(env);
             // `/admin/faults` takes INTERNAL_SERVICE_TOKEN unless FAULT_ADMIN_TOKEN is set.
-            let faults =
-                FaultConfig::from_env(env).with_fallback_token(backend.as_ref().map(|backend| &backend.service_token));
+            base.faults = base.faults.with_fallback_token(backend.as_ref().map(|backend| &backend.service_token));
             if let (Some(smtp), Some(webhook), Some(delivery), Some(kafka)) = (&smtp, &webhook, &delivery, &kafka) {
                 // A lease that can run out mid-send lets a second worker send the same delivery concurrently; a
                 // claim may also publish a dead letter after its send.
@@ -156,9 +157,7 @@ impl Config {
                 }
             }
             Some(Config {
-                listen: SocketAddr::new(bind_addr, port),
-                http,
-                telemetry,
+                base,
                 database: database?,
                 kafka: kafka?,
                 backend: backend?,
@@ -166,7 +165,6 @@ impl Config {
                 webhook: webhook?,
                 delivery: delivery?,
                 startup_timeout,
-                faults,
             })
         })
     }
@@ -295,7 +293,7 @@ mod tests {
     #[test]
     fn minimal_config_uses_defaults() {
         let config = Config::from_env(env(&minimal()), SERVICE).expect("valid config");
-        assert_eq!(config.listen.port(), DEFAULT_PORT);
+        assert_eq!(config.base.listen.port(), DEFAULT_PORT);
         assert_eq!(config.kafka.group_id, "notification");
         assert_eq!(config.smtp.tls, SmtpTls::StartTls);
         assert_eq!(config.smtp.port, 587);

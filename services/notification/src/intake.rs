@@ -4,15 +4,14 @@
 //! Nothing is sent here: the deliveries are committed (unique per event and channel, so a redelivered event
 //! adds nothing), the event's offset may then be committed, and the [worker](crate::worker) sends them.
 
+use messaging::{Failure, Handler, HandlerFailure, IncomingMessage};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use events::CloudEvent;
 use events::reminder::{REMINDER_DUE_V1, ReminderDue};
-use messaging::MessageHeaders;
 use sqlx::PgPool;
 use tokio::sync::Notify;
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use uuid::Uuid;
 
 use crate::channel::Channel;
@@ -40,6 +39,15 @@ pub enum IntakeError {
     /// The event can never be handled: dead-letter it with this reason.
     #[error("permanent: {0}")]
     Permanent(String),
+}
+
+impl HandlerFailure for IntakeError {
+    fn failure(&self) -> Failure {
+        match self {
+            Self::Transient(_) => Failure::Transient,
+            Self::Permanent(_) => Failure::Permanent,
+        }
+    }
 }
 
 /// Turns reminder events into recorded deliveries and wakes the local worker.
@@ -74,7 +82,7 @@ impl ReminderIntake {
                 IntakeError::Permanent(error.to_string())
             }
         })?;
-        let deliveries = plan(&event, &received, &settings, current_trace_headers());
+        let deliveries = plan(&event, &received, &settings, observability::trace_headers::current());
         if deliveries.is_empty() {
             metrics::reminder(IntakeOutcome::NoChannel);
             tracing::info!(event_id = %event.id, task_id = %event.data.task_id, "owner has no notification channel");
@@ -118,14 +126,13 @@ fn plan(
         .collect()
 }
 
-/// The current span's W3C trace context, to be continued by the delivery span.
-fn current_trace_headers() -> BTreeMap<String, String> {
-    let mut headers = MessageHeaders::new();
-    headers.inject_context(&tracing::Span::current().context());
-    headers
-        .iter()
-        .filter_map(|(name, value)| Some((name.to_owned(), std::str::from_utf8(value).ok()?.to_owned())))
-        .collect()
+/// The Kafka side: an event is done once its deliveries are recorded.
+impl Handler for ReminderIntake {
+    type Error = IntakeError;
+
+    async fn handle(&self, message: IncomingMessage) -> Result<(), IntakeError> {
+        ReminderIntake::handle(self, message.event).await.map(drop)
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! Inside out: [`channel`] (rendering, signing, the SSRF guard, one send attempt each; no database) →
 //! [`retry`] and [`breaker`] (when to try again) → [`store`] (the delivery log and queue) → [`settings`] (the
 //! circuit-broken backend lookup) → [`intake`] (an event becomes deliveries) and [`worker`] (deliveries are
-//! sent) → [`consumer`] (Kafka) → [`app`] (probes, metrics, router). `main.rs` runs it.
+//! sent; the intake's `messaging::Handler` impl is the Kafka side) → [`app`] (the service for the runtime:
+//! checks, start-up steps, workers). `main.rs` runs it.
 
 // Tests may unwrap: a panic is how they fail. Non-test code is still linted (`--all-targets`).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -13,7 +14,6 @@ pub mod app;
 pub mod breaker;
 pub mod channel;
 pub mod config;
-pub mod consumer;
 pub mod dead_letter;
 pub mod intake;
 pub mod metrics;

@@ -1,64 +1,59 @@
 //! The service's configuration: environment variables only, validated at start-up with one report naming every
 //! bad or missing variable. `README.md` documents each variable.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use messaging::KafkaConfig;
 use observability::config::{ConfigError, DurationValue, Env, Secret};
-use observability::faults::FaultConfig;
-use observability::telemetry::TelemetrySettings;
-use observability::{ClientConfig, HttpConfig, ServiceInfo};
+use observability::{ClientConfig, ServiceInfo};
+use runtime::BaseConfig;
 
+/// The port when `PORT` is unset.
 pub const DEFAULT_PORT: u16 = 8082;
 
+/// Everything the service reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub listen: SocketAddr,
-    pub http: HttpConfig,
-    pub telemetry: TelemetrySettings,
+    /// `BIND_ADDR`/`PORT`, `HTTP_*`, `RUST_LOG`/`OTEL_*`, `FAULT_*` (`/admin/faults` takes `INTERNAL_SERVICE_TOKEN`
+    /// unless `FAULT_ADMIN_TOKEN` is set).
+    pub base: BaseConfig,
+    /// The backend's internal API.
     pub backend: BackendConfig,
+    /// `KAFKA_*`.
     pub kafka: KafkaConfig,
     /// How long start-up waits for the broker (to create missing topics) before giving up.
     pub startup_timeout: Duration,
     /// `READINESS_CHECK_TIMEOUT`: bound on the broker readiness check.
     pub readiness_timeout: Duration,
-    /// Demo fault switches (`FAULT_INJECTION_ENABLED`, …): off by default, refused in production.
-    pub faults: FaultConfig,
+}
+
+impl AsRef<BaseConfig> for Config {
+    fn as_ref(&self) -> &BaseConfig {
+        &self.base
+    }
 }
 
 /// How to reach the backend's internal API.
 #[derive(Debug, Clone)]
 pub struct BackendConfig {
+    /// `BACKEND_URL` and the client's limits (`BACKEND_*`).
     pub client: ClientConfig,
     /// The backend's `INTERNAL_SERVICE_TOKEN`.
     pub service_token: Secret,
 }
 
 impl Config {
+    /// Reads and validates every variable; the error names each bad or missing one.
     pub fn from_env(env: Env, service: ServiceInfo) -> Result<Self, ConfigError> {
         env.load(|env| {
-            let bind_addr = env.with_default("BIND_ADDR", IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-            let port = env.with_default("PORT", DEFAULT_PORT);
-            let http = HttpConfig::from_env(env);
-            let telemetry = TelemetrySettings::from_env(env, service);
+            let mut base = BaseConfig::from_env(env, service, DEFAULT_PORT);
             let backend = read_backend(env);
             let kafka = KafkaConfig::from_env(env, service);
-            let startup_timeout = env.with_default("STARTUP_TIMEOUT", DurationValue::from_secs(60)).get();
+            let startup_timeout = runtime::startup_timeout(env);
             let readiness_timeout = env.with_default("READINESS_CHECK_TIMEOUT", DurationValue::from_secs(2)).get();
             // `/admin/faults` takes INTERNAL_SERVICE_TOKEN unless FAULT_ADMIN_TOKEN is set.
-            let faults =
-                FaultConfig::from_env(env).with_fallback_token(backend.as_ref().map(|backend| &backend.service_token));
-            Some(Config {
-                listen: SocketAddr::new(bind_addr, port),
-                http,
-                telemetry,
-                backend: backend?,
-                kafka: kafka?,
-                startup_timeout,
-                readiness_timeout,
-                faults,
-            })
+            base.faults = base.faults.with_fallback_token(backend.as_ref().map(|backend| &backend.service_token));
+            Some(Config { base, backend: backend?, kafka: kafka?, startup_timeout, readiness_timeout })
         })
     }
 }
@@ -90,7 +85,7 @@ mod tests {
             SERVICE,
         )
         .expect("valid config");
-        assert_eq!(config.listen.port(), DEFAULT_PORT);
+        assert_eq!(config.base.listen.port(), DEFAULT_PORT);
         assert_eq!(config.backend.client.downstream, "backend");
         assert_eq!(config.backend.client.timeout, Duration::from_secs(2));
         assert_eq!(config.backend.client.failure_threshold, 5);

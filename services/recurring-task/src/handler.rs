@@ -1,6 +1,7 @@
 //! One event from `task-events`, end to end: decode, decide, ask the backend. Transport-neutral, so the Kafka
 //! consumer glue stays a thin mapping and this is testable with plain values and real HTTP.
 
+use messaging::{Failure, Handler, HandlerFailure, IncomingMessage};
 use std::time::Instant;
 
 use events::CloudEvent;
@@ -40,6 +41,15 @@ impl HandleError {
     pub fn reason(&self) -> FailureReason {
         match self {
             HandleError::Transient { reason, .. } | HandleError::Permanent { reason, .. } => *reason,
+        }
+    }
+}
+
+impl HandlerFailure for HandleError {
+    fn failure(&self) -> Failure {
+        match self {
+            Self::Transient { .. } => Failure::Transient,
+            Self::Permanent { .. } => Failure::Permanent,
         }
     }
 }
@@ -116,5 +126,14 @@ fn backend_error(error: &CreateError) -> HandleError {
         HandleError::Transient { reason, message }
     } else {
         HandleError::Permanent { reason, message }
+    }
+}
+
+/// The Kafka side: every outcome but an error is done.
+impl Handler for CompletionHandler {
+    type Error = HandleError;
+
+    async fn handle(&self, message: IncomingMessage) -> Result<(), HandleError> {
+        CompletionHandler::handle(self, message.event).await.map(drop)
     }
 }

@@ -2,7 +2,8 @@
 //! time zone and creates it through the backend's internal API, exactly once however often the event arrives.
 //!
 //! Inside out: [`decision`] (what an event asks for; pure, no I/O) → [`backend`] (the circuit-broken call) →
-//! [`handler`] (one event end to end, transport-neutral) → [`consumer`] (Kafka) → [`app`] (probes, metrics, router). `main.rs` runs it.
+//! [`handler`] (one event end to end; its `messaging::Handler` impl is the Kafka side) → [`app`] (the service
+//! for the runtime: checks, start-up steps, the consumer). `main.rs` runs it.
 
 // Tests may unwrap: a panic is how they fail. Non-test code is still linted (`--all-targets`).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -10,7 +11,6 @@
 pub mod app;
 pub mod backend;
 pub mod config;
-pub mod consumer;
 pub mod decision;
 pub mod handler;
 pub mod metrics;

@@ -1,28 +1,29 @@
 //! The service's configuration: environment variables only, validated at start-up with one report naming every
 //! bad or missing variable. `README.md` documents each variable.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use database::DatabaseConfig;
 use messaging::KafkaConfig;
+use observability::ServiceInfo;
 use observability::config::{ConfigError, DurationValue, Env};
-use observability::faults::FaultConfig;
-use observability::telemetry::TelemetrySettings;
-use observability::{HttpConfig, ServiceInfo};
 use outbox::RelayConfig;
+use runtime::BaseConfig;
 
 use crate::lateness::MaxLateness;
 
+/// The port when `PORT` is unset.
 pub const DEFAULT_PORT: u16 = 8081;
 /// Most jobs claimed in one transaction: bounds how long one claim holds its row locks.
 pub const MAX_BATCH_SIZE: u16 = 1000;
 
 #[derive(Debug, Clone)]
+/// Everything the service reads from its environment.
 pub struct Config {
-    pub listen: SocketAddr,
-    pub http: HttpConfig,
-    pub telemetry: TelemetrySettings,
+    /// `BIND_ADDR`/`PORT`, `HTTP_*`, `RUST_LOG`/`OTEL_*`, `FAULT_*` (no internal token here: set
+    /// `FAULT_ADMIN_TOKEN` to protect `/admin/faults`).
+    pub base: BaseConfig,
+    /// `DATABASE_*` and `READINESS_CHECK_TIMEOUT`.
     pub database: DatabaseConfig,
     /// The consumer's settings (the relay carries its own copy in `relay.kafka`).
     pub kafka: KafkaConfig,
@@ -33,9 +34,12 @@ pub struct Config {
     pub retention: Duration,
     /// How long start-up waits for the broker (to create missing topics) before giving up.
     pub startup_timeout: Duration,
-    /// Demo fault switches (`FAULT_INJECTION_ENABLED`, …): off by default, refused in production. This
-    /// service has no internal token: set `FAULT_ADMIN_TOKEN` to protect `/admin/faults`.
-    pub faults: FaultConfig,
+}
+
+impl AsRef<BaseConfig> for Config {
+    fn as_ref(&self) -> &BaseConfig {
+        &self.base
+    }
 }
 
 /// How the scheduler finds and fires due jobs.
@@ -50,12 +54,10 @@ pub struct SchedulerConfig {
 }
 
 impl Config {
+    /// Reads and validates every variable; the error names each bad or missing one.
     pub fn from_env(env: Env, service: ServiceInfo) -> Result<Self, ConfigError> {
         env.load(|env| {
-            let bind_addr = env.with_default("BIND_ADDR", IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-            let port = env.with_default("PORT", DEFAULT_PORT);
-            let http = HttpConfig::from_env(env);
-            let telemetry = TelemetrySettings::from_env(env, service);
+            let base = BaseConfig::from_env(env, service, DEFAULT_PORT);
             let database = DatabaseConfig::from_env(env);
             let kafka = KafkaConfig::from_env(env, service);
             let relay = RelayConfig::from_env(env, kafka.clone());
@@ -65,19 +67,15 @@ impl Config {
             if scheduler.is_some_and(|scheduler| retention <= scheduler.max_lateness.get()) {
                 env.invalid("REMINDER_RETENTION", "must exceed REMINDER_MAX_LATENESS");
             }
-            let startup_timeout = env.with_default("STARTUP_TIMEOUT", DurationValue::from_secs(60)).get();
-            let faults = FaultConfig::from_env(env);
+            let startup_timeout = runtime::startup_timeout(env);
             Some(Config {
-                listen: SocketAddr::new(bind_addr, port),
-                http,
-                telemetry,
+                base,
                 database: database?,
                 kafka: kafka?,
                 relay: relay?,
                 scheduler: scheduler?,
                 retention,
                 startup_timeout,
-                faults,
             })
         })
     }
@@ -119,7 +117,7 @@ mod tests {
     #[test]
     fn minimal_config_uses_defaults() {
         let config = Config::from_env(env(&MINIMAL), SERVICE).expect("valid config");
-        assert_eq!(config.listen.port(), DEFAULT_PORT);
+        assert_eq!(config.base.listen.port(), DEFAULT_PORT);
         assert_eq!(config.kafka.group_id, "reminder");
         assert_eq!(config.scheduler.poll_interval, Duration::from_secs(1));
         assert_eq!(config.scheduler.max_lateness.get(), Duration::from_secs(900));

@@ -1,10 +1,11 @@
 //! One event from `task-events`, end to end: decode, apply to the job store, wake the scheduler. Transport-neutral,
-//! so the Kafka glue stays a thin mapping and this is testable with plain values and a real database.
+//! testable with plain values and a real database; the Kafka side is its [`Handler`] impl, run by `runtime`.
 
 use std::sync::Arc;
 
 use events::CloudEvent;
 use events::task::{TaskChange, TaskEvent};
+use messaging::{Failure, Handler, HandlerFailure, IncomingMessage};
 use sqlx::PgPool;
 use tokio::sync::Notify;
 
@@ -25,11 +26,20 @@ pub enum Handled {
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {
     /// The database is unavailable: try the same event again later; it must not be committed meanwhile.
-    #[error("cannot apply the task event: {0}")]
+    #[error("cannot apply the task event")]
     Store(#[from] StoreError),
     /// The event can never be applied: dead-letter it.
-    #[error("unreadable task event: {0}")]
+    #[error("unreadable task event")]
     Invalid(#[from] events::DecodeError),
+}
+
+impl HandlerFailure for HandleError {
+    fn failure(&self) -> Failure {
+        match self {
+            Self::Store(_) => Failure::Transient,
+            Self::Invalid(_) => Failure::Permanent,
+        }
+    }
 }
 
 /// Wakes the scheduler when jobs were added, so a job due now fires now rather than at the next poll.
@@ -84,5 +94,16 @@ impl TaskEventHandler {
             self.wake.wake();
         }
         Ok(Handled::Applied(applied))
+    }
+}
+
+/// The Kafka side: the trace of the message (taken inside the consumer span, so the jobs continue it) travels
+/// with the event.
+impl Handler for TaskEventHandler {
+    type Error = HandleError;
+
+    async fn handle(&self, message: IncomingMessage) -> Result<(), HandleError> {
+        let trace = TraceContext::current_or(&message.headers);
+        TaskEventHandler::handle(self, message.event, &trace).await.map(drop)
     }
 }

@@ -2,15 +2,14 @@
 //! `reminder.due.v1` event on the `reminders` topic.
 //!
 //! Inside out: [`plan`], [`decision`], [`lateness`], [`due_event`] (pure rules) → [`store`] (Postgres) →
-//! [`handler`] (one task event, transport-neutral) and [`scheduler`] (due jobs → outbox) → [`consumer`] (Kafka) →
-//! [`app`] (relay, probes, metrics, start-up, workers). `main.rs` runs it.
+//! [`handler`] (one task event; its `messaging::Handler` impl is the Kafka side) and [`scheduler`] (due jobs →
+//! outbox) → [`app`] (the service for the runtime: relay, checks, start-up steps, workers). `main.rs` runs it.
 
 // Tests may unwrap: a panic is how they fail. Non-test code is still linted (`--all-targets`).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod app;
 pub mod config;
-pub mod consumer;
 pub mod decision;
 pub mod due_event;
 pub mod handler;
@@ -24,4 +23,5 @@ pub mod trace_context;
 
 use observability::ServiceInfo;
 
+/// The service's name and version, in logs, traces and metrics.
 pub const SERVICE: ServiceInfo = ServiceInfo { name: "reminder", version: env!("CARGO_PKG_VERSION") };

@@ -91,7 +91,7 @@ impl Scheduler {
                     next_due.map_or(self.config.poll_interval, |due| due.min(self.config.poll_interval)).max(MIN_PAUSE)
                 }
                 Err(error) => {
-                    tracing::warn!(error = %error_chain(&error), "scheduler round failed; retrying");
+                    tracing::warn!(error = %observability::ErrorChain(&error), "scheduler round failed; retrying");
                     self.config.poll_interval
                 }
             };
@@ -196,16 +196,4 @@ async fn write_due_event(tx: &mut PgConnection, outbox: &Outbox, job: &DueJob) -
     }
     .instrument(span)
     .await
-}
-
-/// `error` with its sources, for one log field.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut chain = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    chain
 }

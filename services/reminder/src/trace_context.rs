@@ -1,7 +1,7 @@
 //! The W3C trace context a job carries from the task event that planned it to the `reminder.due` event it
 //! becomes, so one trace runs from the API request through this service to the notification.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use messaging::MessageHeaders;
 use messaging::headers::names::{TRACEPARENT, TRACESTATE};
@@ -23,19 +23,16 @@ impl TraceContext {
     /// The context of `span` (e.g. the scheduler's span firing one job), `None` when it has none: no
     /// OpenTelemetry layer is installed, so there is no trace to continue beyond what was stored.
     pub fn of_span(span: &tracing::Span) -> Option<Self> {
-        let context = span.context();
-        if !context.span().span_context().is_valid() {
+        if !span.context().span().span_context().is_valid() {
             return None;
         }
-        let mut carrier: HashMap<String, String> = HashMap::new();
-        opentelemetry::global::get_text_map_propagator(|propagator| propagator.inject_context(&context, &mut carrier));
-        (!carrier.is_empty()).then(|| Self(carrier.into_iter().collect()))
+        let headers = observability::trace_headers::of_span(span);
+        (!headers.is_empty()).then_some(Self(headers))
     }
 
     /// The context these headers carry, as a parent for a span; empty when they carry none.
     pub fn extract(&self) -> opentelemetry::Context {
-        let carrier: HashMap<String, String> = self.0.clone().into_iter().collect();
-        opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&carrier))
+        observability::trace_headers::extract(&self.0)
     }
 
     /// The trace headers among `headers`.

@@ -75,7 +75,9 @@ pub mod test_util;
 mod topics;
 
 pub use config::{BackoffBounds, Brokers, KafkaConfig, Partitions, ReplicationFactor};
-pub use consumer::{Consumer, ConsumerError, Handler, HandlerError, IncomingMessage, Subscription, run};
+pub use consumer::{
+    Consumer, ConsumerError, Failure, Handler, HandlerError, HandlerFailure, IncomingMessage, Subscription, run,
+};
 pub use error::{ClientError, ConsumeError, TopicError, TopicsNotReady};
 pub use headers::MessageHeaders;
 pub use producer::{BrokerUnreachable, Delivery, OutgoingMessage, Producer, PublishError};

@@ -29,11 +29,15 @@
 //! | `OTEL_TRACES_EXPORTER` | `otlp` | `none` turns export off |
 //! | `OTEL_SDK_DISABLED` | `false` | `true` turns export off (spans still get ids for log correlation) |
 //! | `HTTP_REQUEST_TIMEOUT` | `10s` | per-request deadline → 504 ([`HttpConfig::from_env`]) |
-//! | `HTTP_BODY_LIMIT_BYTES` | `1048576` | larger bodies → 413 |
+//! | `HTTP_BODY_LIMIT_BYTES` | `65536` | larger bodies → 413 |
 //! | `HTTP_DRAIN_TIMEOUT` | `20s` | bound on draining in-flight requests at shutdown |
 //! | `FAULT_INJECTION_ENABLED`, `DEPLOYMENT_ENVIRONMENT`, `FAULT_ADMIN_TOKEN`, `FAULT_SCHEDULE` | off | demo fault switches ([`faults`]) |
 //!
 //! # Wiring a service
+//!
+//! Taskwatch's services do not wire this by hand: the `runtime` crate runs every one of them in one order (probes
+//! served before the start-up steps, workers after, readiness off before the drain). What it does with these
+//! pieces, by hand:
 //!
 //! `main` reads like a table of contents: config (telemetry settings included, so one report names
 //! every bad variable) → telemetry → health → router → instrument → serve until a signal → drain →
@@ -74,7 +78,7 @@
 //!         Ok(config) => config,
 //!         Err(error) => {
 //!             eprintln!("{error}"); // names every bad or missing variable
-//!             std::process::exit(2);
+//!             std::process::exit(observability::process::EXIT_CONFIG.into());
 //!         }
 //!     };
 //!     let telemetry = init_with(&config.telemetry, std::io::stdout)?;
@@ -83,7 +87,7 @@
 //!     let health = Health::new().with_check("postgres", Duration::from_secs(1), || async {
 //!         Ok(()) // e.g. `sqlx::query("SELECT 1").execute(&pool).await.map(drop).map_err(|e| e.to_string())`
 //!     });
-//!     let shutdown = Shutdown::on_signals(health.clone());
+//!     let shutdown = Shutdown::on_signals();
 //!
 //!     let router = Router::new()
 //!         .route("/v1/hello", get(|| async { "hello" }))
@@ -104,8 +108,10 @@
 // Tests may unwrap: a panic is how they fail. Non-test code is still linted (`--all-targets`).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod address;
 pub mod client;
 pub mod config;
+pub mod error_chain;
 pub mod faults;
 pub mod health;
 pub mod http;
@@ -118,9 +124,11 @@ pub mod process;
 pub mod redact;
 pub mod shutdown;
 pub mod telemetry;
+pub mod trace_headers;
 
 pub use client::{BreakerState, ClientConfig, ClientError, ServiceClient};
 pub use config::{ConfigError, DurationValue, Env, Secret};
+pub use error_chain::{ErrorChain, error_chain};
 pub use health::{CheckFuture, Health};
 pub use http::{HttpConfig, RequestId, instrument, serve};
 pub use problem::{FieldError, PROBLEM_TYPE_PREFIX, Problem, ProblemType};

@@ -30,13 +30,13 @@
 //! }
 //! ```
 
-use std::fmt::Display;
 use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::config::{ConfigError, Env};
+use crate::error_chain::ErrorChain;
 use crate::telemetry::TelemetrySettings;
 use crate::{ServiceInfo, TelemetryGuard};
 
@@ -46,7 +46,7 @@ pub const EXIT_CONFIG: u8 = 78;
 
 /// Runs a service process from configuration to flushed telemetry; see the [module docs](self).
 ///
-/// `run`'s error is logged with its whole chain (`{:#}`) before telemetry is flushed, so it reaches the log
+/// `run`'s error is logged with its whole chain ([`ErrorChain`]) before telemetry is flushed, so it reaches the log
 /// pipeline; the process then exits with failure.
 pub async fn main<C, E>(
     service: ServiceInfo,
@@ -55,7 +55,7 @@ pub async fn main<C, E>(
     run: impl AsyncFnOnce(&C, &TelemetryGuard) -> Result<(), E>,
 ) -> ExitCode
 where
-    E: Display,
+    E: std::error::Error,
 {
     if std::env::args_os().nth(1).is_some_and(|argument| argument == HEALTHCHECK_COMMAND) {
         return healthcheck();
@@ -77,7 +77,7 @@ where
     let outcome = run(&config, &telemetry).await;
     match &outcome {
         Ok(()) => tracing::info!("{} stopped", service.name),
-        Err(error) => tracing::error!(error = format!("{error:#}"), "{} stopped with an error", service.name),
+        Err(error) => tracing::error!(error = %ErrorChain(error), "{} stopped with an error", service.name),
     }
     telemetry.shutdown().await;
     if outcome.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }

@@ -2,8 +2,6 @@
 
 use tokio_util::sync::CancellationToken;
 
-use crate::health::Health;
-
 /// A cloneable "please stop" flag; every clone sees the same trigger.
 #[derive(Debug, Clone, Default)]
 pub struct Shutdown {
@@ -11,25 +9,23 @@ pub struct Shutdown {
 }
 
 impl Shutdown {
+    /// A signal nothing triggers yet but [`trigger`](Self::trigger).
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Triggers on SIGTERM or SIGINT, after turning readiness off so load balancers stop routing here
-    /// before the listener closes. Until then it also keeps `health`'s check gauges sampled
-    /// ([`Health::sample_until`]). Must be called inside a Tokio runtime.
-    pub fn on_signals(health: Health) -> Self {
+    /// Triggers on SIGTERM or SIGINT. Must be called inside a Tokio runtime. (Turning readiness off first is
+    /// the runtime's job: it watches the same signal.)
+    pub fn on_signals() -> Self {
         let shutdown = Self::new();
-        tokio::spawn(health.clone().sample_until(crate::health::SAMPLE_INTERVAL, shutdown.token()));
         let trigger = shutdown.clone();
         tokio::spawn(async move {
             tokio::select! {
                 signal = termination_signal() => {
                     tracing::info!(signal, "shutdown requested by signal");
-                    health.set_shutting_down();
                     trigger.trigger();
                 }
-                () = trigger.requested() => health.set_shutting_down(),
+                () = trigger.requested() => {}
             }
         });
         shutdown
@@ -45,6 +41,7 @@ impl Shutdown {
         self.token.cancelled().await;
     }
 
+    /// Whether shutdown has been requested.
     pub fn is_requested(&self) -> bool {
         self.token.is_cancelled()
     }
@@ -96,17 +93,5 @@ mod tests {
         assert!(shutdown.is_requested());
         // Already triggered: completes at once.
         tokio::time::timeout(Duration::from_secs(5), shutdown.requested()).await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn manual_trigger_of_a_signal_shutdown_marks_not_ready() {
-        let health = Health::new();
-        let shutdown = Shutdown::on_signals(health.clone());
-        shutdown.trigger();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while !health.is_shutting_down() {
-            assert!(tokio::time::Instant::now() < deadline, "readiness never turned off");
-            tokio::task::yield_now().await;
-        }
     }
 }

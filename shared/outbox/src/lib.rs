@@ -73,6 +73,6 @@ mod table;
 
 pub use config::RelayConfig;
 pub use error::OutboxError;
-pub use message::{Enqueued, OutboxMessage, current_trace_headers, enqueue};
+pub use message::{Enqueued, OutboxMessage, enqueue};
 pub use relay::Relay;
 pub use table::Outbox;

@@ -1,13 +1,12 @@
 //! What goes into the outbox: one Kafka message, written in the caller's transaction.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use events::CloudEvent;
 use serde::Serialize;
 use sqlx::PgConnection;
 use sqlx::types::Json;
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use uuid::Uuid;
 
 use crate::error::OutboxError;
@@ -45,19 +44,10 @@ impl OutboxMessage {
             key: key.into(),
             event_type: event.event_type.clone(),
             payload: event.to_json()?,
-            headers: current_trace_headers(),
+            headers: observability::trace_headers::current(),
             created_at: event.time,
         })
     }
-}
-
-/// `traceparent` (and `tracestate` when present) of the current span, through the globally installed
-/// propagator. Empty when no propagator is installed or the span is not recorded by OpenTelemetry.
-pub fn current_trace_headers() -> BTreeMap<String, String> {
-    let context = tracing::Span::current().context();
-    let mut carrier: HashMap<String, String> = HashMap::new();
-    opentelemetry::global::get_text_map_propagator(|propagator| propagator.inject_context(&context, &mut carrier));
-    carrier.into_iter().collect()
 }
 
 /// Proof that a message was written in a transaction. Call [`Enqueued::committed`] once that transaction has

@@ -17,6 +17,15 @@ pub fn binary(name: &str) -> Result<PathBuf, Error> {
     if path.is_file() { Ok(path) } else { Err(Error::MissingBinary { path }) }
 }
 
+/// Where slow-to-make things (the broker build, tool virtualenvs, the Postgres template) are kept between runs:
+/// `$XDG_CACHE_HOME/taskwatch`, else `$HOME/.cache/taskwatch`; `None` when neither variable is set.
+pub fn cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME").filter(|dir| !dir.is_empty()).map(PathBuf::from).or_else(|| {
+        std::env::var_os("HOME").filter(|home| !home.is_empty()).map(|home| PathBuf::from(home).join(".cache"))
+    })?;
+    Some(base.join("taskwatch"))
+}
+
 /// The workspace root (this crate lives in `shared/testkit`).
 fn root() -> PathBuf {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));

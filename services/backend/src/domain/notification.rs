@@ -1,8 +1,7 @@
 //! A user's notification settings: where reminders are delivered.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
-use ipnet::{Ipv4Net, Ipv6Net};
 use url::{Host, Url};
 
 use super::violations::{Collector, Violations};
@@ -106,45 +105,11 @@ impl WebhookUrl {
 }
 
 fn reject_internal(ip: IpAddr) -> Result<(), String> {
-    if is_internal(ip) { Err(format!("must not target the internal address {ip}")) } else { Ok(()) }
-}
-
-/// Literal addresses a webhook must never reach: anything not globally routable.
-pub fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_internal_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_internal_v4(v4),
-            None => is_internal_v6(v6),
-        },
+    if !observability::address::is_public(ip) {
+        Err(format!("must not target the internal address {ip}"))
+    } else {
+        Ok(())
     }
-}
-
-fn is_internal_v4(ip: Ipv4Addr) -> bool {
-    const BLOCKED: [(Ipv4Addr, u8); 9] = [
-        (Ipv4Addr::new(0, 0, 0, 0), 8),      // "this" network
-        (Ipv4Addr::new(10, 0, 0, 0), 8),     // private
-        (Ipv4Addr::new(100, 64, 0, 0), 10),  // carrier-grade NAT
-        (Ipv4Addr::new(127, 0, 0, 0), 8),    // loopback
-        (Ipv4Addr::new(169, 254, 0, 0), 16), // link-local (incl. cloud metadata)
-        (Ipv4Addr::new(172, 16, 0, 0), 12),  // private
-        (Ipv4Addr::new(192, 168, 0, 0), 16), // private
-        (Ipv4Addr::new(224, 0, 0, 0), 4),    // multicast
-        (Ipv4Addr::new(240, 0, 0, 0), 4),    // reserved and broadcast
-    ];
-    BLOCKED.iter().any(|&(network, prefix)| Ipv4Net::new(network, prefix).is_ok_and(|net| net.contains(&ip)))
-}
-
-fn is_internal_v6(ip: Ipv6Addr) -> bool {
-    const BLOCKED: [(Ipv6Addr, u8); 6] = [
-        (Ipv6Addr::UNSPECIFIED, 128),
-        (Ipv6Addr::LOCALHOST, 128),
-        (Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0), 7),  // unique-local
-        (Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10), // link-local
-        (Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0), 10), // deprecated site-local
-        (Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8),  // multicast
-    ];
-    BLOCKED.iter().any(|&(network, prefix)| Ipv6Net::new(network, prefix).is_ok_and(|net| net.contains(&ip)))
 }
 
 /// Unvalidated settings as a client sent them.

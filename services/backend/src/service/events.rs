@@ -6,7 +6,6 @@ use events::topics::TASK_EVENTS;
 use crate::domain::Task;
 use crate::snapshot::to_snapshot;
 use crate::store::outbox::OutboxMessage;
-use crate::trace_context;
 
 /// The CloudEvent announcing `change` of `task` (for a deletion: the task as it was), carrying the current
 /// trace context so the relay can continue the trace when it publishes.
@@ -20,7 +19,7 @@ pub fn outbox_message(change: TaskChange, task: &Task) -> Result<OutboxMessage, 
         key,
         event_type: event.event_type.clone(),
         payload: event.to_json()?,
-        headers: trace_context::current_headers(),
+        headers: observability::trace_headers::current(),
         created_at: event.time,
     })
 }

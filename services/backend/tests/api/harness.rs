@@ -4,9 +4,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use backend::config::Config;
-use backend::store;
+use observability::Shutdown;
 use observability::config::Env;
-use observability::{HttpConfig, Shutdown};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -24,9 +23,10 @@ pub struct TestApp {
     pub db: TestDatabase,
     shutdown: Shutdown,
     server: tokio::task::JoinHandle<()>,
-    // Dropping the set aborts the chores.
-    _chores: tokio::task::JoinSet<()>,
 }
+
+/// Start-up is migrations on a fresh database: generous on two shared cores.
+const STARTUP_WAIT: Duration = Duration::from_secs(60);
 
 impl TestApp {
     /// Rate limits off, default limits otherwise.
@@ -56,28 +56,19 @@ impl TestApp {
         config.database.max_connections = 8;
         customise(&mut config);
 
-        store::migrate::run(config.database.target.options()).await.expect("migrations apply");
-        let pool = database::connect(&config.database, "backend-test");
-        let metrics = observability::metrics::install().expect("metrics recorder");
-        let app = backend::app::build(&config, pool.clone(), metrics);
-        app.health().mark_started();
+        config.base.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
 
-        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.expect("bind");
-        let address: SocketAddr = listener.local_addr().expect("address");
+        // The very entry point `main` runs: build, bind, run until stopped (migrations are its start-up step).
+        let metrics = observability::metrics::install().expect("metrics recorder");
+        let bound = backend::app::build(&config, metrics).expect("backend builds").bind().await.expect("bind");
+        let address = bound.local_addr();
+        let health = bound.health();
         let shutdown = Shutdown::new();
-        let mut chores = app.spawn_background(shutdown.token());
-        if let Some(relay) = &config.outbox_relay {
-            let relay = backend::relay::new(pool.clone(), relay.clone()).expect("Kafka producer");
-            chores.spawn(relay.run(shutdown.token()));
-        }
-        let http: HttpConfig = config.http.clone();
         let server = tokio::spawn({
             let shutdown = shutdown.clone();
-            let router = app.router();
-            async move {
-                observability::serve(listener, router, shutdown, &http).await.expect("server runs");
-            }
+            async move { bound.run_until_stopped(shutdown).await.expect("backend runs") }
         });
+        testkit::wait::until(STARTUP_WAIT, || std::future::ready(health.is_started())).await.expect("backend starts");
         Self {
             base_url: format!("http://{address}"),
             client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client"),
@@ -85,7 +76,6 @@ impl TestApp {
             db,
             shutdown,
             server,
-            _chores: chores,
         }
     }
 

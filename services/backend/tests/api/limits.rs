@@ -18,7 +18,7 @@ fn quota(per_second: u32, burst: u32) -> RateQuota {
 
 #[tokio::test]
 async fn oversized_bodies_are_413() {
-    let app = TestApp::start_with(|config| config.http.body_limit_bytes = 8 * 1024).await;
+    let app = TestApp::start_with(|config| config.base.http.body_limit_bytes = 8 * 1024).await;
     let big = json!({ "title": "t", "description": "d".repeat(16 * 1024) });
     let response = app.as_user("alice", Method::POST, "/v1/tasks").json(&big).send().await.expect("request");
     expect_problem(response, StatusCode::PAYLOAD_TOO_LARGE).await;

@@ -25,7 +25,7 @@ pub struct Backend {
 }
 
 impl Backend {
-    /// Starts the binary on 127.0.0.1 with an OS-assigned port and waits until it listens.
+    /// Starts the binary on 127.0.0.1 with an OS-assigned port and waits until it listens and has started.
     pub async fn start(extra_env: &[(&str, &str)]) -> Self {
         let db = TestDatabase::new().await.expect("database");
         let mut command = backend_command();
@@ -47,6 +47,11 @@ impl Backend {
             .as_str()
             .expect("address field")
             .to_owned();
+        // The API answers 503 until the start-up steps (migrations) are done.
+        process
+            .wait_for_line(|line| line.contains("\"started\""), STARTUP)
+            .await
+            .expect("the backend logs that it started");
         Self { process, base_url: format!("http://{address}"), db }
     }
 

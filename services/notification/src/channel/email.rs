@@ -9,7 +9,9 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport as _, Tokio1Executor};
 
-use super::{Channel, FailureKind, SendFailure, error_chain};
+use observability::error_chain;
+
+use super::{Channel, FailureKind, SendFailure};
 use crate::breaker::Destination;
 use crate::config::{SmtpConfig, SmtpTls};
 

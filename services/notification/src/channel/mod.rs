@@ -86,18 +86,3 @@ impl SendFailure {
         self.kind != FailureKind::Unavailable
     }
 }
-
-/// `error` and its sources, joined: transport errors hide the useful part (refused, DNS, TLS) in the chain.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}

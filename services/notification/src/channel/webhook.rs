@@ -15,7 +15,9 @@ use uuid::Uuid;
 
 use super::guard::{GuardedResolver, RefusedDestination, TargetPolicy, check_literal_host};
 use super::signature::{ID_HEADER, SIGNATURE_HEADER, SigningKey, TIMESTAMP_HEADER};
-use super::{Channel, FailureKind, SendFailure, error_chain};
+use observability::error_chain;
+
+use super::{Channel, FailureKind, SendFailure};
 use crate::breaker::Destination;
 use crate::config::WebhookConfig;
 

@@ -14,12 +14,11 @@ use backend::config::Config;
 use events::CloudEvent;
 use observability::config::Env;
 use observability::telemetry::TelemetrySettings;
-use observability::{HttpConfig, ServiceInfo, Shutdown};
+use observability::{ServiceInfo, Shutdown};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 use testkit::postgres::TestDatabase;
-use tokio::net::TcpListener;
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 pub const JWT_SECRET: &str = "recurring-task-test-jwt-secret-32-bytes-long";
 /// The backend's `INTERNAL_SERVICE_TOKEN`: the credential the service must present.
@@ -66,11 +65,10 @@ pub struct RealBackend {
     serving: Option<Serving>,
 }
 
-/// One run of the server; its chores stop when the set is dropped.
+/// One run of the backend: its server and workers.
 struct Serving {
     shutdown: Shutdown,
     server: JoinHandle<()>,
-    _chores: JoinSet<()>,
 }
 
 impl RealBackend {
@@ -87,29 +85,29 @@ impl RealBackend {
             // Idle keep-alive connections close at once on shutdown; this bounds a stuck request.
             ("HTTP_DRAIN_TIMEOUT", "5s"),
         ];
-        let config = Config::from_env(Env::from_pairs(pairs.map(|(k, v)| (k.to_owned(), v.to_owned())))).unwrap();
-        backend::store::migrate::run(config.database.target.options()).await.unwrap();
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
-        let address = listener.local_addr().unwrap();
+        let mut config = Config::from_env(Env::from_pairs(pairs.map(|(k, v)| (k.to_owned(), v.to_owned())))).unwrap();
+        config.base.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        let mut backend = Self { config, db, address, http, serving: None };
-        backend.serve(listener);
+        let mut backend = Self { address: config.base.listen, config, db, http, serving: None };
+        backend.serve().await;
         backend
     }
 
-    fn serve(&mut self, listener: TcpListener) {
-        let pool = database::connect(&self.config.database, "backend-test");
-        let app = backend::app::build(&self.config, pool, observability::metrics::install().unwrap());
-        app.health().mark_started();
+    /// Runs the backend through the entry point `main` runs (build, bind, run until stopped; migrations are its
+    /// start-up step) and waits until it started. Later runs take the address of the first.
+    async fn serve(&mut self) {
+        let metrics = observability::metrics::install().unwrap();
+        let bound = backend::app::build(&self.config, metrics).unwrap().bind().await.unwrap();
+        self.address = bound.local_addr();
+        self.config.base.listen = self.address;
+        let health = bound.health();
         let shutdown = Shutdown::new();
-        let chores = app.spawn_background(shutdown.token());
-        let router = app.router();
-        let http: HttpConfig = self.config.http.clone();
         let server = tokio::spawn({
             let shutdown = shutdown.clone();
-            async move { observability::serve(listener, router, shutdown, &http).await.unwrap() }
+            async move { bound.run_until_stopped(shutdown).await.unwrap() }
         });
-        self.serving = Some(Serving { shutdown, server, _chores: chores });
+        testkit::wait::until(Duration::from_secs(60), || std::future::ready(health.is_started())).await.unwrap();
+        self.serving = Some(Serving { shutdown, server });
     }
 
     /// Stops serving and waits until the listener and every connection are closed: from then on a call is
@@ -123,8 +121,7 @@ impl RealBackend {
     /// Serves again on the same address, on the same database.
     pub async fn restart(&mut self) {
         assert!(self.serving.is_none(), "the backend is already running");
-        let listener = TcpListener::bind(self.address).await.unwrap();
-        self.serve(listener);
+        self.serve().await;
     }
 
     pub fn base_url(&self) -> String {

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use events::CloudEvent;
-use observability::Shutdown;
+use observability::{ErrorChain, Shutdown, error_chain};
 use rdkafka::Message as _;
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -40,7 +40,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use self::backoff::Backoff;
 use self::dead_letter::dead_letter_message;
 use self::group_watch::{BacklogWatch, DescribedGroup, GroupView, GroupWatch, UnownedPartition};
-pub use self::handler::{Handler, HandlerError, IncomingMessage};
+pub use self::handler::{Failure, Handler, HandlerError, HandlerFailure, IncomingMessage};
 use crate::client_context::TracingContext;
 use crate::config::{KafkaConfig, millis};
 use crate::error::ClientError;
@@ -392,17 +392,22 @@ impl Consumer {
                             .increment(1);
                         return Disposition::Done;
                     }
-                    Err(HandlerError::Retry(reason)) => {
+                    Err(error) if error.failure() == Failure::Transient => {
                         metrics::counter!(MESSAGES_CONSUMED_TOTAL, "topic" => topic.clone(), "outcome" => "retried")
                             .increment(1);
                         let delay = backoff.next_delay();
-                        tracing::warn!(reason, retry_in_ms = delay.as_millis(), "handler failed transiently; retrying");
+                        tracing::warn!(
+                            error = %ErrorChain(&error),
+                            retry_in_ms = delay.as_millis(),
+                            "handler failed transiently; retrying"
+                        );
                         if self.pause(delay, shutdown).await.is_err() {
                             tracing::info!("shutdown while retrying; message left uncommitted");
                             return Disposition::Abandoned;
                         }
                     }
-                    Err(HandlerError::Reject(reason)) => {
+                    Err(error) => {
+                        let reason = error_chain(&error);
                         tracing::warn!(reason, "handler rejected the message; dead-lettering it");
                         return self.dead_letter(message, &reason, shutdown).await;
                     }

@@ -30,6 +30,7 @@ use url::Url;
 use self::breaker::Breaker;
 pub use self::breaker::BreakerState;
 use self::cache::{CacheKey, FallbackCache};
+use crate::error_chain::error_chain;
 use crate::metric_names::{CLIENT_FALLBACK_CACHE_HITS_TOTAL, HTTP_CLIENT_REQUEST_DURATION_SECONDS};
 
 /// The header that makes a write safe to retry.
@@ -457,17 +458,6 @@ fn without_query(url: &Url) -> String {
     let mut url = url.clone();
     url.set_query(None);
     url.to_string()
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -40,7 +40,7 @@ pub struct HttpConfig {
 }
 
 impl HttpConfig {
-    /// Reads `HTTP_REQUEST_TIMEOUT` (default `10s`), `HTTP_BODY_LIMIT_BYTES` (default 1 MiB) and
+    /// Reads `HTTP_REQUEST_TIMEOUT` (default `10s`), `HTTP_BODY_LIMIT_BYTES` (default 64 KiB) and
     /// `HTTP_DRAIN_TIMEOUT` (default `20s`), recording problems in `env`.
     pub fn from_env(env: &mut Env) -> Self {
         let defaults = Self::default();
@@ -62,7 +62,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             request_timeout: Duration::from_secs(10),
-            body_limit_bytes: 1024 * 1024,
+            body_limit_bytes: 64 * 1024,
             drain_timeout: Duration::from_secs(20),
         }
     }

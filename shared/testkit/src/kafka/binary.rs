@@ -1,6 +1,6 @@
 //! Where the tansu broker binary is.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::Error;
 
@@ -19,13 +19,13 @@ pub const TANSU_FEATURES: &str = "dynostore,libsql";
 
 /// Where `cargo xtask` installs tansu (`cargo install --root` this directory), under `$HOME`. The
 /// version and storage feature are part of the name, so a cached build without them is never reused.
-pub const INSTALL_ROOT_UNDER_HOME: &str = ".cache/taskwatch/tansu-0.6.0-libsql";
+pub const INSTALL_ROOT_NAME: &str = "tansu-0.6.0-libsql";
 
 const PROGRAM: &str = "tansu";
 
-/// The `cargo install --root` directory xtask uses: `$HOME/` + [`INSTALL_ROOT_UNDER_HOME`].
+/// The `cargo install --root` directory xtask uses: [`INSTALL_ROOT_NAME`] in the workspace's cache directory.
 pub fn install_root() -> Option<PathBuf> {
-    std::env::var_os("HOME").filter(|home| !home.is_empty()).map(|home| Path::new(&home).join(INSTALL_ROOT_UNDER_HOME))
+    crate::workspace::cache_dir().map(|cache| cache.join(INSTALL_ROOT_NAME))
 }
 
 /// The tansu binary: `$TASKWATCH_TANSU_BIN`, else `bin/tansu` under [`install_root`], else `tansu`
@@ -47,7 +47,7 @@ pub fn tansu_binary() -> Result<PathBuf, Error> {
         return Ok(on_path);
     }
     let cached =
-        cached.map_or_else(|| "$HOME/.cache/taskwatch/tansu/bin/tansu".to_owned(), |p| p.display().to_string());
+        cached.map_or_else(|| format!("~/.cache/taskwatch/{INSTALL_ROOT_NAME}/bin/tansu"), |p| p.display().to_string());
     Err(Error::TansuNotInstalled { searched: format!("${TANSU_BIN_ENV} (unset), {cached}, PATH") })
 }
 

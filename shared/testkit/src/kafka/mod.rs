@@ -11,6 +11,6 @@ mod binary;
 mod broker;
 
 pub use binary::{
-    INSTALL_ROOT_UNDER_HOME, TANSU_BIN_ENV, TANSU_FEATURES, TANSU_VERSION, install_root, is_installed, tansu_binary,
+    INSTALL_ROOT_NAME, TANSU_BIN_ENV, TANSU_FEATURES, TANSU_VERSION, install_root, is_installed, tansu_binary,
 };
 pub use broker::Broker;

@@ -70,15 +70,9 @@ fn is_complete(data_dir: &Path) -> bool {
     data_dir.join(COMPLETE_MARKER).is_file()
 }
 
+/// The workspace's cache directory, else one under the temporary directory (a template is only a speed-up).
 fn cache_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .filter(|dir| !dir.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").filter(|dir| !dir.is_empty()).map(|home| PathBuf::from(home).join(".cache"))
-        })
-        .unwrap_or_else(std::env::temp_dir);
-    base.join("taskwatch")
+    crate::workspace::cache_dir().unwrap_or_else(|| std::env::temp_dir().join("taskwatch"))
 }
 
 fn remove_quietly(dir: &Path) {

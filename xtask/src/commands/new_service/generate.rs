@@ -143,7 +143,7 @@ mod tests {
         assert!(generated.port > 8083);
         assert_eq!(generated.created.len(), SERVICE_TEMPLATE.len());
         let main = std::fs::read_to_string(dir.path().join("services/audit-log/src/main.rs")).unwrap();
-        assert!(main.contains("use audit_log::app::App;"), "{main}");
+        assert!(main.contains("audit_log::app::build"), "{main}");
         assert!(!main.contains("{{"));
         assert!(generated.edited.contains(&"docker-compose.yml"));
         let again = generate(dir.path(), name, None, "task-events").unwrap_err();

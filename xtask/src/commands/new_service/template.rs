@@ -27,7 +27,6 @@ pub const SERVICE_TEMPLATE: &[TemplateFile] = template_files![
     "migrations/20260101000001_task_activity.sql",
     "src/app.rs",
     "src/config.rs",
-    "src/consumer.rs",
     "src/handler.rs",
     "src/lib.rs",
     "src/main.rs",

@@ -1,0 +1,56 @@
+//! One way to print an error with its causes, for log fields, dead-letter reasons and problem details.
+
+use std::error::Error;
+use std::fmt;
+
+/// Displays `error` followed by each of its sources, `": "`-joined: transport errors keep the useful part
+/// (refused, DNS, TLS) in the chain. A cause whose text the line already holds is skipped, so an error that
+/// prints its source itself (`"store failed: timeout"` over `timeout`) does not say it twice.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorChain<'a>(pub &'a (dyn Error + 'a));
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = self.0.to_string();
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            let cause_text = cause.to_string();
+            if !text.contains(&cause_text) {
+                text.push_str(": ");
+                text.push_str(&cause_text);
+            }
+            source = cause.source();
+        }
+        f.write_str(&text)
+    }
+}
+
+/// `error` and its sources as one line; see [`ErrorChain`].
+pub fn error_chain(error: &(dyn Error + '_)) -> String {
+    ErrorChain(error).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("connect failed")]
+    struct Outer(#[source] std::io::Error);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("store failed: {0}")]
+    struct Repeats(#[source] std::io::Error);
+
+    #[test]
+    fn joins_every_cause() {
+        let error = Outer(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused"));
+        assert_eq!(error_chain(&error), "connect failed: connection refused");
+    }
+
+    #[test]
+    fn a_cause_already_printed_is_not_repeated() {
+        let error = Repeats(std::io::Error::other("timeout"));
+        assert_eq!(error_chain(&error), "store failed: timeout");
+    }
+}

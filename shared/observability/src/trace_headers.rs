@@ -1,0 +1,58 @@
+//! The W3C trace context (`traceparent`, `tracestate`) as a header map, to travel beside a payload: in an outbox
+//! row, a reminder job, a delivery. One home for what the backend, the outbox, reminder and notification each
+//! need: the current span's context written down, and read back as a parent.
+
+use std::collections::{BTreeMap, HashMap};
+
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+/// The trace headers of `span`, through the globally installed propagator. Empty when no propagator is installed
+/// or the span is not recorded by OpenTelemetry: there is no trace to continue.
+pub fn of_span(span: &tracing::Span) -> BTreeMap<String, String> {
+    let context = span.context();
+    let mut carrier: HashMap<String, String> = HashMap::new();
+    opentelemetry::global::get_text_map_propagator(|propagator| propagator.inject_context(&context, &mut carrier));
+    carrier.into_iter().collect()
+}
+
+/// The trace headers of the current span; see [`of_span`].
+pub fn current() -> BTreeMap<String, String> {
+    of_span(&tracing::Span::current())
+}
+
+/// The context `headers` carry, as a parent for a span; an empty context when they carry none.
+pub fn extract(headers: &BTreeMap<String, String>) -> opentelemetry::Context {
+    let carrier: HashMap<String, String> = headers.clone().into_iter().collect();
+    opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&carrier))
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::*;
+
+    #[test]
+    fn a_recorded_span_is_written_down_and_read_back() {
+        crate::telemetry::install_propagator();
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("work");
+            let headers = of_span(&span);
+            let traceparent = headers.get("traceparent").expect("a recorded span has a traceparent");
+            let expected = span.context().span().span_context().trace_id().to_string();
+            assert!(traceparent.contains(&expected), "{traceparent} lacks {expected}");
+            assert_eq!(extract(&headers).span().span_context().trace_id().to_string(), expected);
+        });
+    }
+
+    #[test]
+    fn without_a_trace_there_is_nothing_to_write() {
+        crate::telemetry::install_propagator();
+        assert!(of_span(&tracing::Span::none()).is_empty());
+        assert!(!extract(&BTreeMap::new()).span().span_context().is_valid());
+    }
+}
