@@ -7,8 +7,9 @@
 //! - [`Dashboard`]: a dashboard file read into its panels, their queries and its template variables, with
 //!   [`substitute`] turning Grafana's variables into what a PromQL query sent straight to Prometheus needs.
 //!
-//! Why `check-jsonschema` rather than a Rust validator crate: it is the validator MACHINE.md names, it needs
-//! no new workspace dependency (and no compile time on two shared cores), and it reports every violation
+//! Why `check-jsonschema` rather than a Rust validator crate: Grafana itself cannot be installed on these machines
+//! (no package is reachable), and a schema generated from `@grafana/schema` checked by PyPI's `check-jsonschema`
+//! is the closest independent reference; it needs no new workspace dependency (and no compile time on two shared cores), and it reports every violation
 //! with its JSON path in one run.
 
 use std::collections::BTreeMap;

@@ -72,35 +72,7 @@ fn service_tuning(service: Service) -> &'static [(&'static str, &'static str)] {
     }
 }
 
-/// A service of the system; its binary has the package's name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Service {
-    Backend,
-    Reminder,
-    RecurringTask,
-    Notification,
-}
-
-impl Service {
-    /// In start order: the backend (whose API the others call) first.
-    pub const ALL: [Service; 4] = [Service::Backend, Service::Reminder, Service::RecurringTask, Service::Notification];
-
-    /// Each consumer service with the topic its group reads: after a crash the group must own all of it again.
-    pub const CONSUMERS: [(Service, &'static str); 3] = [
-        (Service::Notification, "reminders"),
-        (Service::Reminder, "task-events"),
-        (Service::RecurringTask, "task-events"),
-    ];
-
-    pub const fn name(self) -> &'static str {
-        match self {
-            Service::Backend => "backend",
-            Service::Reminder => "reminder",
-            Service::RecurringTask => "recurring-task",
-            Service::Notification => "notification",
-        }
-    }
-}
+pub use testkit::services::Service;
 
 /// Where the system's data lives: a database on the test run's shared server, or a server of its own
 /// that the test may stop and start.

@@ -1,5 +1,6 @@
 //! Running cargo on this workspace.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -41,43 +42,62 @@ pub async fn has_subcommand(name: &str) -> bool {
         .is_ok_and(|status| status.success())
 }
 
-/// Builds binary `bin` of `package` (compiler output goes to the terminal) and returns its path,
-/// wherever the target directory is.
-pub async fn build_binary(package: &str, bin: &str, interrupt: &mut Interrupt) -> anyhow::Result<PathBuf> {
+/// The arguments of the one workspace build that `cargo xtask test` (nextest builds these same targets) and
+/// `cargo xtask up` share: the same targets resolve the same features, so whichever runs second finds every
+/// binary fresh instead of rebuilding the services with a different feature set.
+const WORKSPACE_BUILD: &[&str] = &["build", "--workspace", "--bins", "--tests"];
+
+/// Builds the workspace as `cargo xtask test` does (compiler output goes to the terminal) and returns the path of
+/// each of `bins`, wherever the target directory is.
+pub async fn build_binaries(bins: &[&str], interrupt: &mut Interrupt) -> anyhow::Result<BTreeMap<String, PathBuf>> {
     let mut build = command();
     build
-        .args(["build", "--package", package, "--bin", bin])
+        .args(WORKSPACE_BUILD)
         .arg("--message-format=json-render-diagnostics")
+        .env("CARGO_INCREMENTAL", INCREMENTAL)
         .stdout(Stdio::piped());
-    let mut child = children::spawn_group_leader(&format!("cargo build -p {package}"), &mut build)?;
+    let mut child = children::spawn_group_leader("cargo build --workspace", &mut build)?;
     let stdout = child.stdout.take().context("cargo's stdout is piped")?;
-    let artifact = tokio::spawn(find_executable(stdout, bin.to_owned()));
+    let wanted: Vec<String> = bins.iter().map(|bin| (*bin).to_owned()).collect();
+    let artifacts = tokio::spawn(find_executables(stdout, wanted));
 
     match children::wait_or_stop(&mut child, interrupt, STOP_GRACE).await? {
-        Ended::Interrupted => bail!("interrupted while building {package}"),
-        Ended::Exited(status) if !status.success() => bail!("building {package} failed ({status})"),
+        Ended::Interrupted => bail!("interrupted while building the workspace"),
+        Ended::Exited(status) if !status.success() => bail!("building the workspace failed ({status})"),
         Ended::Exited(_) => {}
     }
-    artifact
-        .await
-        .context("reading cargo's build messages")??
-        .with_context(|| format!("cargo reported no executable for {package}/{bin}"))
+    let found = artifacts.await.context("reading cargo's build messages")??;
+    if let Some(missing) = bins.iter().find(|bin| !found.contains_key(**bin)) {
+        bail!("cargo reported no executable `{missing}`");
+    }
+    Ok(found)
 }
 
-/// Reads cargo's JSON messages until the end and returns the executable path for `bin`.
-async fn find_executable(stdout: tokio::process::ChildStdout, bin: String) -> anyhow::Result<Option<PathBuf>> {
+/// `CARGO_INCREMENTAL` for every build of the workspace: part of each artifact's fingerprint, so it must be the
+/// same for `test` and `up`; off, because a whole-suite run gains little from incremental caches, which would be
+/// the largest part of a cold target directory (README "Tests").
+pub const INCREMENTAL: &str = "0";
+
+/// Reads cargo's JSON messages until the end and returns the executable path of each of `bins`.
+async fn find_executables(
+    stdout: tokio::process::ChildStdout,
+    bins: Vec<String>,
+) -> anyhow::Result<BTreeMap<String, PathBuf>> {
     let mut lines = BufReader::new(stdout).lines();
-    let mut executable = None;
+    let mut executables = BTreeMap::new();
     while let Some(line) = lines.next_line().await? {
         let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
-        let is_our_binary = message["reason"] == "compiler-artifact"
-            && message["target"]["name"] == bin.as_str()
-            && message["target"]["kind"].as_array().is_some_and(|kinds| kinds.iter().any(|kind| kind == "bin"));
-        if let (true, Some(path)) = (is_our_binary, message["executable"].as_str()) {
-            executable = Some(PathBuf::from(path));
+        let Some(name) = message["target"]["name"].as_str().filter(|name| bins.iter().any(|bin| bin == name)) else {
+            continue;
+        };
+        let is_binary = message["reason"] == "compiler-artifact"
+            && message["target"]["kind"].as_array().is_some_and(|kinds| kinds.iter().any(|kind| kind == "bin"))
+            && message["profile"]["test"] == false;
+        if let (true, Some(path)) = (is_binary, message["executable"].as_str()) {
+            executables.insert(name.to_owned(), PathBuf::from(path));
         }
     }
-    Ok(executable)
+    Ok(executables)
 }

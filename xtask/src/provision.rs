@@ -121,6 +121,33 @@ pub async fn ensure_tansu(interrupt: &mut Interrupt) -> anyhow::Result<PathBuf> 
     testkit::kafka::tansu_binary().context("tansu is still missing after `cargo install`")
 }
 
+/// The cargo-machete release `cargo xtask test` runs to keep unused dependencies out of every manifest.
+pub const MACHETE_VERSION: &str = "0.9.2";
+
+/// The directory holding the `cargo-machete` binary (`~/.cache/taskwatch/cargo-machete-VERSION/bin`), installed
+/// first with `cargo install --locked` if needed (a minute or two, once). `cargo xtask test` puts it on the
+/// steps' `PATH`, so `cargo machete` finds it.
+pub async fn ensure_machete(interrupt: &mut Interrupt) -> anyhow::Result<PathBuf> {
+    let root = cache_dir()?.join(format!("cargo-machete-{MACHETE_VERSION}"));
+    let bin = root.join("bin");
+    if bin.join("cargo-machete").is_file() {
+        return Ok(bin);
+    }
+    eprintln!("xtask: installing cargo-machete {MACHETE_VERSION} into {}…", root.display());
+    let mut install = cargo::command();
+    install.args(["install", "cargo-machete", "--version", MACHETE_VERSION, "--locked", "--root"]).arg(&root);
+    let mut child = children::spawn_group_leader("cargo install cargo-machete", &mut install)?;
+    match children::wait_or_stop(&mut child, interrupt, cargo::STOP_GRACE).await.context("waiting for cargo install")? {
+        Ended::Interrupted => bail!("interrupted while installing cargo-machete"),
+        Ended::Exited(status) if !status.success() => bail!("`cargo install cargo-machete` failed ({status})"),
+        Ended::Exited(_) => {}
+    }
+    if !bin.join("cargo-machete").is_file() {
+        bail!("cargo-machete is still missing from {} after `cargo install`", bin.display());
+    }
+    Ok(bin)
+}
+
 /// Installs every missing requirement with apt (as root, non-interactively) and checks the result.
 /// Returns the names of what it installed.
 pub async fn ensure(requirements: &[&Requirement]) -> anyhow::Result<Vec<&'static str>> {

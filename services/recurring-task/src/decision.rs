@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use events::task::{RecurrenceAnchor as WireAnchor, TaskChange, TaskEvent, TaskSnapshot};
-use recurrence::{CompletedOccurrence, NextOccurrence, Recurrence, RecurrenceAnchor, Rule, RuleError};
+use events::task::{TaskChange, TaskEvent, TaskSnapshot};
+use recurrence::{CompletedOccurrence, NextOccurrence, Recurrence, Rule, RuleError};
 use uuid::Uuid;
 
 use crate::metrics::FailureReason;
@@ -37,17 +37,17 @@ impl SkipReason {
     }
 }
 
-/// The next occurrence of a series, as the backend's internal API creates it.
+/// The next occurrence of a series, as the backend's internal API creates it: this service decides whether and
+/// when a series continues; the backend, which owns the series, checks that `due_at` is that next occurrence with
+/// the same `recurrence` call and derives the rule the new task carries (its `COUNT` step) itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OccurrenceRequest {
+    /// The series to continue.
     pub series_id: Uuid,
     /// The completed task the new one follows.
     pub previous_task_id: Uuid,
+    /// When the new occurrence is due.
     pub due_at: DateTime<Utc>,
-    /// The rule the new occurrence carries (the backend derives it with the same `recurrence` crate call).
-    pub rule: Rule,
-    /// The start of the series the new occurrence belongs to.
-    pub series_start: DateTime<Utc>,
     /// Sent as `Idempotency-Key`: the completion event's id, so however often the event is delivered, the
     /// backend creates the occurrence once.
     pub idempotency_key: Uuid,
@@ -94,16 +94,14 @@ pub fn decide(event_id: Uuid, event: &TaskEvent) -> Result<Decision, DecisionErr
     };
     let invalid_rule = |source| DecisionError::InvalidRule { task_id: task.id, rule: wire.rrule.clone(), source };
     let rule = Rule::parse(&wire.rrule).map_err(invalid_rule)?;
-    let recurrence = Recurrence::new(rule, anchor(wire.anchor));
+    let recurrence = Recurrence::new(rule, wire.anchor);
     let completed = completed_occurrence(task)?;
     match recurrence.next_occurrence(&completed).map_err(invalid_rule)? {
         NextOccurrence::SeriesEnded => Ok(Decision::Skip(SkipReason::SeriesEnded)),
-        NextOccurrence::Scheduled { due_at, rule, series_start } => Ok(Decision::Create(OccurrenceRequest {
+        NextOccurrence::Scheduled { due_at, .. } => Ok(Decision::Create(OccurrenceRequest {
             series_id: task.series_id,
             previous_task_id: task.id,
             due_at,
-            rule,
-            series_start,
             idempotency_key: event_id,
         })),
     }
@@ -121,16 +119,9 @@ fn completed_occurrence(task: &TaskSnapshot) -> Result<CompletedOccurrence, Deci
     Ok(CompletedOccurrence { due_at, completed_at, time_zone, series_start })
 }
 
-const fn anchor(wire: WireAnchor) -> RecurrenceAnchor {
-    match wire {
-        WireAnchor::Due => RecurrenceAnchor::Due,
-        WireAnchor::Completion => RecurrenceAnchor::Completion,
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use events::task::{Priority, Recurrence as WireRecurrence, TaskStatus};
+    use events::task::{Priority, Recurrence as WireRecurrence, RecurrenceAnchor, TaskStatus};
 
     use super::*;
 
@@ -157,7 +148,7 @@ mod tests {
                 time_zone: "Europe/Berlin".into(),
                 recurrence: rrule.map(|rrule| WireRecurrence {
                     rrule: rrule.into(),
-                    anchor: WireAnchor::Due,
+                    anchor: RecurrenceAnchor::Due,
                     series_start: Some(at("2026-03-27T08:00:00Z")),
                 }),
                 reminders: vec![],
@@ -181,8 +172,6 @@ mod tests {
                 previous_task_id: event.task.id,
                 // 09:00 Berlin after the clocks went forward: the third of three.
                 due_at: at("2026-03-29T07:00:00Z"),
-                rule: Rule::parse("FREQ=DAILY;COUNT=3").expect("valid"),
-                series_start: at("2026-03-27T08:00:00Z"),
                 idempotency_key: event_id,
             })
         );
@@ -194,8 +183,9 @@ mod tests {
         if let Some(recurrence) = &mut event.task.recurrence {
             recurrence.series_start = None;
         }
+        // Counted from 03-27, COUNT=2 would have ended with 03-28; counted from this task's own due time (03-28),
+        // 03-29 is the second and last.
         let Ok(Decision::Create(request)) = decide(Uuid::now_v7(), &event) else { panic!("expected a create") };
-        assert_eq!(request.series_start, at("2026-03-28T08:00:00Z"));
         assert_eq!(request.due_at, at("2026-03-29T07:00:00Z"));
     }
 
@@ -203,7 +193,7 @@ mod tests {
     fn completion_anchor_counts_from_the_completion() {
         let mut event = completed_task(Some("FREQ=DAILY;INTERVAL=2"));
         if let Some(recurrence) = &mut event.task.recurrence {
-            recurrence.anchor = WireAnchor::Completion;
+            recurrence.anchor = RecurrenceAnchor::Completion;
         }
         let Ok(Decision::Create(request)) = decide(Uuid::now_v7(), &event) else { panic!("expected a create") };
         assert_eq!(request.due_at, at("2026-03-30T08:00:00Z"));

@@ -68,31 +68,8 @@ impl TaskEvent {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskStatus {
-    Open,
-    Completed,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Priority {
-    Low,
-    Medium,
-    High,
-    Urgent,
-}
-
-/// Where the next occurrence of a recurring task is counted from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RecurrenceAnchor {
-    /// The next occurrence follows the schedule of due dates, however late the task was completed.
-    Due,
-    /// The next occurrence is counted from the moment the task was completed.
-    Completion,
-}
+// The values of a task's closed fields: one vocabulary for the API, the events and the database.
+pub use vocabulary::{Priority, RecurrenceAnchor, TaskStatus};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recurrence {
@@ -105,13 +82,8 @@ pub struct Recurrence {
     pub series_start: Option<DateTime<Utc>>,
 }
 
-/// When to remind: relative to the due time or at a fixed instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Reminder {
-    BeforeDue { minutes: u32 },
-    At { at: DateTime<Utc> },
-}
+/// When to remind (the one vocabulary's reminder).
+pub use vocabulary::Reminder;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskSnapshot {

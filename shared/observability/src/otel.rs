@@ -97,8 +97,9 @@ impl SamplerSetting {
     }
 }
 
-/// `OTEL_EXPORTER_OTLP_PROTOCOL`: only HTTP/protobuf is built in (the gRPC and async HTTP clients
-/// are left out on purpose; see MACHINE.md), so anything else is a configuration error, not a surprise.
+/// `OTEL_EXPORTER_OTLP_PROTOCOL`: only HTTP/protobuf is built in, with the blocking reqwest client (the async
+/// clients panic under the batch span processor with "no reactor running", and gRPC would bring a second HTTP
+/// stack), so anything else is a configuration error, not a surprise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct HttpProtobuf;
 

@@ -24,14 +24,14 @@
 //! * A series re-anchored at one of its occurrences (a task's due time, zone or rule edited; every completion of
 //!   a completion-anchored task) keeps its total: [`Series::rule_from`] lowers `COUNT` by the occurrences before.
 
-mod anchor;
 mod error;
 mod next;
 mod rule;
 mod series;
 
-pub use anchor::RecurrenceAnchor;
 pub use error::RuleError;
 pub use next::{CompletedOccurrence, Continued, NextOccurrence, Recurrence};
 pub use rule::Rule;
 pub use series::{After, EARLIEST, LATEST, Series, resolve};
+/// Where the next occurrence is counted from (the task vocabulary's one type).
+pub use vocabulary::RecurrenceAnchor;

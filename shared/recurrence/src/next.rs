@@ -3,7 +3,7 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use chrono_tz::Tz;
 
-use crate::anchor::RecurrenceAnchor;
+use crate::RecurrenceAnchor;
 use crate::error::RuleError;
 use crate::rule::Rule;
 use crate::series::{After, Series};

@@ -8,7 +8,10 @@ RFC 5545 semantics that dateutil leaves to its caller, taken from the RFC itself
 * DTSTART is always the first occurrence and counts towards COUNT (3.8.5.3), even when the rule does not match it;
   dateutil only yields it when it matches, so it is put first here and rule dates at or before it are dropped.
 * A local time in a DST gap uses the offset from before the gap, a repeated local time its first instance
-  (3.3.5). zoneinfo does exactly that for fold=0, which is what dateutil's wall-clock datetimes carry.
+  (3.3.5). `resolve` does that from the definition: the earliest instant that reads back as the wall time, and in a
+  gap zoneinfo's fold=0 (PEP 495: the offset from before the transition). zoneinfo's fold=0 alone is not enough:
+  where a zone's rules change without its offset changing (America/Nuuk, 2023-10-29 01:00 UTC), it gives wall
+  times just before the change an offset the zone never had there.
 """
 
 import importlib.metadata
@@ -23,6 +26,17 @@ def parse_utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def resolve(wall: datetime) -> datetime:
+    """The instant of wall-clock time `wall` (its tzinfo the zone) per RFC 5545 3.3.5, in UTC."""
+    naive = wall.replace(tzinfo=None)
+    valid = [
+        instant
+        for instant in (wall.replace(fold=fold).astimezone(timezone.utc) for fold in (0, 1))
+        if instant.astimezone(wall.tzinfo).replace(tzinfo=None) == naive
+    ]
+    return min(valid) if valid else wall.replace(fold=0).astimezone(timezone.utc)
+
+
 def expand(rule: str, start_utc: str, zone: str, limit: int, latest: datetime) -> list[str]:
     tz = ZoneInfo(zone)
     start = parse_utc(start_utc).astimezone(tz)
@@ -35,7 +49,7 @@ def expand(rule: str, start_utc: str, zone: str, limit: int, latest: datetime) -
     for occurrence in later:
         if len(out) >= wanted:
             break
-        instant = occurrence.replace(fold=0).astimezone(timezone.utc)
+        instant = resolve(occurrence)
         if instant > latest:
             break
         out.append(instant)

@@ -339,7 +339,9 @@ impl Bound {
             tokio::select! {
                 () = shutdown.requested() => {}
                 Some(joined) = running.join_next_with_id() => {
-                    failure = worker_failure(joined, &names, false);
+                    // Both may be ready at once: a worker that returned because shutdown was requested is no
+                    // failure, whichever branch was picked.
+                    failure = worker_failure(joined, &names, shutdown.is_requested());
                 }
                 result = &mut server => served = Some(result),
             }

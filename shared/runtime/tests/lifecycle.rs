@@ -150,3 +150,18 @@ async fn a_taken_port_is_a_bind_error_naming_the_address() {
     let error = service.bind().await.unwrap_err();
     assert!(error.to_string().contains(&address.to_string()), "{error}");
 }
+
+#[tokio::test]
+async fn a_worker_that_stops_because_shutdown_was_requested_is_no_failure() {
+    // The worker requests shutdown and returns: both are ready when the runtime looks next, and which one it sees
+    // first varies, so it is repeated.
+    for _ in 0..20 {
+        let bound = service()
+            .worker("last order", |shutdown: Shutdown| async move { shutdown.trigger() })
+            .bind()
+            .await
+            .unwrap();
+        let outcome = tokio::time::timeout(WAIT, run(bound, &Shutdown::new())).await.unwrap().unwrap();
+        assert!(outcome.is_ok(), "{outcome:?}");
+    }
+}

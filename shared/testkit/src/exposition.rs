@@ -15,11 +15,39 @@ pub fn metric_samples(exposition: &str, metric: &str, labels: &[(&str, &str)]) -
                 None if rest.starts_with(' ') => ("", rest),
                 None => return None,
             };
-            let matches = labels.iter().all(|(name, expected)| label_set.contains(&format!("{name}=\"{expected}\"")));
+            let pairs = label_pairs(label_set)?;
+            let matches = labels
+                .iter()
+                .all(|(name, expected)| pairs.iter().any(|(label, value)| label == name && value == expected));
             let value = value.split_whitespace().next()?.parse().ok()?;
             matches.then_some(value)
         })
         .collect()
+}
+
+/// The `name="value"` pairs of a rendered label set (`a="1",b="x\"y"`), values unescaped; `None` when it is not
+/// one. Names are compared whole, so `topic` never matches `x_topic`.
+fn label_pairs(label_set: &str) -> Option<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    let mut rest = label_set.trim();
+    while !rest.is_empty() {
+        let (name, after) = rest.split_once("=\"")?;
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let end = loop {
+            match chars.next()? {
+                (_, '\\') => match chars.next()?.1 {
+                    'n' => value.push('\n'),
+                    other => value.push(other),
+                },
+                (index, '"') => break index,
+                (_, other) => value.push(other),
+            }
+        };
+        pairs.push((name.trim().to_owned(), value));
+        rest = after[end + 1..].trim_start_matches(',').trim_start();
+    }
+    Some(pairs)
 }
 
 /// The sum over the matching samples of `metric` (see [`metric_samples`]); `None` when there are none.
@@ -52,6 +80,14 @@ mod tests {
         assert_eq!(metric_samples(EXPOSITION, "x", &[("b", "3")]), vec![4.0]);
         assert_eq!(metric_sum(EXPOSITION, "x_total", &[]), Some(9.0));
         assert_eq!(metric_sum(EXPOSITION, "y", &[]), None);
+    }
+
+    #[test]
+    fn label_names_match_whole_and_values_unescape() {
+        let exposition = "m{x_topic=\"a\",topic=\"b\"} 1\nm{route=\"/v1/{id}\",q=\"say \\\"hi\\\"\"} 2\n";
+        assert_eq!(metric_samples(exposition, "m", &[("topic", "a")]), Vec::<f64>::new());
+        assert_eq!(metric_samples(exposition, "m", &[("topic", "b")]), vec![1.0]);
+        assert_eq!(metric_samples(exposition, "m", &[("route", "/v1/{id}"), ("q", "say \"hi\"")]), vec![2.0]);
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub mod ports;
 pub mod postgres;
 pub mod process;
 pub mod python;
+pub mod services;
 #[cfg(feature = "smtp")]
 pub mod smtp;
 pub mod wait;

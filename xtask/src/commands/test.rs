@@ -1,7 +1,7 @@
 //! `cargo xtask test`: every check CI runs, in one command that also works on a fresh machine.
 //!
 //! Installs missing prerequisites (building the tansu Kafka broker once, exported to tests as
-//! `TASKWATCH_TANSU_BIN`; k6 for the load-generator test, exported as `TASKWATCH_K6_BIN`; the pinned Python tools
+//! `TASKWATCH_TANSU_BIN`; cargo-machete for the unused-dependency check; k6 for the load-generator test, exported as `TASKWATCH_K6_BIN`; the pinned Python tools
 //! for the RFC 5545 reference and schemathesis, exported as `TASKWATCH_PYTHON_TOOLS`), starts one throwaway
 //! Postgres for the whole run (exported as
 //! `DATABASE_URL`, so test databases share it), then runs fmt, clippy and the tests. Every step runs
@@ -73,7 +73,11 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
     let python_tools = provision::ensure_python_tools().await?;
     summary.record(format!("Python tools at {}", python_tools.display()), Outcome::Passed, clock.elapsed());
 
-    let tools = Tools { tansu, k6, python_tools };
+    let clock = Instant::now();
+    let machete = provision::ensure_machete(&mut interrupt).await?;
+    summary.record(format!("cargo-machete at {}", machete.display()), Outcome::Passed, clock.elapsed());
+
+    let tools = Tools { tansu, k6, python_tools, machete };
 
     let clock = Instant::now();
     let postgres = PostgresServer::start().await.context("starting the throwaway Postgres for the test run")?;
@@ -112,6 +116,8 @@ struct Tools {
     tansu: PathBuf,
     k6: PathBuf,
     python_tools: PathBuf,
+    /// The directory of the `cargo-machete` binary, put first on the steps' `PATH`.
+    machete: PathBuf,
 }
 
 /// One cargo invocation.
@@ -129,6 +135,8 @@ impl Step {
 fn steps(nextest: bool) -> Vec<Step> {
     let mut steps = vec![
         Step { args: &["fmt", "--all", "--check"] },
+        // No dependency a crate does not use (the manifests list only what the code needs).
+        Step { args: &["machete"] },
         // The SLO rules are generated from monitoring/prometheus/slos.yaml: fail when the committed ones are stale.
         Step { args: &["xtask", "slo", "--check"] },
         Step { args: &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"] },
@@ -161,10 +169,10 @@ async fn run_step(
         .env(DATABASE_URL_ENV, database_url)
         .env(TANSU_BIN_ENV, &tools.tansu)
         .env(K6_BIN_ENV, &tools.k6)
-        .env(testkit::python::TOOLS_ENV, &tools.python_tools);
-    // A whole-suite run gains little from incremental compilation, whose caches would be the largest part of a
-    // cold target/ (a fresh CI machine's disk is the limit, see README "Tests").
-    command.env("CARGO_INCREMENTAL", "0");
+        .env(testkit::python::TOOLS_ENV, &tools.python_tools)
+        .env("PATH", path_with(&tools.machete)?);
+    // The same as `cargo xtask up`'s build (see `cargo::INCREMENTAL`), so one build serves both.
+    command.env("CARGO_INCREMENTAL", cargo::INCREMENTAL);
     let mut child = children::spawn_group_leader(&step.label(), &mut command)?;
     let ended = children::wait_or_stop(&mut child, interrupt, cargo::STOP_GRACE)
         .await
@@ -174,6 +182,13 @@ async fn run_step(
         Ended::Exited(_) => Outcome::Failed,
         Ended::Interrupted => Outcome::Interrupted,
     })
+}
+
+/// `PATH` with `dir` first.
+fn path_with(dir: &std::path::Path) -> anyhow::Result<std::ffi::OsString> {
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    let paths = std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&rest));
+    std::env::join_paths(paths).context("a directory on PATH contains a `:`")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

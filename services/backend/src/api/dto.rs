@@ -12,63 +12,6 @@ use crate::domain::{
     TaskPatch, TaskSpecInput, TaskStatus, Violations,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum PriorityDto {
-    Low,
-    #[default]
-    Medium,
-    High,
-    Urgent,
-}
-
-impl From<PriorityDto> for Priority {
-    fn from(dto: PriorityDto) -> Self {
-        match dto {
-            PriorityDto::Low => Priority::Low,
-            PriorityDto::Medium => Priority::Medium,
-            PriorityDto::High => Priority::High,
-            PriorityDto::Urgent => Priority::Urgent,
-        }
-    }
-}
-
-impl From<Priority> for PriorityDto {
-    fn from(priority: Priority) -> Self {
-        match priority {
-            Priority::Low => PriorityDto::Low,
-            Priority::Medium => PriorityDto::Medium,
-            Priority::High => PriorityDto::High,
-            Priority::Urgent => PriorityDto::Urgent,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskStatusDto {
-    Open,
-    Completed,
-}
-
-impl From<TaskStatus> for TaskStatusDto {
-    fn from(status: TaskStatus) -> Self {
-        match status {
-            TaskStatus::Open => TaskStatusDto::Open,
-            TaskStatus::Completed => TaskStatusDto::Completed,
-        }
-    }
-}
-
-/// Where the next occurrence is counted from: the schedule of due dates, or the moment of completion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RecurrenceAnchorDto {
-    #[default]
-    Due,
-    Completion,
-}
-
 /// A recurrence rule: RFC 5545 RRULE subset (FREQ=DAILY|WEEKLY|MONTHLY|YEARLY, INTERVAL, BYDAY, BYMONTHDAY,
 /// COUNT or UNTIL), starting at `due_at` in the task's `time_zone`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -79,17 +22,13 @@ pub struct RecurrenceDto {
     #[schema(example = "FREQ=WEEKLY;BYDAY=MO,TH", min_length = 1)]
     pub rrule: String,
     #[serde(default)]
-    pub anchor: RecurrenceAnchorDto,
+    pub anchor: RecurrenceAnchor,
 }
 
 impl From<RecurrenceDto> for RecurrenceInput {
     fn from(dto: RecurrenceDto) -> Self {
-        let anchor = match dto.anchor {
-            RecurrenceAnchorDto::Due => RecurrenceAnchor::Due,
-            RecurrenceAnchorDto::Completion => RecurrenceAnchor::Completion,
-        };
         // A series set through the API starts at the task's due time.
-        RecurrenceInput { rule: dto.rrule, anchor, series_start: None }
+        RecurrenceInput { rule: dto.rrule, anchor: dto.anchor, series_start: None }
     }
 }
 
@@ -98,7 +37,7 @@ impl From<RecurrenceDto> for RecurrenceInput {
 pub struct RecurrenceResponse {
     #[schema(example = "FREQ=WEEKLY;BYDAY=MO,TH")]
     pub rrule: String,
-    pub anchor: RecurrenceAnchorDto,
+    pub anchor: RecurrenceAnchor,
     /// The first due time of the series this task belongs to (its RFC 5545 DTSTART, read in the task's
     /// `time_zone`): every occurrence is computed from it, and `COUNT` counts from it. Set by the server: a new
     /// series starts at `due_at`; changing `due_at`, `time_zone` or `rrule` starts the series again at this task.
@@ -154,7 +93,7 @@ pub struct CreateTaskRequest {
     #[schema(max_length = 10_000)]
     pub description: Option<String>,
     #[serde(default)]
-    pub priority: PriorityDto,
+    pub priority: Priority,
     /// Up to 20 distinct labels of 1 to 50 characters.
     #[serde(default)]
     #[schema(max_items = 20)]
@@ -184,7 +123,7 @@ impl CreateTaskRequest {
         TaskSpecInput {
             title: self.title,
             description: self.description,
-            priority: self.priority.into(),
+            priority: self.priority,
             labels: self.labels.into_iter().map(|label| label.0).collect(),
             due_at: self.due_at,
             time_zone: self.time_zone,
@@ -245,8 +184,8 @@ pub struct UpdateTaskRequest {
     #[schema(value_type = Option<String>, max_length = 10_000)]
     pub description: Patch<String>,
     #[serde(default)]
-    #[schema(value_type = PriorityDto)]
-    pub priority: Patch<PriorityDto>,
+    #[schema(value_type = Priority)]
+    pub priority: Patch<Priority>,
     /// Up to 20 distinct labels of 1 to 50 characters.
     #[serde(default)]
     #[schema(value_type = Vec<LabelDto>, max_items = 20)]
@@ -277,7 +216,7 @@ impl UpdateTaskRequest {
         let patch = TaskPatch {
             title,
             description: self.description.nullable(),
-            priority: priority.map(Into::into),
+            priority,
             labels,
             due_at: self.due_at.nullable(),
             time_zone,
@@ -300,13 +239,13 @@ pub struct TaskResponse {
     pub series_id: Uuid,
     pub title: String,
     pub description: Option<String>,
-    pub priority: PriorityDto,
+    pub priority: Priority,
     pub labels: Vec<String>,
     pub due_at: Option<DateTime<Utc>>,
     pub time_zone: String,
     pub recurrence: Option<RecurrenceResponse>,
     pub reminders: Vec<ReminderDto>,
-    pub status: TaskStatusDto,
+    pub status: TaskStatus,
     pub completed_at: Option<DateTime<Utc>>,
     /// Grows with every change; the `ETag` is this number in quotes.
     pub version: i64,
@@ -321,20 +260,17 @@ impl From<&Task> for TaskResponse {
             series_id: task.series_id,
             title: task.spec.title.as_str().to_owned(),
             description: task.spec.description.as_ref().map(|d| d.as_str().to_owned()),
-            priority: task.spec.priority.into(),
+            priority: task.spec.priority,
             labels: task.spec.labels.to_vec(),
             due_at: task.spec.due_at,
             time_zone: task.spec.time_zone.name().to_owned(),
             recurrence: task.spec.recurrence.as_ref().map(|r| RecurrenceResponse {
                 rrule: r.rule().to_owned(),
-                anchor: match r.anchor() {
-                    RecurrenceAnchor::Due => RecurrenceAnchorDto::Due,
-                    RecurrenceAnchor::Completion => RecurrenceAnchorDto::Completion,
-                },
+                anchor: r.anchor(),
                 series_start: r.series_start(),
             }),
             reminders: task.spec.reminders.as_slice().iter().copied().map(Into::into).collect(),
-            status: task.status().into(),
+            status: task.status(),
             completed_at: task.completion.completed_at(),
             version: task.version.get(),
             created_at: task.created_at,

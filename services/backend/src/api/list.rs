@@ -9,7 +9,6 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::cursor;
-use super::dto::{PriorityDto, TaskStatusDto};
 use super::error::{ApiError, bad_request_fields};
 use crate::domain::text::Labels;
 use crate::domain::violations::Collector;
@@ -20,7 +19,7 @@ use crate::domain::{ListQuery, PageSize, Priority, TaskFilter, TaskStatus, Viola
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only tasks in this state.
-    #[param(value_type = Option<TaskStatusDto>)]
+    #[param(value_type = Option<TaskStatus>)]
     pub status: Option<String>,
     /// RFC 3339; tasks due at or after this instant.
     #[param(value_type = Option<DateTime<Utc>>)]
@@ -32,7 +31,7 @@ pub struct ListParams {
     #[param(min_length = 1, max_length = 50)]
     pub label: Option<String>,
     /// Only tasks of this priority.
-    #[param(value_type = Option<PriorityDto>)]
+    #[param(value_type = Option<Priority>)]
     pub priority: Option<String>,
     /// Page size; default 50.
     #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]

@@ -23,8 +23,8 @@ use super::{dto, settings, tasks};
     ),
     components(schemas(
         dto::CreateTaskRequest, dto::UpdateTaskRequest, dto::TaskResponse, dto::TaskListResponse,
-        dto::NotificationSettingsDto, dto::ReminderDto, dto::RecurrenceDto, dto::RecurrenceResponse, dto::PriorityDto, dto::TaskStatusDto,
-        dto::RecurrenceAnchorDto, internal_dto::CreateOccurrenceRequest, internal_dto::InternalTaskResponse,
+        dto::NotificationSettingsDto, dto::ReminderDto, dto::RecurrenceDto, dto::RecurrenceResponse, vocabulary::Priority, vocabulary::TaskStatus,
+        vocabulary::RecurrenceAnchor, internal_dto::CreateOccurrenceRequest, internal_dto::InternalTaskResponse,
     )),
     modifiers(&BearerAuth),
     tags(

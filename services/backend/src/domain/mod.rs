@@ -17,7 +17,7 @@ pub use patch::{Nullable, TaskPatch};
 pub use recurrence::{Recurrence, RecurrenceAnchor};
 pub use reminders::{Reminder, ReminderInput, Reminders};
 pub use task::{
-    Completion, OwnerId, Priority, RecurrenceInput, Task, TaskId, TaskSpec, TaskSpecInput, TaskStatus, TransitionError,
-    Version,
+    Completion, InvalidStoredTask, OwnerId, Priority, RecurrenceInput, StoredTask, Task, TaskId, TaskSpec,
+    TaskSpecInput, TaskStatus, TransitionError, Version,
 };
 pub use violations::{Violation, Violations};

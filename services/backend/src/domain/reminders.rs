@@ -8,11 +8,7 @@ pub const REMINDERS_MAX: usize = 10;
 /// Four weeks: further ahead than that, a reminder is a separate task.
 pub const OFFSET_MAX_MINUTES: u32 = 28 * 24 * 60;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reminder {
-    BeforeDue { minutes: u32 },
-    At { at: DateTime<Utc> },
-}
+pub use vocabulary::Reminder;
 
 /// Unvalidated reminder as a client sent it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

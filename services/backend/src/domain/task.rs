@@ -8,7 +8,7 @@ use recurrence::{EARLIEST, LATEST, Rule};
 
 use super::patch::{Nullable, TaskPatch};
 use super::recurrence::{Recurrence, RecurrenceAnchor};
-use super::reminders::{ReminderInput, Reminders};
+use super::reminders::{Reminder, ReminderInput, Reminders};
 use super::text::{Description, Labels, Title};
 use super::violations::{Collector, Violations};
 
@@ -79,50 +79,7 @@ impl Version {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Priority {
-    Low,
-    #[default]
-    Medium,
-    High,
-    Urgent,
-}
-
-impl Priority {
-    pub const ALL: [Priority; 4] = [Priority::Low, Priority::Medium, Priority::High, Priority::Urgent];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Priority::Low => "low",
-            Priority::Medium => "medium",
-            Priority::High => "high",
-            Priority::Urgent => "urgent",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|priority| priority.as_str() == name)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskStatus {
-    Open,
-    Completed,
-}
-
-impl TaskStatus {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            TaskStatus::Open => "open",
-            TaskStatus::Completed => "completed",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        [TaskStatus::Open, TaskStatus::Completed].into_iter().find(|status| status.as_str() == name)
-    }
-}
+pub use vocabulary::{Priority, TaskStatus};
 
 /// Where a task is in its lifecycle; a completed task always knows when it was completed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -296,6 +253,84 @@ pub enum TransitionError {
     AlreadyCompleted,
     #[error("the task is already open")]
     AlreadyOpen,
+}
+
+/// A task as it was written down (a database row, an event snapshot of our own): plain values, re-validated by
+/// [`StoredTask::into_task`]. The one seam between the domain and each stored form, so neither form is read
+/// through the other.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTask {
+    pub id: Uuid,
+    pub owner_id: String,
+    pub series_id: Uuid,
+    pub title: String,
+    pub description: Option<String>,
+    pub priority: Priority,
+    pub labels: Vec<String>,
+    pub status: TaskStatus,
+    pub due_at: Option<DateTime<Utc>>,
+    pub time_zone: String,
+    /// The rule, its anchor and the series' start (`None` in data written before series had a start).
+    pub recurrence: Option<(String, RecurrenceAnchor, Option<DateTime<Utc>>)>,
+    pub reminders: Vec<Reminder>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Stored data that does not describe a valid task; only possible if it was altered by hand.
+#[derive(Debug, thiserror::Error)]
+#[error("stored task is not a valid task: {0}")]
+pub struct InvalidStoredTask(String);
+
+impl StoredTask {
+    /// The task, with its editable fields validated again.
+    pub fn into_task(self) -> Result<Task, InvalidStoredTask> {
+        let invalid = |violations: Violations| InvalidStoredTask(violations.to_string());
+        let owner = OwnerId::parse(&self.owner_id).map_err(invalid)?;
+        let title = Title::parse(&self.title).map_err(invalid)?;
+        let description = match &self.description {
+            Some(raw) => Description::parse(raw).map_err(invalid)?,
+            None => None,
+        };
+        let labels = Labels::parse(&self.labels).map_err(invalid)?;
+        let time_zone = parse_time_zone(&self.time_zone).map_err(invalid)?;
+        let completion = match (self.status, self.completed_at) {
+            (TaskStatus::Open, _) => Completion::Open,
+            (TaskStatus::Completed, Some(at)) => Completion::Completed { at },
+            (TaskStatus::Completed, None) => {
+                return Err(InvalidStoredTask("completed task without completed_at".to_owned()));
+            }
+        };
+        let recurrence = match self.recurrence {
+            // Written before series had a start: each occurrence was then the start of the rest of its series.
+            Some((rule, anchor, series_start)) => match series_start.or(self.due_at) {
+                Some(start) => Some(Recurrence::from_trusted(rule, anchor, start)),
+                None => return Err(InvalidStoredTask("recurring task without due_at".to_owned())),
+            },
+            None => None,
+        };
+        Ok(Task {
+            id: TaskId::from_uuid(self.id),
+            owner,
+            series_id: self.series_id,
+            spec: TaskSpec {
+                title,
+                description,
+                priority: self.priority,
+                labels,
+                due_at: self.due_at,
+                time_zone,
+                recurrence,
+                reminders: Reminders::from_trusted(self.reminders),
+            },
+            completion,
+            version: Version::new(self.version),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
 }
 
 /// A task as stored. Changes produce a new value with the next version; the store persists it only if the

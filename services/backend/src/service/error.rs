@@ -1,5 +1,5 @@
+use crate::domain::InvalidStoredTask;
 use crate::domain::{TransitionError, Version, Violations};
-use crate::snapshot::InvalidSnapshot;
 use crate::store::StoreError;
 
 /// Why a task use case did not happen.
@@ -32,7 +32,7 @@ pub enum TaskError {
     #[error("encoding the task event failed: {0}")]
     EventEncoding(#[source] serde_json::Error),
     #[error(transparent)]
-    StoredOutcome(#[from] InvalidSnapshot),
+    StoredOutcome(#[from] InvalidStoredTask),
 }
 
 impl From<Violations> for TaskError {

@@ -1,14 +1,14 @@
 //! `backend.tasks`: every query is scoped by owner, so one user can never read or change another's task.
 
 use chrono::{DateTime, Utc};
-use events::task as contract;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::error::{Context, StoreError};
-use crate::domain::{ListQuery, OwnerId, Priority, RecurrenceAnchor, Task, TaskId, TaskStatus, Version};
-use crate::snapshot;
+use crate::domain::{
+    ListQuery, OwnerId, Priority, RecurrenceAnchor, Reminder, StoredTask, Task, TaskId, TaskStatus, Version,
+};
 
 const COLUMNS: &str = "id, owner_id, series_id, title, description, priority, labels, due_at, time_zone, rrule, \
                        rrule_anchor, series_start, reminders, status, completed_at, version, created_at, updated_at";
@@ -27,7 +27,7 @@ struct TaskRow {
     rrule: Option<String>,
     rrule_anchor: Option<String>,
     series_start: Option<DateTime<Utc>>,
-    reminders: Json<Vec<contract::Reminder>>,
+    reminders: Json<Vec<Reminder>>,
     status: String,
     completed_at: Option<DateTime<Utc>>,
     version: i64,
@@ -36,33 +36,29 @@ struct TaskRow {
 }
 
 impl TaskRow {
+    /// The row as a domain task, validated again; a value no vocabulary knows is a corrupt row.
     fn into_task(self) -> Result<Task, StoreError> {
         let id = self.id;
         let corrupt = |reason: String| StoreError::corrupt_task(id, reason);
-        let priority = Priority::from_name(&self.priority)
-            .ok_or_else(|| corrupt(format!("unknown priority `{}`", self.priority)))?;
-        let status =
-            TaskStatus::from_name(&self.status).ok_or_else(|| corrupt(format!("unknown status `{}`", self.status)))?;
+        let priority = self.priority.parse::<Priority>().map_err(|error| corrupt(error.to_string()))?;
+        let status = self.status.parse::<TaskStatus>().map_err(|error| corrupt(error.to_string()))?;
         let recurrence = match (self.rrule, self.rrule_anchor) {
-            (Some(rrule), Some(anchor)) => Some(contract::Recurrence {
-                rrule,
-                anchor: RecurrenceAnchor::from_name(&anchor)
-                    .map(snapshot::anchor_to_contract)
-                    .ok_or_else(|| corrupt(format!("unknown recurrence anchor `{anchor}`")))?,
-                series_start: self.series_start,
-            }),
+            (Some(rrule), Some(anchor)) => {
+                let anchor = anchor.parse::<RecurrenceAnchor>().map_err(|error| corrupt(error.to_string()))?;
+                Some((rrule, anchor, self.series_start))
+            }
             (None, None) => None,
             _ => return Err(corrupt("rrule and rrule_anchor must be set together".to_owned())),
         };
-        let snapshot = contract::TaskSnapshot {
+        StoredTask {
             id: self.id,
             owner_id: self.owner_id,
             series_id: self.series_id,
             title: self.title,
             description: self.description,
-            priority: snapshot::priority_to_contract(priority),
+            priority,
             labels: self.labels,
-            status: snapshot::status_to_contract(status),
+            status,
             due_at: self.due_at,
             time_zone: self.time_zone,
             recurrence,
@@ -71,8 +67,9 @@ impl TaskRow {
             version: self.version,
             created_at: self.created_at,
             updated_at: self.updated_at,
-        };
-        snapshot::from_snapshot(snapshot).map_err(|error| corrupt(error.to_string()))
+        }
+        .into_task()
+        .map_err(|error| corrupt(error.to_string()))
     }
 }
 
@@ -81,7 +78,7 @@ struct Columns<'a> {
     rrule: Option<&'a str>,
     rrule_anchor: Option<&'static str>,
     series_start: Option<DateTime<Utc>>,
-    reminders: Json<Vec<contract::Reminder>>,
+    reminders: Json<Vec<Reminder>>,
 }
 
 impl<'a> Columns<'a> {
@@ -91,7 +88,7 @@ impl<'a> Columns<'a> {
             rrule: recurrence.map(|r| r.rule()),
             rrule_anchor: recurrence.map(|r| r.anchor().as_str()),
             series_start: recurrence.map(|r| r.series_start()),
-            reminders: Json(snapshot::reminders_to_contract(task.spec.reminders.as_slice())),
+            reminders: Json(task.spec.reminders.as_slice().to_vec()),
         }
     }
 }

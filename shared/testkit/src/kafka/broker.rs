@@ -1,6 +1,7 @@
 //! A tansu broker process that a test (or `cargo xtask up`) owns.
 
 use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -249,6 +250,9 @@ impl Broker {
 
     fn tansu_command(&self) -> Command {
         let mut command = Command::new(&self.binary);
+        // Its own process group: a terminal's Ctrl-C reaches its whole foreground group at once, and the broker
+        // must outlive the services, which commit their offsets as they stop; its owner stops it last.
+        command.process_group(0);
         for name in TANSU_ENV_VARS {
             command.env_remove(name);
         }

@@ -40,11 +40,13 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
     provision::ensure(provision::FOR_UP).await?;
     // Built (once) before anything starts.
     provision::ensure_tansu(&mut interrupt).await?;
-    let mut binaries = Vec::new();
-    for service in Service::ALL {
-        eprintln!("xtask: building {}…", service.package());
-        binaries.push((service, cargo::build_binary(service.package(), service.package(), &mut interrupt).await?));
-    }
+    eprintln!("xtask: building the workspace (the same build `cargo xtask test` makes, so one serves both)…");
+    let packages: Vec<&str> = Service::ALL.iter().map(|service| service.name()).collect();
+    let mut built = cargo::build_binaries(&packages, &mut interrupt).await?;
+    let binaries = Service::ALL
+        .into_iter()
+        .map(|service| Ok((service, built.remove(service.name()).context("built above")?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let postgres = PostgresServer::start().await.context("starting the throwaway Postgres")?;
     let broker = Broker::start().await.context("starting the tansu broker")?;
     // Everything this run keeps on disk: mail, Prometheus' and Alertmanager's data. A fresh stack starts empty
@@ -112,7 +114,7 @@ fn print_banner(settings: &StackSettings, token: &str, user: &str, mail_dir: &Pa
         .into_iter()
         .map(|service| {
             let base = format!("http://{}", settings.address(service));
-            format!("\n  {:<15} {base}/metrics  {base}/health/ready", service.package())
+            format!("\n  {:<15} {base}/metrics  {base}/health/ready", service.name())
         })
         .collect();
     println!(

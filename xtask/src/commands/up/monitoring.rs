@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::stack::{Service, StackSettings};
+use super::stack::{self, Service, StackSettings};
 use crate::supervisor::ProcessSpec;
 
 pub const PROMETHEUS_ADDRESS: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 9090);
@@ -60,7 +60,7 @@ fn prometheus_config(settings: &StackSettings, repo: &Path, state_dir: &Path) ->
     let rules = repo.join("monitoring/prometheus/rules/*.yml");
     config = replace_once(&config, "- rules/*.yml", &format!("- {}", rules.display()))?;
     for service in Service::ALL {
-        let default = service.address(Service::DEFAULT_BACKEND_PORT);
+        let default = stack::address(service, stack::DEFAULT_BACKEND_PORT);
         let actual = settings.address(service);
         config = replace_once(&config, &format!("\"{default}\""), &format!("\"{actual}\""))?;
     }

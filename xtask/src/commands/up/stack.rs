@@ -7,45 +7,17 @@ use std::path::PathBuf;
 
 use crate::supervisor::ProcessSpec;
 
-/// A service of the stack: its cargo package (= binary name) and its documented default port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Service {
-    Backend,
-    Reminder,
-    RecurringTask,
-    Notification,
-}
+/// The services, their names and README ports: the one list the end-to-end tests use too.
+pub use testkit::services::Service;
 
-impl Service {
-    /// Where the backend listens unless `--port` says otherwise; the others follow it.
-    pub const DEFAULT_BACKEND_PORT: u16 = 8080;
+/// Where the backend listens unless `--port` says otherwise.
+pub const DEFAULT_BACKEND_PORT: u16 = Service::Backend.default_port();
 
-    /// In start order: the backend first (it owns the API the others call), the consumers after it.
-    pub const ALL: [Service; 4] = [Service::Backend, Service::Reminder, Service::RecurringTask, Service::Notification];
-
-    pub const fn package(self) -> &'static str {
-        match self {
-            Service::Backend => "backend",
-            Service::Reminder => "reminder",
-            Service::RecurringTask => "recurring-task",
-            Service::Notification => "notification",
-        }
-    }
-
-    /// The ports in each service's README; `--port` moves them all by the same offset.
-    const fn default_port(self) -> u16 {
-        match self {
-            Service::Backend => 8080,
-            Service::Reminder => 8081,
-            Service::RecurringTask => 8082,
-            Service::Notification => 8083,
-        }
-    }
-
-    pub fn address(self, backend_port: u16) -> SocketAddr {
-        let offset = self.default_port() - Service::Backend.default_port();
-        SocketAddr::from((Ipv4Addr::LOCALHOST, backend_port.saturating_add(offset)))
-    }
+/// Where `service` listens when the backend is on `backend_port`: `--port` moves every README port by the same
+/// offset.
+pub fn address(service: Service, backend_port: u16) -> SocketAddr {
+    let offset = service.default_port() - Service::Backend.default_port();
+    SocketAddr::from((Ipv4Addr::LOCALHOST, backend_port.saturating_add(offset)))
 }
 
 /// What the processes of the stack are configured from.
@@ -67,7 +39,7 @@ impl StackSettings {
     }
 
     pub fn address(&self, service: Service) -> SocketAddr {
-        service.address(self.backend_port)
+        address(service, self.backend_port)
     }
 
     /// The service processes in start order.
@@ -75,7 +47,7 @@ impl StackSettings {
         self.binaries
             .iter()
             .map(|(service, binary)| ProcessSpec {
-                name: service.package(),
+                name: service.name(),
                 program: binary.clone(),
                 args: Vec::new(),
                 env: self.env(*service),
@@ -132,7 +104,7 @@ mod tests {
     fn every_variable_the_native_stack_sets_is_in_the_services_readme_table() {
         let settings = StackSettings {
             binaries: Vec::new(),
-            backend_port: Service::DEFAULT_BACKEND_PORT,
+            backend_port: DEFAULT_BACKEND_PORT,
             database_url: "postgres://postgres@127.0.0.1:5432/postgres".into(),
             kafka_brokers: "127.0.0.1:9092".into(),
             smtp_address: SocketAddr::from((Ipv4Addr::LOCALHOST, 2525)),
@@ -143,7 +115,7 @@ mod tests {
         let root = crate::cargo::workspace_root();
         let mut problems = Vec::new();
         for service in Service::ALL {
-            let name = service.package();
+            let name = service.name();
             let table = ConfigTable::for_service(root, name).unwrap_or_else(|error| panic!("{error}"));
             let env = settings.env(service);
             for (variable, _) in env.iter().filter(|(variable, _)| !table.documents(variable)) {
