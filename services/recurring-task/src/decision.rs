@@ -121,28 +121,18 @@ fn completed_occurrence(task: &TaskSnapshot) -> Result<CompletedOccurrence, Deci
 
 #[cfg(test)]
 mod tests {
-    use events::task::{Priority, Recurrence as WireRecurrence, RecurrenceAnchor, TaskStatus};
+    use events::fixtures::at;
+    use events::task::{Recurrence as WireRecurrence, RecurrenceAnchor, TaskStatus};
 
     use super::*;
-
-    fn at(rfc3339: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(rfc3339).expect("test instant").to_utc()
-    }
 
     /// A daily 09:00 Berlin task due the day before spring-forward, completed an hour late: the second
     /// occurrence of a series that started the day before.
     fn completed_task(rrule: Option<&str>) -> TaskEvent {
-        let id = Uuid::now_v7();
         TaskEvent {
             change: TaskChange::Completed,
             task: TaskSnapshot {
-                id,
-                owner_id: "alice".into(),
                 series_id: Uuid::now_v7(),
-                title: "Water the plants".into(),
-                description: None,
-                priority: Priority::Medium,
-                labels: vec![],
                 status: TaskStatus::Completed,
                 due_at: Some(at("2026-03-28T08:00:00Z")),
                 time_zone: "Europe/Berlin".into(),
@@ -151,11 +141,11 @@ mod tests {
                     anchor: RecurrenceAnchor::Due,
                     series_start: Some(at("2026-03-27T08:00:00Z")),
                 }),
-                reminders: vec![],
                 completed_at: Some(at("2026-03-28T09:00:00Z")),
                 version: 2,
                 created_at: at("2026-03-20T10:00:00Z"),
                 updated_at: at("2026-03-28T09:00:00Z"),
+                ..events::fixtures::task()
             },
         }
     }

@@ -68,35 +68,19 @@ pub fn decide(applied: Option<AppliedTask>, event: &TaskEvent) -> Action {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, Utc};
-    use events::task::{Priority, Reminder, TaskSnapshot};
-    use uuid::Uuid;
+    use events::fixtures::at;
+    use events::task::{Reminder, TaskSnapshot};
 
     use super::*;
 
-    fn at(rfc3339: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
-    }
-
     fn event(change: TaskChange, status: TaskStatus, version: i64) -> TaskEvent {
-        let id = Uuid::now_v7();
         let task = TaskSnapshot {
-            id,
-            owner_id: "alice".into(),
-            series_id: id,
-            title: "Water the plants".into(),
-            description: None,
-            priority: Priority::Medium,
-            labels: vec![],
             status,
             due_at: Some(at("2026-03-29T07:00:00Z")),
             time_zone: "UTC".into(),
-            recurrence: None,
             reminders: vec![Reminder::BeforeDue { minutes: 10 }],
-            completed_at: None,
             version,
-            created_at: at("2026-03-01T00:00:00Z"),
-            updated_at: at("2026-03-01T00:00:00Z"),
+            ..events::fixtures::task()
         };
         TaskEvent { change, task }
     }

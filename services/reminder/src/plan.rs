@@ -65,35 +65,12 @@ fn job_for(reminder: Reminder, due_at: Option<DateTime<Utc>>) -> Option<PlannedJ
 
 #[cfg(test)]
 mod tests {
-    use events::task::Priority;
-    use uuid::Uuid;
+    use events::fixtures::at;
 
     use super::*;
 
-    fn at(rfc3339: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(rfc3339).unwrap().to_utc()
-    }
-
     fn task(due_at: Option<DateTime<Utc>>, reminders: Vec<Reminder>) -> TaskSnapshot {
-        let id = Uuid::now_v7();
-        TaskSnapshot {
-            id,
-            owner_id: "alice".into(),
-            series_id: id,
-            title: "Water the plants".into(),
-            description: None,
-            priority: Priority::Medium,
-            labels: vec![],
-            status: TaskStatus::Open,
-            due_at,
-            time_zone: "Europe/Berlin".into(),
-            recurrence: None,
-            reminders,
-            completed_at: None,
-            version: 1,
-            created_at: at("2026-03-01T00:00:00Z"),
-            updated_at: at("2026-03-01T00:00:00Z"),
-        }
+        TaskSnapshot { due_at, reminders, ..events::fixtures::task() }
     }
 
     #[test]

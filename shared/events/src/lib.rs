@@ -8,6 +8,8 @@
 //! new `type` (`task.created.v2`), so old and new consumers can run side by side.
 
 pub mod envelope;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod reminder;
 pub mod task;
 pub mod topics;

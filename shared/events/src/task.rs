@@ -114,28 +114,18 @@ mod tests {
 
     fn snapshot() -> TaskSnapshot {
         let now = Utc::now();
-        let id = Uuid::now_v7();
         TaskSnapshot {
-            id,
-            owner_id: "alice".into(),
-            series_id: id,
-            title: "Water the plants".into(),
-            description: None,
-            priority: Priority::Medium,
             labels: vec!["home".into()],
-            status: TaskStatus::Open,
             due_at: Some(now),
-            time_zone: "Europe/Berlin".into(),
             recurrence: Some(Recurrence {
                 rrule: "FREQ=DAILY".into(),
                 anchor: RecurrenceAnchor::Due,
                 series_start: Some(now),
             }),
             reminders: vec![Reminder::BeforeDue { minutes: 15 }],
-            completed_at: None,
-            version: 1,
             created_at: now,
             updated_at: now,
+            ..crate::fixtures::task()
         }
     }
 

@@ -257,7 +257,8 @@ impl Display for Secret {
     }
 }
 
-/// A duration written with a unit: `250ms`, `5s`, `2m`, `1h` (whole numbers; `0s` allowed).
+/// A duration written with a unit: `250ms`, `5s`, `2m`, `1h`, `7d`, also combined (`1h 30m`); `0s` allowed. Parsed
+/// by `humantime`; a bare number is refused, since seconds and milliseconds would both be guesses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DurationValue(Duration);
 
@@ -295,9 +296,9 @@ impl Display for DurationValue {
 /// Why a duration could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DurationParseError {
-    #[error("expected a whole number followed by a unit (ms, s, m, h), e.g. `500ms` or `5s`")]
+    #[error("expected a whole number followed by a unit (ms, s, m, h, d), e.g. `500ms` or `5s`")]
     Malformed,
-    #[error("unknown unit `{0}`; use ms, s, m or h")]
+    #[error("unknown unit `{0}`; use ms, s, m, h or d")]
     UnknownUnit(String),
     #[error("duration is too large")]
     Overflow,
@@ -307,23 +308,16 @@ impl FromStr for DurationValue {
     type Err = DurationParseError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let text = text.trim();
-        let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-        let (number, unit) = text.split_at(digits_end);
-        // A bare number is ambiguous (seconds? millis?), so it is rejected rather than guessed.
-        if number.is_empty() || unit.is_empty() {
-            return Err(DurationParseError::Malformed);
-        }
-        let amount: u64 = number.parse().map_err(|_| DurationParseError::Overflow)?;
-        let millis_per_unit: u64 = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            other => return Err(DurationParseError::UnknownUnit(other.to_owned())),
-        };
-        let millis = amount.checked_mul(millis_per_unit).ok_or(DurationParseError::Overflow)?;
-        Ok(Self(Duration::from_millis(millis)))
+        use humantime::DurationError;
+        humantime::parse_duration(text.trim()).map(Self).map_err(|error| match error {
+            // A bare number (`5`) has no unit: ambiguous, so refused rather than guessed.
+            DurationError::UnknownUnit { unit, .. } if unit.is_empty() => DurationParseError::Malformed,
+            DurationError::UnknownUnit { unit, .. } => DurationParseError::UnknownUnit(unit),
+            DurationError::NumberOverflow => DurationParseError::Overflow,
+            DurationError::Empty | DurationError::NumberExpected(_) | DurationError::InvalidCharacter(_) => {
+                DurationParseError::Malformed
+            }
+        })
     }
 }
 
@@ -425,7 +419,9 @@ mod tests {
         assert_eq!(parse("5"), Err(DurationParseError::Malformed));
         assert_eq!(parse("ms"), Err(DurationParseError::Malformed));
         assert_eq!(parse("-5s"), Err(DurationParseError::Malformed));
-        assert_eq!(parse("5d"), Err(DurationParseError::UnknownUnit("d".into())));
+        assert_eq!(parse("5parsecs"), Err(DurationParseError::UnknownUnit("parsecs".into())));
+        assert_eq!(parse("7d"), Ok(Duration::from_secs(7 * 24 * 3600)));
+        assert_eq!(parse("1h 30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse("99999999999999999999s"), Err(DurationParseError::Overflow));
         assert_eq!(DurationValue::from_millis(1500).to_string(), "1500ms");
         assert_eq!(DurationValue::from_secs(3).to_string(), "3s");

@@ -170,7 +170,10 @@ async fn run_step(
         .env(TANSU_BIN_ENV, &tools.tansu)
         .env(K6_BIN_ENV, &tools.k6)
         .env(testkit::python::TOOLS_ENV, &tools.python_tools)
-        .env("PATH", path_with(&tools.machete)?);
+        .env("PATH", path_with(&tools.machete)?)
+        // Set because `cargo xtask` itself runs under `cargo run`; cargo subcommands such as cargo-machete take it
+        // to mean they were started by a build script, not as `cargo <name>`, and misread their arguments.
+        .env_remove("CARGO_PKG_NAME");
     // The same as `cargo xtask up`'s build (see `cargo::INCREMENTAL`), so one build serves both.
     command.env("CARGO_INCREMENTAL", cargo::INCREMENTAL);
     let mut child = children::spawn_group_leader(&step.label(), &mut command)?;

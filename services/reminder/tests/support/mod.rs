@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use events::CloudEvent;
-use events::task::{Priority, Reminder, TaskChange, TaskEvent, TaskSnapshot, TaskStatus};
+use events::task::{Reminder, TaskChange, TaskEvent, TaskSnapshot, TaskStatus};
 use messaging::MessageHeaders;
 use outbox::Outbox;
 use reminder::handler::{SchedulerWake, TaskEventHandler};
@@ -87,26 +87,8 @@ pub fn minutes(n: i64) -> TimeDelta {
 
 /// An open one-off task due at `due_at` with `reminders`, at version 1.
 pub fn task(due_at: Option<DateTime<Utc>>, reminders: Vec<Reminder>) -> TaskSnapshot {
-    let id = Uuid::now_v7();
     let created = now();
-    TaskSnapshot {
-        id,
-        owner_id: "alice".into(),
-        series_id: id,
-        title: "Water the plants".into(),
-        description: None,
-        priority: Priority::Medium,
-        labels: vec![],
-        status: TaskStatus::Open,
-        due_at,
-        time_zone: "Europe/Berlin".into(),
-        recurrence: None,
-        reminders,
-        completed_at: None,
-        version: 1,
-        created_at: created,
-        updated_at: created,
-    }
+    TaskSnapshot { due_at, reminders, created_at: created, updated_at: created, ..events::fixtures::task() }
 }
 
 /// The same task after a change the backend made: version bumped, status following the change.
