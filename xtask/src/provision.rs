@@ -108,16 +108,7 @@ pub async fn ensure_tansu(interrupt: &mut Interrupt) -> anyhow::Result<PathBuf> 
         "xtask: building the tansu Kafka broker {TANSU_VERSION} into {} (once; about 20 minutes)…",
         root.display()
     );
-    let mut install = cargo::command();
-    install
-        .args(["install", "tansu", "--version", TANSU_VERSION, "--locked", "--features", TANSU_FEATURES, "--root"])
-        .arg(&root);
-    let mut child = children::spawn_group_leader("cargo install tansu", &mut install)?;
-    match children::wait_or_stop(&mut child, interrupt, cargo::STOP_GRACE).await.context("waiting for cargo install")? {
-        Ended::Interrupted => bail!("interrupted while building tansu"),
-        Ended::Exited(status) if !status.success() => bail!("`cargo install tansu` failed ({status})"),
-        Ended::Exited(_) => {}
-    }
+    cargo_install("tansu", TANSU_VERSION, &["--features", TANSU_FEATURES], &root, interrupt).await?;
     testkit::kafka::tansu_binary().context("tansu is still missing after `cargo install`")
 }
 
@@ -134,18 +125,31 @@ pub async fn ensure_machete(interrupt: &mut Interrupt) -> anyhow::Result<PathBuf
         return Ok(bin);
     }
     eprintln!("xtask: installing cargo-machete {MACHETE_VERSION} into {}…", root.display());
-    let mut install = cargo::command();
-    install.args(["install", "cargo-machete", "--version", MACHETE_VERSION, "--locked", "--root"]).arg(&root);
-    let mut child = children::spawn_group_leader("cargo install cargo-machete", &mut install)?;
-    match children::wait_or_stop(&mut child, interrupt, cargo::STOP_GRACE).await.context("waiting for cargo install")? {
-        Ended::Interrupted => bail!("interrupted while installing cargo-machete"),
-        Ended::Exited(status) if !status.success() => bail!("`cargo install cargo-machete` failed ({status})"),
-        Ended::Exited(_) => {}
-    }
+    cargo_install("cargo-machete", MACHETE_VERSION, &[], &root, interrupt).await?;
     if !bin.join("cargo-machete").is_file() {
         bail!("cargo-machete is still missing from {} after `cargo install`", bin.display());
     }
     Ok(bin)
+}
+
+/// `cargo install --locked PACKAGE --version VERSION EXTRA --root ROOT` (`--locked` keeps the tool's dependencies
+/// at versions that compile), stopped with its process group on Ctrl-C.
+async fn cargo_install(
+    package: &str,
+    version: &str,
+    extra: &[&str],
+    root: &Path,
+    interrupt: &mut Interrupt,
+) -> anyhow::Result<()> {
+    let mut install = cargo::command();
+    install.args(["install", package, "--version", version, "--locked"]).args(extra).arg("--root").arg(root);
+    let label = format!("cargo install {package}");
+    let mut child = children::spawn_group_leader(&label, &mut install)?;
+    match children::wait_or_stop(&mut child, interrupt, cargo::STOP_GRACE).await.context("waiting for cargo install")? {
+        Ended::Interrupted => bail!("interrupted while installing {package}"),
+        Ended::Exited(status) if !status.success() => bail!("`{label}` failed ({status})"),
+        Ended::Exited(_) => Ok(()),
+    }
 }
 
 /// Installs every missing requirement with apt (as root, non-interactively) and checks the result.

@@ -40,12 +40,6 @@ impl BaseConfig {
     }
 }
 
-impl AsRef<BaseConfig> for BaseConfig {
-    fn as_ref(&self) -> &BaseConfig {
-        self
-    }
-}
-
 /// `STARTUP_TIMEOUT` (default [`DEFAULT_STARTUP_TIMEOUT`]): how long a service that needs the broker waits at
 /// start-up for it to create missing topics, above zero.
 pub fn startup_timeout(env: &mut Env) -> Duration {
