@@ -238,6 +238,18 @@ async fn count(stack: &Stack, api: &Api, mut report: ChaosReport) -> Result<Chao
     })
     .await;
     stack.wait_until_settled().await?;
+    // A series completed in the last seconds of the run (or just before recurring-task came back) continues only
+    // after the first read: read the open tasks again until every series has continued, up to the deadline.
+    let has_continued = |open: &[Value], task: &Value| open.iter().any(|open| open["series_id"] == task["series_id"]);
+    let open = match testkit::wait::until_some(PIPELINE_DEADLINE, || async {
+        let open = api.tasks_with_status("open").await.ok()?;
+        series.iter().all(|task| has_continued(&open, task)).then_some(open)
+    })
+    .await
+    {
+        Ok(open) => open,
+        Err(_) => api.tasks_with_status("open").await?,
+    };
 
     report.created = reminded.len();
     for title in &reminded {
