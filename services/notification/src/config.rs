@@ -8,7 +8,7 @@ use database::DatabaseConfig;
 use lettre::message::Mailbox;
 use messaging::KafkaConfig;
 use observability::config::{ConfigError, DurationValue, Env, Secret};
-use observability::{ClientConfig, ServiceInfo};
+use observability::{Backoff, ClientConfig, InvalidBackoff, ServiceInfo};
 use runtime::BaseConfig;
 
 use crate::channel::guard::TargetPolicy;
@@ -114,9 +114,8 @@ pub struct WebhookConfig {
 pub struct DeliveryConfig {
     /// Attempts per delivery before it is dead-lettered (at least 1).
     pub max_attempts: u32,
-    /// Delay before the first retry; doubles per attempt with jitter, capped at `backoff_max`.
-    pub backoff_initial: Duration,
-    pub backoff_max: Duration,
+    /// `NOTIFY_BACKOFF_INITIAL` / `NOTIFY_BACKOFF_MAX`: delays between attempts, doubling with jitter.
+    pub backoff: Backoff,
     /// How long a claimed delivery is exclusive to one worker; longer than any send may take.
     pub lease: Duration,
     /// Fallback wake-up of the worker when nothing arrived through this replica's consumer.
@@ -245,9 +244,15 @@ fn read_delivery(env: &mut Env) -> Option<DeliveryConfig> {
             env.invalid(name, "must be above zero");
         }
     }
-    if backoff_max < backoff_initial {
-        env.invalid("NOTIFY_BACKOFF_MAX", "must not be below NOTIFY_BACKOFF_INITIAL");
-    }
+    let backoff = match Backoff::new(backoff_initial, backoff_max) {
+        Ok(backoff) => Some(backoff),
+        // The zero initial delay is already reported above.
+        Err(InvalidBackoff::ZeroInitial) => None,
+        Err(InvalidBackoff::InitialAboveMax { .. }) => {
+            env.invalid("NOTIFY_BACKOFF_MAX", "must not be below NOTIFY_BACKOFF_INITIAL");
+            None
+        }
+    };
     if batch_size == 0 || batch_size > 500 {
         env.invalid("NOTIFY_BATCH_SIZE", "must be from 1 to 500");
     }
@@ -256,8 +261,7 @@ fn read_delivery(env: &mut Env) -> Option<DeliveryConfig> {
     }
     Some(DeliveryConfig {
         max_attempts,
-        backoff_initial,
-        backoff_max,
+        backoff: backoff?,
         lease,
         poll_interval,
         batch_size,

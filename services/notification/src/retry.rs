@@ -1,13 +1,16 @@
-//! When a failed delivery is tried again: exponential backoff with jitter, capped.
+//! When a failed delivery is tried again: the shared backoff schedule, and an attempt budget.
 
 use std::time::Duration;
+
+use observability::Backoff;
 
 /// The retry schedule of one delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
+    /// Attempts before the delivery is dead-lettered.
     pub max_attempts: u32,
-    pub initial: Duration,
-    pub max: Duration,
+    /// Delays between attempts.
+    pub backoff: Backoff,
 }
 
 impl RetryPolicy {
@@ -16,15 +19,10 @@ impl RetryPolicy {
         attempts < self.max_attempts
     }
 
-    /// How long to wait after the `attempts`-th failure: `initial · 2^(attempts-1)`, capped at `max`, of which
-    /// a random half is jitter ("equal jitter"), so deliveries that failed together do not retry together
-    /// while none retries immediately.
+    /// How long to wait after the `attempts`-th failure (see [`Backoff`]: doubling, half of it jitter, so
+    /// deliveries that failed together do not retry together while none retries immediately).
     pub fn delay_after(&self, attempts: u32) -> Duration {
-        let exponent = attempts.saturating_sub(1).min(31);
-        let exponential = self.initial.saturating_mul(1u32 << exponent).min(self.max);
-        let half = exponential / 2;
-        let jitter_nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
-        half + Duration::from_nanos(rand::random_range(0..=jitter_nanos))
+        self.backoff.delay_after(attempts)
     }
 }
 
@@ -33,21 +31,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn doubles_with_jitter_and_stays_under_the_cap() {
-        let policy = RetryPolicy { max_attempts: 5, initial: Duration::from_secs(10), max: Duration::from_secs(60) };
-        for _ in 0..100 {
-            let first = policy.delay_after(1);
-            assert!((Duration::from_secs(5)..=Duration::from_secs(10)).contains(&first), "{first:?}");
-            let third = policy.delay_after(3);
-            assert!((Duration::from_secs(20)..=Duration::from_secs(40)).contains(&third), "{third:?}");
-            let late = policy.delay_after(40);
-            assert!((Duration::from_secs(30)..=Duration::from_secs(60)).contains(&late), "{late:?}");
-        }
-    }
-
-    #[test]
     fn counts_attempts_against_the_budget() {
-        let policy = RetryPolicy { max_attempts: 3, initial: Duration::from_secs(1), max: Duration::from_secs(1) };
+        let backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(1)).unwrap();
+        let policy = RetryPolicy { max_attempts: 3, backoff };
         assert!(policy.allows_another(2));
         assert!(!policy.allows_another(3));
     }

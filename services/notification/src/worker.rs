@@ -75,8 +75,7 @@ impl DeliveryWorker {
         config: DeliveryConfig,
         wake: Arc<Notify>,
     ) -> Self {
-        let retry =
-            RetryPolicy { max_attempts: config.max_attempts, initial: config.backoff_initial, max: config.backoff_max };
+        let retry = RetryPolicy { max_attempts: config.max_attempts, backoff: config.backoff };
         // A trial call that never reports (its task was cancelled) frees the breaker after a lease.
         let breakers = Arc::new(Breakers::new(config.breaker_failure_threshold, config.breaker_open_for, config.lease));
         Self { pool, senders, breakers, dead_letters, retry, config, wake }

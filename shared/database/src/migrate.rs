@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use observability::Backoff;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions as _, Connection as _};
@@ -14,7 +15,7 @@ use tokio::time::Instant;
 use crate::config::DatabaseConfig;
 use crate::schema::Schema;
 
-/// First wait after Postgres refused a connection; doubles up to [`MAX_RETRY_DELAY`].
+/// Ceiling of the first wait after Postgres refused a connection; doubles up to [`MAX_RETRY_DELAY`].
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(200);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
@@ -57,8 +58,9 @@ pub async fn migrate(config: &DatabaseConfig, schema: Schema, migrator: Migrator
     let migrator = for_schema(migrator, schema);
     let started = Instant::now();
     let deadline = started + config.startup_timeout;
-    let mut delay = FIRST_RETRY_DELAY;
+    let mut delays = Backoff::clamped(FIRST_RETRY_DELAY, MAX_RETRY_DELAY).delays();
     loop {
+        let delay = delays.next_delay();
         match apply(config.target.options(), schema, &migrator).await {
             Ok(()) => {
                 tracing::info!(schema = schema.name(), "database migrations applied");
@@ -70,7 +72,6 @@ pub async fn migrate(config: &DatabaseConfig, schema: Schema, migrator: Migrator
             Err(MigrationError::Connect { source, .. }) => {
                 tracing::warn!(error = %source, retry_in = ?delay, "Postgres not reachable yet");
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(MAX_RETRY_DELAY);
             }
             Err(error) => return Err(error),
         }

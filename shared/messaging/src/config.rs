@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use observability::{DurationValue, Env, ServiceInfo};
+use observability::{Backoff, DurationValue, Env, ServiceInfo};
 use rdkafka::ClientConfig;
 
 /// Connection and behaviour settings shared by every producer, consumer and admin client of a service.
@@ -32,31 +32,9 @@ pub struct KafkaConfig {
     /// `KAFKA_COMMIT_INTERVAL`: how often stored (processed) offsets are committed.
     pub commit_interval: Duration,
     /// `KAFKA_RETRY_BACKOFF_INITIAL` / `KAFKA_RETRY_BACKOFF_MAX`: backoff between handler retries.
-    pub retry_backoff: BackoffBounds,
+    pub retry_backoff: Backoff,
     /// `KAFKA_LAG_INTERVAL`: how often consumer lag is measured.
     pub lag_interval: Duration,
-}
-
-/// Backoff range for retrying a message whose handler failed transiently; `initial <= max`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BackoffBounds {
-    initial: Duration,
-    max: Duration,
-}
-
-impl BackoffBounds {
-    /// `None` when `initial` exceeds `max` or is zero (a zero backoff would spin on a failing handler).
-    pub fn new(initial: Duration, max: Duration) -> Option<Self> {
-        (!initial.is_zero() && initial <= max).then_some(Self { initial, max })
-    }
-
-    pub fn initial(self) -> Duration {
-        self.initial
-    }
-
-    pub fn max(self) -> Duration {
-        self.max
-    }
 }
 
 const DEFAULT_PARTITIONS: Partitions = Partitions(3);
@@ -82,7 +60,7 @@ impl KafkaConfig {
             delivery_timeout: DEFAULT_DELIVERY_TIMEOUT.get(),
             session_timeout: DEFAULT_SESSION_TIMEOUT.get(),
             commit_interval: DEFAULT_COMMIT_INTERVAL.get(),
-            retry_backoff: BackoffBounds { initial: DEFAULT_BACKOFF_INITIAL.get(), max: DEFAULT_BACKOFF_MAX.get() },
+            retry_backoff: Backoff::clamped(DEFAULT_BACKOFF_INITIAL.get(), DEFAULT_BACKOFF_MAX.get()),
             lag_interval: DEFAULT_LAG_INTERVAL.get(),
         }
     }
@@ -103,7 +81,7 @@ impl KafkaConfig {
         let backoff_max = env.with_default("KAFKA_RETRY_BACKOFF_MAX", DEFAULT_BACKOFF_MAX).get();
         let lag_interval = env.with_default("KAFKA_LAG_INTERVAL", DEFAULT_LAG_INTERVAL).get();
 
-        let retry_backoff = BackoffBounds::new(backoff_initial, backoff_max);
+        let retry_backoff = Backoff::new(backoff_initial, backoff_max).ok();
         if retry_backoff.is_none() {
             env.invalid("KAFKA_RETRY_BACKOFF_INITIAL", "must be above zero and at most KAFKA_RETRY_BACKOFF_MAX");
         }

@@ -74,7 +74,7 @@ mod producer;
 pub mod test_util;
 mod topics;
 
-pub use config::{BackoffBounds, Brokers, KafkaConfig, Partitions, ReplicationFactor};
+pub use config::{Brokers, KafkaConfig, Partitions, ReplicationFactor};
 pub use consumer::{
     Consumer, ConsumerError, Failure, Handler, HandlerError, HandlerFailure, IncomingMessage, Subscription, run,
 };

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use observability::Backoff;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::error::RDKafkaErrorCode;
 
@@ -79,14 +80,14 @@ pub async fn ensure_topics_within(
     wait_at_most: Duration,
 ) -> Result<(), TopicsNotReady> {
     let deadline = Instant::now() + wait_at_most;
-    let mut pause = FIRST_RETRY;
+    let mut pauses = Backoff::clamped(FIRST_RETRY, LONGEST_RETRY).delays();
     loop {
+        let pause = pauses.next_delay();
         match ensure_topics(config, topics).await {
             Ok(()) => return Ok(()),
             Err(error) if Instant::now() + pause < deadline => {
                 tracing::warn!(error = %error, retry_in = ?pause, "Kafka not reachable yet");
                 tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(LONGEST_RETRY);
             }
             Err(last) => return Err(TopicsNotReady { waited: wait_at_most, last }),
         }

@@ -109,6 +109,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod address;
+pub mod backoff;
 pub mod client;
 pub mod config;
 pub mod error_chain;
@@ -126,6 +127,7 @@ pub mod shutdown;
 pub mod telemetry;
 pub mod trace_headers;
 
+pub use backoff::{Backoff, Delays, InvalidBackoff};
 pub use client::{BreakerState, ClientConfig, ClientError, ServiceClient};
 pub use config::{ConfigError, DurationValue, Env, Secret};
 pub use error_chain::{ErrorChain, error_chain};

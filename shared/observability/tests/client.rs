@@ -92,7 +92,7 @@ fn config(downstream: &'static str, base_url: &str) -> ClientConfig {
         base_url: Url::parse(base_url).unwrap(),
         timeout: Duration::from_millis(500),
         max_retries: 0,
-        backoff_base: Duration::from_millis(5),
+        backoff: observability::client::retry_backoff(Duration::from_millis(5)),
         failure_threshold: 3,
         open_for: Duration::from_millis(300),
         cache_ttl: None,

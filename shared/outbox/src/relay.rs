@@ -14,6 +14,7 @@ use std::time::Duration;
 use chrono::Utc;
 use futures::future::join_all;
 use messaging::{MessageHeaders, OutgoingMessage, Producer, TopicSpec};
+use observability::Backoff;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::time::Instant;
@@ -28,7 +29,7 @@ use crate::table::Outbox;
 /// How often published rows past their retention are deleted.
 const PURGE_INTERVAL: Duration = Duration::from_secs(300);
 const PURGE_BATCH: i64 = 10_000;
-/// First retry delay after a failed publish; doubles per attempt up to the configured maximum.
+/// Ceiling of the first retry delay after a failed publish; doubles per attempt up to the configured maximum.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Relays one outbox table to Kafka. Build with [`Relay::new`], spawn [`Relay::run`].
@@ -171,7 +172,7 @@ impl Relay {
 
     async fn failed(&self, row: &PendingMessage, error: &str) {
         metrics::publish_failed();
-        let retry_in = backoff(row.attempts, self.config.max_backoff);
+        let retry_in = self.backoff().delay_after(u32::try_from(row.attempts).unwrap_or(0).saturating_add(1));
         tracing::warn!(event_id = %row.id, attempts = row.attempts + 1, ?retry_in, error, "outbox publish failed");
         if let Err(store_error) = self.outbox.record_failure(&self.pool, row.id, error, retry_in).await {
             tracing::warn!(error = %store_error, cause = %store_error.source, "recording an outbox publish failure failed");
@@ -199,20 +200,26 @@ impl Relay {
         result.map_err(|error| tracing::warn!(%error, "cannot listen for outbox notifications; polling")).ok()
     }
 
+    /// The retry schedule of publishes and of topic creation: from 1 s, doubling, below `OUTBOX_RELAY_MAX_BACKOFF`.
+    fn backoff(&self) -> Backoff {
+        Backoff::clamped(FIRST_BACKOFF, self.config.max_backoff)
+    }
+
     /// Creates the relay's topics, retrying while the broker is unreachable; `false` if stopped first.
     async fn ensure_topics(&self, stop: &CancellationToken) -> bool {
         if self.topics.is_empty() {
             return true;
         }
-        let mut delay = FIRST_BACKOFF;
+        let mut delays = self.backoff().delays();
         loop {
+            let delay = delays.next_delay();
             match messaging::ensure_topics(&self.config.kafka, &self.topics).await {
                 Ok(()) => return true,
                 Err(error) => tracing::warn!(%error, retry_in = ?delay, "cannot create Kafka topics yet"),
             }
             tokio::select! {
                 () = stop.cancelled() => return false,
-                () = tokio::time::sleep(delay) => delay = (delay * 2).min(self.config.max_backoff),
+                () = tokio::time::sleep(delay) => {}
             }
         }
     }
@@ -247,24 +254,9 @@ fn to_message(row: &PendingMessage) -> Result<OutgoingMessage, serde_json::Error
     Ok(OutgoingMessage::new(row.topic.as_str(), row.message_key.as_bytes().to_vec(), payload).with_headers(headers))
 }
 
-/// The delay before retry number `attempts_so_far + 1`: 1 s, 2 s, 4 s, … capped at `max`.
-fn backoff(attempts_so_far: i32, max: Duration) -> Duration {
-    let exponent = u32::try_from(attempts_so_far).unwrap_or(0).min(16);
-    FIRST_BACKOFF.saturating_mul(1 << exponent).min(max)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let max = Duration::from_secs(30);
-        let delays: Vec<u64> = (0..7).map(|attempts| backoff(attempts, max).as_secs()).collect();
-        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30]);
-        assert_eq!(backoff(i32::MAX, max), max);
-        assert_eq!(backoff(-1, max), FIRST_BACKOFF);
-    }
 
     fn row(key: &str, n: u8) -> PendingMessage {
         PendingMessage {

@@ -16,7 +16,6 @@
 //! A member the group has left without partitions for longer than twice the session timeout, while the group
 //! owes it some, leaves and joins again ([`group_watch`] says why a broker does that, and why this remedy).
 
-mod backoff;
 mod dead_letter;
 mod group_watch;
 mod handler;
@@ -37,7 +36,6 @@ use tracing::Instrument as _;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use self::backoff::Backoff;
 use self::dead_letter::dead_letter_message;
 use self::group_watch::{BacklogWatch, DescribedGroup, GroupView, GroupWatch, UnownedPartition};
 pub use self::handler::{Failure, Handler, HandlerError, HandlerFailure, IncomingMessage};
@@ -222,7 +220,7 @@ impl Consumer {
         let mut backlog = BacklogWatch::default();
         let mut guard_ticks = tokio::time::interval(GUARD_TICK.min(self.config.session_timeout));
         guard_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut receive_errors = Backoff::new(self.config.retry_backoff);
+        let mut receive_errors = self.config.retry_backoff.delays();
         loop {
             // Demo fault (observability::faults): a stuck consumer takes no message, so its lag grows.
             if observability::faults::consumer_fault().stuck && self.wait_while_stuck(&shutdown).await.is_err() {
@@ -250,7 +248,7 @@ impl Consumer {
                     continue;
                 }
             };
-            receive_errors = Backoff::new(self.config.retry_backoff);
+            receive_errors = self.config.retry_backoff.delays();
             match self.process(&message, &handler, &shutdown).await {
                 Disposition::Done => {
                     self.store_offset(&message);
@@ -384,7 +382,7 @@ impl Consumer {
                 headers,
                 event,
             };
-            let mut backoff = Backoff::new(self.config.retry_backoff);
+            let mut backoff = self.config.retry_backoff.delays();
             loop {
                 match handler.handle(incoming.clone()).await {
                     Ok(()) => {
@@ -430,7 +428,7 @@ impl Consumer {
     async fn dead_letter(&self, message: &OwnedMessage, reason: &str, shutdown: &Shutdown) -> Disposition {
         let topic = message.topic().to_owned();
         let copy = dead_letter_message(message, &self.subscription.dead_letter_topic, &self.config.group_id, reason);
-        let mut backoff = Backoff::new(self.config.retry_backoff);
+        let mut backoff = self.config.retry_backoff.delays();
         loop {
             match self.dead_letters.send(copy.clone()).await {
                 Ok(_) => {

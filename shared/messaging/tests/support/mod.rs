@@ -5,9 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use events::{CloudEvent, EventType};
-use messaging::{
-    BackoffBounds, Consumer, Handler, KafkaConfig, OutgoingMessage, Producer, Subscription, TopicSpec, ensure_topics,
-};
+use messaging::{Consumer, Handler, KafkaConfig, OutgoingMessage, Producer, Subscription, TopicSpec, ensure_topics};
 use observability::Shutdown;
 use observability::metrics::PrometheusHandle;
 use opentelemetry::trace::TracerProvider as _;
@@ -62,7 +60,8 @@ pub fn telemetry() -> PrometheusHandle {
 pub fn config(broker: &Broker, group: &str) -> KafkaConfig {
     let mut config = KafkaConfig::new(broker.bootstrap().parse().expect("bootstrap"), group);
     config.commit_interval = Duration::from_millis(100);
-    config.retry_backoff = BackoffBounds::new(Duration::from_millis(20), Duration::from_millis(200)).expect("bounds");
+    config.retry_backoff =
+        observability::Backoff::new(Duration::from_millis(20), Duration::from_millis(200)).expect("bounds");
     config.lag_interval = Duration::from_millis(200);
     config.session_timeout = Duration::from_secs(6);
     config.request_timeout = Duration::from_secs(5);

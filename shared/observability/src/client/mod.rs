@@ -30,6 +30,7 @@ use url::Url;
 use self::breaker::Breaker;
 pub use self::breaker::BreakerState;
 use self::cache::{CacheKey, FallbackCache};
+use crate::backoff::Backoff;
 use crate::error_chain::error_chain;
 use crate::metric_names::{CLIENT_FALLBACK_CACHE_HITS_TOTAL, HTTP_CLIENT_REQUEST_DURATION_SECONDS};
 
@@ -38,6 +39,11 @@ pub const IDEMPOTENCY_KEY_HEADER: HeaderName = HeaderName::from_static("idempote
 
 /// Longest single backoff sleep, however many retries are configured.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// The retry schedule of calls: from `first` (clamped into 1 ms–10 s), doubling, below [`MAX_BACKOFF`].
+pub fn retry_backoff(first: Duration) -> Backoff {
+    Backoff::clamped(first, MAX_BACKOFF)
+}
 
 /// How to reach one downstream service and how hard to try.
 #[derive(Debug, Clone)]
@@ -50,8 +56,8 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// Extra attempts after the first, for retryable requests.
     pub max_retries: u32,
-    /// First backoff; doubles per retry, with jitter, capped at 10 s.
-    pub backoff_base: Duration,
+    /// Delays between retries: from the first (see [`retry_backoff`]), doubling, with jitter, below 10 s.
+    pub backoff: Backoff,
     /// Consecutive failures that open the circuit (at least 1).
     pub failure_threshold: u32,
     /// How long the circuit stays open before one trial call is let through.
@@ -69,7 +75,7 @@ impl ClientConfig {
             base_url,
             timeout: Duration::from_secs(2),
             max_retries: 2,
-            backoff_base: Duration::from_millis(50),
+            backoff: retry_backoff(Duration::from_millis(50)),
             failure_threshold: 5,
             open_for: Duration::from_secs(10),
             cache_ttl: None,
@@ -108,7 +114,7 @@ impl ClientConfig {
         Some(Self {
             timeout,
             max_retries,
-            backoff_base: Duration::from_millis(100),
+            backoff: retry_backoff(Duration::from_millis(100)),
             failure_threshold,
             open_for,
             ..Self::new(downstream, url?)
@@ -332,7 +338,7 @@ impl ServiceClient {
                     if attempt_number >= attempts {
                         return Err(error);
                     }
-                    let delay = backoff_delay(self.inner.config.backoff_base, attempt_number);
+                    let delay = self.inner.config.backoff.delay_after(attempt_number);
                     tracing::debug!(
                         downstream = self.downstream(),
                         %error,
@@ -444,15 +450,6 @@ fn status_label(outcome: &Attempt) -> String {
     }
 }
 
-/// Exponential backoff with "equal jitter": half the delay is fixed, half random, so retries from
-/// many callers spread out without any of them retrying immediately.
-fn backoff_delay(base: Duration, retry: u32) -> Duration {
-    let exponential = base.saturating_mul(2u32.saturating_pow(retry.saturating_sub(1))).min(MAX_BACKOFF);
-    let half = exponential / 2;
-    let jitter_nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
-    half + Duration::from_nanos(rand::random_range(0..=jitter_nanos))
-}
-
 /// Query strings may carry personal data; spans get the URL without them.
 fn without_query(url: &Url) -> String {
     let mut url = url.clone();
@@ -465,14 +462,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_with_jitter_and_is_capped() {
-        let base = Duration::from_millis(100);
+    fn retries_back_off_from_the_first_delay_and_stay_below_ten_seconds() {
+        let backoff = retry_backoff(Duration::from_millis(100));
+        assert_eq!((backoff.initial(), backoff.max()), (Duration::from_millis(100), MAX_BACKOFF));
+        assert_eq!(retry_backoff(Duration::ZERO).initial(), Duration::from_millis(1));
+        assert_eq!(retry_backoff(Duration::from_secs(60)).initial(), MAX_BACKOFF);
         for _ in 0..50 {
-            let first = backoff_delay(base, 1);
-            assert!((Duration::from_millis(50)..=Duration::from_millis(100)).contains(&first), "{first:?}");
-            let third = backoff_delay(base, 3);
-            assert!((Duration::from_millis(200)..=Duration::from_millis(400)).contains(&third), "{third:?}");
-            assert!(backoff_delay(base, 40) <= MAX_BACKOFF);
+            assert!(backoff.delay_after(40) < MAX_BACKOFF);
         }
     }
 
