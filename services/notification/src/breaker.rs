@@ -1,18 +1,19 @@
 //! One circuit breaker per destination (the SMTP server; each webhook host), so a dead destination is not
 //! hammered by every pending delivery while healthy ones keep flowing.
 //!
-//! Unlike the shared client's breaker (one per downstream *service*, named in metric labels), destinations here
-//! are user input and unbounded: they are keys in a bounded map, and metrics count them per channel. Only
-//! destinations with failures are tracked; a success forgets the destination.
+//! The state machine is the shared one ([`observability::breaker`]). Unlike the client's circuits (one per
+//! downstream *service*, named in metric labels), destinations here are user input and unbounded: they are keys in
+//! a bounded [`Keyed`] map, and metrics count them per channel.
 //!
 //! An open breaker *defers* a delivery until the breaker's trial time without consuming one of its attempts: the
 //! attempt budget measures how often *this* delivery was tried, and a delivery that was never tried should not
 //! be dead-lettered because others failed. Once the open period ends, one trial delivery goes through; its
 //! outcome closes or re-opens the breaker.
 
-use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+
+use observability::breaker::{Admission as CircuitAdmission, BreakerPolicy, BreakerState, Keyed};
 
 use crate::channel::Channel;
 use crate::metrics;
@@ -23,7 +24,9 @@ const MAX_TRACKED: usize = 4096;
 /// A destination's identity for its breaker: the channel plus the SMTP server or the webhook's host and port.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Destination {
+    /// The channel the destination belongs to.
     pub channel: Channel,
+    /// The SMTP server, or the webhook's `host:port`.
     pub key: String,
 }
 
@@ -36,112 +39,52 @@ pub enum Admission {
     DeferUntil(Instant),
 }
 
-#[derive(Debug, Clone, Copy)]
-enum State {
-    /// Failing, but fewer than the threshold in a row.
-    Failing { consecutive: u32 },
-    /// Calls are refused until `until`; then one trial is let through.
-    Open { until: Instant },
-    /// The trial call is in flight; others wait for its outcome.
-    Trial { started: Instant },
-}
-
+/// The circuits of every destination with failures.
 #[derive(Debug)]
 pub struct Breakers {
-    failure_threshold: u32,
-    open_for: Duration,
-    /// A trial that never reported (its task died) stops blocking others after this long.
-    trial_timeout: Duration,
-    states: Mutex<HashMap<Destination, State>>,
+    circuits: Mutex<Keyed<Destination>>,
 }
 
 impl Breakers {
-    /// `failure_threshold` ≥ 1 consecutive failures open a destination's breaker for `open_for`.
+    /// `failure_threshold` ≥ 1 consecutive failures open a destination's breaker for `open_for`; a trial that
+    /// never reported (its task died) stops blocking others after `trial_timeout`.
     pub fn new(failure_threshold: u32, open_for: Duration, trial_timeout: Duration) -> Self {
-        Self {
-            failure_threshold: failure_threshold.max(1),
-            open_for,
-            trial_timeout,
-            states: Mutex::new(HashMap::new()),
-        }
+        let policy = BreakerPolicy::new(failure_threshold, open_for, trial_timeout);
+        Self { circuits: Mutex::new(Keyed::new(policy, MAX_TRACKED)) }
     }
 
     /// Whether a call to `destination` may go ahead now; a `Proceed` must be followed by [`Breakers::record`].
     pub fn admit(&self, destination: &Destination) -> Admission {
-        let now = Instant::now();
-        let mut states = self.lock();
-        match states.get(destination).copied() {
-            None | Some(State::Failing { .. }) => Admission::Proceed,
-            Some(State::Open { until }) if now < until => Admission::DeferUntil(until),
-            Some(State::Open { .. }) => {
-                states.insert(destination.clone(), State::Trial { started: now });
-                Admission::Proceed
-            }
-            Some(State::Trial { started }) if now.duration_since(started) < self.trial_timeout => {
-                Admission::DeferUntil(started + self.trial_timeout)
-            }
-            Some(State::Trial { .. }) => {
-                states.insert(destination.clone(), State::Trial { started: now });
-                Admission::Proceed
-            }
+        match self.lock().admit(destination) {
+            CircuitAdmission::Proceed { .. } => Admission::Proceed,
+            CircuitAdmission::DeferUntil(until) => Admission::DeferUntil(until),
         }
     }
 
     /// Records the outcome of an admitted call. `healthy` is `false` only for failures that say the destination
     /// is down (connection refused, timeout, 5xx), not for a refusal of this one message.
     pub fn record(&self, destination: &Destination, healthy: bool) {
-        let mut states = self.lock();
-        let previous = states.get(destination).copied();
-        if healthy {
-            states.remove(destination);
-        } else {
-            let next = match previous {
-                Some(State::Failing { consecutive }) if consecutive + 1 < self.failure_threshold => {
-                    State::Failing { consecutive: consecutive + 1 }
-                }
-                None if self.failure_threshold > 1 => State::Failing { consecutive: 1 },
-                _ => State::Open { until: Instant::now() + self.open_for },
-            };
-            if matches!(next, State::Open { .. }) && !matches!(previous, Some(State::Open { .. })) {
-                tracing::warn!(channel = destination.channel.as_str(), "circuit to a delivery destination opened");
+        let mut circuits = self.lock();
+        let (before, after) = circuits.record(destination, healthy);
+        let channel = destination.channel.as_str();
+        match (before, after) {
+            (BreakerState::Closed, BreakerState::Open) => {
+                tracing::warn!(channel, "circuit to a delivery destination opened");
             }
-            if states.len() >= MAX_TRACKED && !states.contains_key(destination) {
-                evict_one(&mut states);
+            (BreakerState::HalfOpen | BreakerState::Open, BreakerState::Closed) => {
+                tracing::info!(channel, "circuit to a delivery destination closed");
             }
-            states.insert(destination.clone(), next);
+            _ => {}
         }
-        if matches!(previous, Some(State::Trial { .. } | State::Open { .. })) && healthy {
-            tracing::info!(channel = destination.channel.as_str(), "circuit to a delivery destination closed");
+        for channel in Channel::ALL {
+            metrics::circuits_open(channel, circuits.not_closed(|destination| destination.channel == channel));
         }
-        publish_open_counts(&states);
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Destination, State>> {
+    fn lock(&self) -> MutexGuard<'_, Keyed<Destination>> {
         // No code path panics while holding the lock, and a half-updated map only means a breaker state off by
         // one call: recover rather than wedge every delivery.
-        self.states.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// Drops a merely failing destination if there is one (the least valuable state to keep), else any.
-fn evict_one(states: &mut HashMap<Destination, State>) {
-    let victim = states
-        .iter()
-        .find(|(_, state)| matches!(state, State::Failing { .. }))
-        .or_else(|| states.iter().next())
-        .map(|(destination, _)| destination.clone());
-    if let Some(victim) = victim {
-        states.remove(&victim);
-    }
-}
-
-fn publish_open_counts(states: &HashMap<Destination, State>) {
-    for channel in Channel::ALL {
-        let open = states
-            .iter()
-            .filter(|(destination, state)| destination.channel == channel && !matches!(state, State::Failing { .. }))
-            .count();
-        metrics::circuits_open(channel, open);
+        self.circuits.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -110,6 +110,7 @@
 
 pub mod address;
 pub mod backoff;
+pub mod breaker;
 pub mod client;
 pub mod config;
 pub mod error_chain;

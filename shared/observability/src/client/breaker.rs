@@ -1,84 +1,78 @@
-//! One circuit breaker per downstream, built on `failsafe` and observed through its callbacks.
-//!
-//! `failsafe` has no state getter, so [`StateObserver`] mirrors the state from the `Instrument`
-//! callbacks into an atomic (for [`Breaker::state`], the health detail and the gauge). It also lets
-//! every caller through while half-open; [`Breaker::acquire`] narrows that to one trial call at a
-//! time so a recovering downstream is not hit by the whole backlog at once.
+//! The client's circuit: one [`Circuit`](crate::breaker::Circuit) per downstream service, observed through metrics
+//! and log lines labelled with the downstream's name.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
-use failsafe::backoff::{self, Constant};
-use failsafe::failure_policy::{self, ConsecutiveFailures};
-use failsafe::{Config, Instrument, StateMachine};
-
+use crate::breaker::{Admission, BreakerPolicy, BreakerState, Circuit};
 use crate::metric_names::{
     CIRCUIT_BREAKER_REJECTED_CALLS_TOTAL, CIRCUIT_BREAKER_STATE, CIRCUIT_BREAKER_TRANSITIONS_TOTAL,
 };
 
-/// The breaker's state as seen by callers and dashboards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum BreakerState {
-    /// Calls flow; consecutive failures are counted.
-    Closed,
-    /// The open period elapsed; one trial call decides between closed and open.
-    HalfOpen,
-    /// Calls fail fast without touching the network.
-    Open,
-}
-
-impl BreakerState {
-    /// The gauge value: 0 closed, 1 half-open, 2 open.
-    pub fn gauge_value(self) -> f64 {
-        match self {
-            Self::Closed => 0.0,
-            Self::HalfOpen => 1.0,
-            Self::Open => 2.0,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Closed => "closed",
-            Self::HalfOpen => "half_open",
-            Self::Open => "open",
-        }
-    }
-
-    fn to_u8(self) -> u8 {
-        match self {
-            Self::Closed => 0,
-            Self::HalfOpen => 1,
-            Self::Open => 2,
-        }
-    }
-
-    fn from_u8(value: u8) -> Self {
-        match value {
-            0 => Self::Closed,
-            1 => Self::HalfOpen,
-            _ => Self::Open,
-        }
-    }
-}
-
-impl std::fmt::Display for BreakerState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Mirrors failsafe's state transitions into an atomic, metrics and log lines.
-#[derive(Debug, Clone)]
-struct StateObserver {
+/// Opens after `failure_threshold` consecutive failures, stays open for `open_for`, then lets one trial through.
+#[derive(Debug)]
+pub(crate) struct Breaker {
     downstream: &'static str,
-    state: Arc<AtomicU8>,
+    policy: BreakerPolicy,
+    circuit: Mutex<Observed>,
 }
 
-impl StateObserver {
-    fn transition(&self, to: BreakerState) {
-        let from = BreakerState::from_u8(self.state.swap(to.to_u8(), Ordering::AcqRel));
+/// The circuit and the state last published for it: an open period ends by itself, so the transition to half-open
+/// is published when the next call finds it, not computed from the clock on both sides of that call.
+#[derive(Debug)]
+struct Observed {
+    circuit: Circuit,
+    published: BreakerState,
+}
+
+/// Permission to make one call. Report its outcome with [`Permit::success`] or [`Permit::failure`];
+/// dropping it unreported (a cancelled call) leaves the failure count untouched and frees a trial at once.
+#[derive(Debug)]
+pub(crate) struct Permit<'breaker> {
+    breaker: &'breaker Breaker,
+    /// The trial of a half-open circuit: only its drop may free the trial.
+    trial: bool,
+    reported: bool,
+}
+
+impl Breaker {
+    pub(crate) fn new(downstream: &'static str, failure_threshold: u32, open_for: Duration) -> Self {
+        metrics::gauge!(CIRCUIT_BREAKER_STATE, "downstream" => downstream).set(BreakerState::Closed.gauge_value());
+        // A trial's permit frees the circuit when dropped unreported, so the timeout only guards a leaked one.
+        let policy = BreakerPolicy::new(failure_threshold, open_for, open_for.max(Duration::from_secs(1)));
+        let observed = Observed { circuit: Circuit::default(), published: BreakerState::Closed };
+        Self { downstream, policy, circuit: Mutex::new(observed) }
+    }
+
+    pub(crate) fn state(&self) -> BreakerState {
+        self.lock().circuit.state(Instant::now())
+    }
+
+    /// `None` when the call must not be made (open, or half-open with a trial already running).
+    pub(crate) fn acquire(&self) -> Option<Permit<'_>> {
+        match self.change(|circuit, policy, now| circuit.admit(policy, now)) {
+            Admission::Proceed { trial } => Some(Permit { breaker: self, trial, reported: false }),
+            Admission::DeferUntil(_) => {
+                metrics::counter!(CIRCUIT_BREAKER_REJECTED_CALLS_TOTAL, "downstream" => self.downstream).increment(1);
+                None
+            }
+        }
+    }
+
+    /// Applies `step` to the circuit and publishes the state change it made, if any.
+    fn change<T>(&self, step: impl FnOnce(&mut Circuit, &BreakerPolicy, Instant) -> T) -> T {
+        let now = Instant::now();
+        let mut observed = self.lock();
+        let from = observed.published;
+        let result = step(&mut observed.circuit, &self.policy, now);
+        let to = observed.circuit.state(now);
+        observed.published = to;
+        drop(observed);
+        self.publish(from, to);
+        result
+    }
+
+    fn publish(&self, from: BreakerState, to: BreakerState) {
         metrics::gauge!(CIRCUIT_BREAKER_STATE, "downstream" => self.downstream).set(to.gauge_value());
         if from == to {
             return;
@@ -90,87 +84,32 @@ impl StateObserver {
             _ => tracing::info!(downstream = self.downstream, from = %from, to = %to, "circuit breaker state changed"),
         }
     }
-}
 
-impl Instrument for StateObserver {
-    fn on_call_rejected(&self) {
-        metrics::counter!(CIRCUIT_BREAKER_REJECTED_CALLS_TOTAL, "downstream" => self.downstream).increment(1);
-    }
-
-    fn on_open(&self) {
-        self.transition(BreakerState::Open);
-    }
-
-    fn on_half_open(&self) {
-        self.transition(BreakerState::HalfOpen);
-    }
-
-    fn on_closed(&self) {
-        self.transition(BreakerState::Closed);
-    }
-}
-
-type Machine = StateMachine<ConsecutiveFailures<Constant>, StateObserver>;
-
-/// Opens after `failure_threshold` consecutive failures, stays open for `open_for`, then half-opens.
-#[derive(Debug, Clone)]
-pub(crate) struct Breaker {
-    machine: Machine,
-    observer: StateObserver,
-    trial_in_flight: Arc<AtomicBool>,
-}
-
-/// Permission to make one call. Report its outcome with [`Permit::success`] or [`Permit::failure`];
-/// dropping it unreported (a cancelled call) leaves the failure count untouched.
-#[derive(Debug)]
-pub(crate) struct Permit<'breaker> {
-    breaker: &'breaker Breaker,
-    is_trial: bool,
-}
-
-impl Breaker {
-    pub(crate) fn new(downstream: &'static str, failure_threshold: u32, open_for: Duration) -> Self {
-        let observer = StateObserver { downstream, state: Arc::new(AtomicU8::new(BreakerState::Closed.to_u8())) };
-        let policy = failure_policy::consecutive_failures(failure_threshold, backoff::constant(open_for));
-        let machine = Config::new().failure_policy(policy).instrument(observer.clone()).build();
-        metrics::gauge!(CIRCUIT_BREAKER_STATE, "downstream" => downstream).set(BreakerState::Closed.gauge_value());
-        Self { machine, observer, trial_in_flight: Arc::new(AtomicBool::new(false)) }
-    }
-
-    pub(crate) fn state(&self) -> BreakerState {
-        BreakerState::from_u8(self.observer.state.load(Ordering::Acquire))
-    }
-
-    /// `None` when the call must not be made (open, or half-open with a trial already running).
-    pub(crate) fn acquire(&self) -> Option<Permit<'_>> {
-        if !self.machine.is_call_permitted() {
-            return None;
-        }
-        if self.state() == BreakerState::HalfOpen {
-            if self.trial_in_flight.swap(true, Ordering::AcqRel) {
-                self.observer.on_call_rejected();
-                return None;
-            }
-            return Some(Permit { breaker: self, is_trial: true });
-        }
-        Some(Permit { breaker: self, is_trial: false })
+    fn lock(&self) -> MutexGuard<'_, Observed> {
+        // Nothing panics while holding the lock, and a circuit is valid in every state: recover, never wedge calls.
+        self.circuit.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl Permit<'_> {
-    pub(crate) fn success(self) {
-        self.breaker.machine.on_success();
+    pub(crate) fn success(mut self) {
+        self.report(true);
     }
 
-    pub(crate) fn failure(self) {
-        self.breaker.machine.on_error();
+    pub(crate) fn failure(mut self) {
+        self.report(false);
+    }
+
+    fn report(&mut self, healthy: bool) {
+        self.reported = true;
+        self.breaker.change(|circuit, policy, now| circuit.record(policy, healthy, now));
     }
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        if self.is_trial {
-            self.breaker.trial_in_flight.store(false, Ordering::Release);
+        if self.trial && !self.reported {
+            self.breaker.change(|circuit, _, now| circuit.abandon_trial(now));
         }
     }
 }

@@ -7,7 +7,7 @@
 //! may fall back to a short-lived cache; writes are retried only when they carry an
 //! `Idempotency-Key`, and fail fast while the circuit is open.
 //!
-//! `failsafe` stays an implementation detail: only [`BreakerState`] and [`ClientError`] are public.
+//! The breaker is the shared [`crate::breaker`] state machine; only [`BreakerState`] and [`ClientError`] are public.
 
 mod breaker;
 mod cache;
@@ -28,9 +28,9 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use url::Url;
 
 use self::breaker::Breaker;
-pub use self::breaker::BreakerState;
 use self::cache::{CacheKey, FallbackCache};
 use crate::backoff::Backoff;
+pub use crate::breaker::BreakerState;
 use crate::error_chain::error_chain;
 use crate::metric_names::{CLIENT_FALLBACK_CACHE_HITS_TOTAL, HTTP_CLIENT_REQUEST_DURATION_SECONDS};
 
