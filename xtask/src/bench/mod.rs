@@ -100,7 +100,7 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
     let settings = args.settings();
     let root = cargo::workspace_root();
 
-    let tools = tools::ensure().await?;
+    let tools = tools::ensure(&mut interrupt).await?;
     let binaries = build::release_binaries(&mut interrupt).await?;
     let results_dir = results_dir(&binaries.backend)?;
     // The clock starts after the builds: the report states how long the measuring took.

@@ -22,8 +22,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCode> {
-    provision::ensure(provision::FOR_UP).await?;
-    let tansu = provision::ensure_tansu(&mut interrupt).await?;
+    let tansu = provision::ensure(provision::Profile::Up, &mut interrupt).await?.path(TANSU_BIN_ENV)?;
 
     // The stack starts the workspace-built services, so build them (and the chaos binary) for this profile.
     let mut build = cargo::command();

@@ -1,12 +1,11 @@
 //! `cargo xtask test`: every check CI runs, in one command that also works on a fresh machine.
 //!
-//! Installs missing prerequisites (building the tansu Kafka broker once, exported to tests as
-//! `TASKWATCH_TANSU_BIN`; cargo-machete for the unused-dependency check; k6 for the load-generator test, exported as `TASKWATCH_K6_BIN`; the pinned Python tools
-//! for the RFC 5545 reference and schemathesis, exported as `TASKWATCH_PYTHON_TOOLS`), starts one throwaway
-//! Postgres for the whole run (exported as
-//! `DATABASE_URL`, so test databases share it), then runs fmt, clippy and the tests. Every step runs
-//! even after a failure, so one CI round trip shows every problem; a summary with timings ends the
-//! output. Postgres is stopped however the run ends, Ctrl-C included.
+//! Installs missing prerequisites with `xtask/provision.sh` (apt packages, the tansu broker built once,
+//! cargo-machete, k6, the pinned Python tools for the RFC 5545 reference and schemathesis; the steps get their
+//! places as the `TASKWATCH_*` variables the script prints), starts one throwaway Postgres for the whole run
+//! (exported as `DATABASE_URL`, so test databases share it), then runs fmt, clippy and the tests. Every step runs
+//! even after a failure, so one CI round trip shows every problem; a summary with timings ends the output.
+//! Postgres is stopped however the run ends, Ctrl-C included.
 //!
 //! Tests run under cargo-nextest when it is installed: one process per test suits services whose
 //! telemetry initialises once per process, its timeouts turn a hung test into a named failure instead
@@ -14,20 +13,19 @@
 //! Without nextest, plain `cargo test` runs everything.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use testkit::kafka::TANSU_BIN_ENV;
 use testkit::postgres::{DATABASE_URL_ENV, PostgresServer};
-
-/// Where the load-generator test finds k6 (`tests/tests/load_generator.rs`).
-const K6_BIN_ENV: &str = "TASKWATCH_K6_BIN";
 
 use crate::children::{self, Ended};
 use crate::interrupt::Interrupt;
-use crate::{cargo, disk, provision};
+use crate::provision::{self, Provisioned};
+use crate::{cargo, disk};
+
+/// The directory of the `cargo-machete` binary the script installed, put first on the steps' `PATH`.
+const MACHETE_DIR_ENV: &str = "TASKWATCH_MACHETE_DIR";
 
 /// nextest settings for CI (relative to the workspace root).
 const NEXTEST_CONFIG: &str = ".ci/nextest.toml";
@@ -50,34 +48,12 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
     let mut summary = Summary::default();
 
     let clock = Instant::now();
-    let installed = provision::ensure(provision::FOR_TESTS).await?;
-    let label = match installed.as_slice() {
-        [] => "prerequisites (all present)".to_owned(),
-        names => format!("prerequisites (installed {})", names.join(", ")),
-    };
-    summary.record(label, Outcome::Passed, clock.elapsed());
+    let tools = provision::ensure(provision::Profile::Test, &mut interrupt).await?;
+    summary.record(format!("prerequisites ({})", provision::PROVISION_SCRIPT), Outcome::Passed, clock.elapsed());
 
     let clock = Instant::now();
     let (label, outcome) = check_disk_space();
     summary.record(label, outcome, clock.elapsed());
-
-    let clock = Instant::now();
-    let tansu = provision::ensure_tansu(&mut interrupt).await?;
-    summary.record(format!("Kafka broker at {}", tansu.display()), Outcome::Passed, clock.elapsed());
-
-    let clock = Instant::now();
-    let k6 = provision::ensure_k6().await?;
-    summary.record(format!("k6 at {}", k6.display()), Outcome::Passed, clock.elapsed());
-
-    let clock = Instant::now();
-    let python_tools = provision::ensure_python_tools().await?;
-    summary.record(format!("Python tools at {}", python_tools.display()), Outcome::Passed, clock.elapsed());
-
-    let clock = Instant::now();
-    let machete = provision::ensure_machete(&mut interrupt).await?;
-    summary.record(format!("cargo-machete at {}", machete.display()), Outcome::Passed, clock.elapsed());
-
-    let tools = Tools { tansu, k6, python_tools, machete };
 
     let clock = Instant::now();
     let postgres = PostgresServer::start().await.context("starting the throwaway Postgres for the test run")?;
@@ -108,16 +84,6 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// What the tests find through the environment, installed before the steps run.
-#[derive(Debug)]
-struct Tools {
-    tansu: PathBuf,
-    k6: PathBuf,
-    python_tools: PathBuf,
-    /// The directory of the `cargo-machete` binary, put first on the steps' `PATH`.
-    machete: PathBuf,
 }
 
 /// One cargo invocation.
@@ -160,17 +126,15 @@ fn steps(nextest: bool) -> Vec<Step> {
 async fn run_step(
     step: &Step,
     database_url: &str,
-    tools: &Tools,
+    tools: &Provisioned,
     interrupt: &mut Interrupt,
 ) -> anyhow::Result<Outcome> {
     let mut command = cargo::command();
     command
         .args(step.args)
         .env(DATABASE_URL_ENV, database_url)
-        .env(TANSU_BIN_ENV, &tools.tansu)
-        .env(K6_BIN_ENV, &tools.k6)
-        .env(testkit::python::TOOLS_ENV, &tools.python_tools)
-        .env("PATH", path_with(&tools.machete)?)
+        .envs(tools.variables())
+        .env("PATH", tools.path_with(MACHETE_DIR_ENV)?)
         // Set because `cargo xtask` itself runs under `cargo run`; cargo subcommands such as cargo-machete take it
         // to mean they were started by a build script, not as `cargo <name>`, and misread their arguments.
         .env_remove("CARGO_PKG_NAME");
@@ -185,13 +149,6 @@ async fn run_step(
         Ended::Exited(_) => Outcome::Failed,
         Ended::Interrupted => Outcome::Interrupted,
     })
-}
-
-/// `PATH` with `dir` first.
-fn path_with(dir: &std::path::Path) -> anyhow::Result<std::ffi::OsString> {
-    let rest = std::env::var_os("PATH").unwrap_or_default();
-    let paths = std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&rest));
-    std::env::join_paths(paths).context("a directory on PATH contains a `:`")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -37,9 +37,8 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCode> {
-    provision::ensure(provision::FOR_UP).await?;
-    // Built (once) before anything starts.
-    provision::ensure_tansu(&mut interrupt).await?;
+    // The broker is built (once) before anything starts; testkit finds it where the script put it.
+    provision::ensure(provision::Profile::Up, &mut interrupt).await?;
     eprintln!("xtask: building the workspace (the same build `cargo xtask test` makes, so one serves both)…");
     let packages: Vec<&str> = Service::ALL.iter().map(|service| service.name()).collect();
     let mut built = cargo::build_binaries(&packages, &mut interrupt).await?;
