@@ -32,15 +32,29 @@ pub struct Api {
 /// A call the API answered with an unexpected status, or not at all.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// Sending the request or reading the response body failed (connection refused, reset, timed out).
     #[error("{method} {path}: {source}")]
     Transport {
+        /// The request's HTTP method.
         method: Method,
+        /// The path below the base URL, with its query string.
         path: String,
+        /// The client's error.
         #[source]
         source: reqwest::Error,
     },
+    /// The API answered, but with another status than the call expects.
     #[error("{method} {path} answered {status}: {body}")]
-    Status { method: Method, path: String, status: u16, body: String },
+    Status {
+        /// The request's HTTP method.
+        method: Method,
+        /// The path below the base URL, with its query string.
+        path: String,
+        /// The status code received.
+        status: u16,
+        /// The response body as text, usually the problem details explaining the status.
+        body: String,
+    },
 }
 
 impl Api {

@@ -27,12 +27,21 @@ const EMAIL: &str = "chaos@example.com";
 /// Why a chaos run could not reach its verdict (a verdict of loss is a [`ChaosReport`], not an error).
 #[derive(Debug, thiserror::Error)]
 pub enum ChaosError {
+    /// The stack could not be started, a part could not be killed or restarted, or the pipeline never settled.
     #[error(transparent)]
     Harness(#[from] HarnessError),
+    /// A call the run cannot do without failed: saving the notification settings, or listing tasks for the count.
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// After the last fault, a consumer group's running replicas did not again own every partition of a topic
+    /// within [`PIPELINE_DEADLINE`], so the messages on the unowned ones would never be consumed.
     #[error("after the last fault the {service} group never owned every partition of {topic} again")]
-    Unowned { service: &'static str, topic: &'static str },
+    Unowned {
+        /// The consumer service's name, as in [`Service::name`].
+        service: &'static str,
+        /// The topic whose partitions stayed partly unassigned.
+        topic: &'static str,
+    },
 }
 
 /// What to run.
@@ -76,7 +85,9 @@ impl fmt::Display for Victim {
 /// The counts the run prints; [`ChaosReport::verdict`] says whether they show exactly-once.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ChaosReport {
+    /// Faults injected during the run, of every kind.
     pub faults: usize,
+    /// Of those, kills of notification: each may repeat one delivery per channel, which bounds `duplicated`.
     pub notification_kills: usize,
     /// Tasks with a reminder that the API holds at the end.
     pub created: usize,

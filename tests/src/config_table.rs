@@ -6,16 +6,22 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+/// Why a README yields no configuration table.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigTableError {
+    /// The README could not be read (most often: no such service directory).
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The README's path.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The README has no `## Configuration` heading.
     #[error("{0} has no `## Configuration` section")]
     NoSection(PathBuf),
+    /// The section has no row starting with a backticked variable name (a changed table layout, for instance).
     #[error("{0}: no configuration rows found")]
     NoRows(PathBuf),
 }

@@ -35,27 +35,49 @@ const SCHEMA_FILE: &str = "dashboard.schema.json";
 /// Written last: a cache directory without it is incomplete and is rebuilt.
 const COMPLETE_MARKER: &str = ".complete";
 
+/// Why the schema toolchain could not be installed or run, or a dashboard could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum GrafanaError {
+    /// The toolchain must be installed, but `npm` or `python3` is not on `PATH`.
     #[error(
         "`{tool}` was not found; {install}. It builds the Grafana dashboard JSON Schema \
          (@grafana/schema {GRAFANA_SCHEMA_VERSION}) and its validator (check-jsonschema {CHECK_JSONSCHEMA_VERSION})"
     )]
-    ToolMissing { tool: &'static str, install: &'static str },
+    ToolMissing {
+        /// The program looked for.
+        tool: &'static str,
+        /// How to install it, as the message tells the reader.
+        install: &'static str,
+    },
+    /// A program exited with failure: npm, pip, the schema generator, or the validator, which reports schema
+    /// violations this way.
     #[error("`{command}` failed:\n{output}")]
-    CommandFailed { command: String, output: String },
+    CommandFailed {
+        /// The program and its arguments, as `Command`'s `Debug` prints them.
+        command: String,
+        /// Its stdout, then its stderr.
+        output: String,
+    },
+    /// Reading, writing, creating or moving a file or directory failed, or a program could not be started.
     #[error("{context}: {source}")]
     Io {
+        /// What was being done, naming the path or the command.
         context: String,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// A dashboard file does not parse as JSON.
     #[error("{path} is not valid JSON")]
     Json {
+        /// The dashboard file.
         path: PathBuf,
+        /// The parser's error, with line and column.
         #[source]
         source: serde_json::Error,
     },
+    /// Something is not there or not as expected: no cache directory, no `schemaVersion` in the package's
+    /// defaults, no options type for a panel type, or no listing of the dashboards directory; the message says which.
     #[error("{0}")]
     Shape(String),
 }
@@ -233,8 +255,11 @@ pub fn grafana_dir() -> PathBuf {
 /// One query of a panel.
 #[derive(Debug, Clone)]
 pub struct PanelQuery {
+    /// The panel's title, `(untitled)` when it has none; with `ref_id` it names the query in a failure.
     pub panel: String,
+    /// The panel plugin's id (`timeseries`, `stat`, …), empty when the panel has no `type`.
     pub panel_type: String,
+    /// The target's `refId` (`A`, `B`, …), which tells a panel's queries apart.
     pub ref_id: String,
     /// The query text (PromQL for Prometheus, LogQL for Loki).
     pub expr: String,
@@ -243,6 +268,7 @@ pub struct PanelQuery {
 }
 
 impl PanelQuery {
+    /// Whether the query runs on the data source with uid `prometheus`, so a test can send it to its Prometheus.
     pub fn is_prometheus(&self) -> bool {
         self.datasource == "prometheus"
     }
@@ -251,21 +277,29 @@ impl PanelQuery {
 /// A template variable: its name, type, query (if any) and the regex applied to the query's results.
 #[derive(Debug, Clone)]
 pub struct Variable {
+    /// What queries refer to as `$name` or `${name}`.
     pub name: String,
+    /// Grafana's variable `type` (`query`, `custom`, `interval`, …).
     pub kind: String,
+    /// The query yielding the variable's values (`query.query`, or `query` when a plain string); `None` without one.
     pub query: Option<String>,
+    /// The regex that extracts each value from the query's results; `None` when the results are used as they are.
     pub regex: Option<String>,
+    /// `allValue`: what the *All* option substitutes; `None` when unset (Grafana then joins every value).
     pub all_value: Option<String>,
 }
 
 /// A dashboard file.
 #[derive(Debug, Clone)]
 pub struct Dashboard {
+    /// The file it was read from.
     pub path: PathBuf,
+    /// The whole dashboard JSON model, as parsed.
     pub json: Value,
 }
 
 impl Dashboard {
+    /// Reads and parses one dashboard file; an error when it cannot be read or is not JSON.
     pub fn load(path: &Path) -> Result<Self, GrafanaError> {
         let text = std::fs::read_to_string(path).map_err(io(format!("reading {}", path.display())))?;
         let json =
@@ -279,10 +313,12 @@ impl Dashboard {
         files.iter().map(|path| Self::load(path)).collect()
     }
 
+    /// The dashboard's `uid`, its stable id in Grafana's URLs and links; empty when it has none.
     pub fn uid(&self) -> &str {
         self.json["uid"].as_str().unwrap_or_default()
     }
 
+    /// The file name without `.json`, which the dashboard tests require to equal [`Dashboard::uid`].
     pub fn file_stem(&self) -> String {
         self.path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default()
     }

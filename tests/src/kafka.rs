@@ -21,10 +21,15 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(30);
 /// One message as it sits on a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawMessage {
+    /// The topic it was read from, or is to be published to.
     pub topic: String,
+    /// Where it was read; not used when publishing, where the key picks the partition.
     pub partition: i32,
+    /// Its position in the partition; not used when publishing.
     pub offset: i64,
+    /// The message key, `None` for a message without one.
     pub key: Option<Vec<u8>>,
+    /// The value bytes, empty for a message without a payload.
     pub payload: Vec<u8>,
     /// Header names and values, in order.
     pub headers: Vec<(String, Vec<u8>)>,
@@ -66,6 +71,8 @@ pub struct TopicTap {
 }
 
 impl TopicTap {
+    /// Subscribes to `topic` on the broker at `bootstrap` and starts reading in a Tokio task; an error when the
+    /// consumer cannot be created or subscribed. Read errors later on are printed and retried, not returned.
     pub fn start(bootstrap: &str, topic: &str) -> Result<Self, HarnessError> {
         static TAPS: AtomicU64 = AtomicU64::new(0);
         let tap = TAPS.fetch_add(1, Ordering::Relaxed);

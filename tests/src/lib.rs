@@ -58,24 +58,42 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 /// cores with other stacks running. A passing test never waits this long.
 pub const PIPELINE_DEADLINE: Duration = Duration::from_secs(120);
 
+/// Why the harness could not start, reach or inspect the system under test (as opposed to a failed assertion).
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
+    /// Binding a probe socket to find a free port failed.
     #[error("no free TCP port on 127.0.0.1: {0}")]
     NoPort(#[source] std::io::Error),
+    /// A testkit helper failed: a binary missing from `target/`, a process that would not spawn, a dependency
+    /// that would not start.
     #[error(transparent)]
     Testkit(#[from] testkit::Error),
+    /// A service's readiness endpoint did not answer 200 within [`DEADLINE`].
     #[error("{service} did not become ready within {DEADLINE:?}; last output:\n{output}")]
-    NotReady { service: String, output: String },
+    NotReady {
+        /// The process's name as its guard reports it.
+        service: String,
+        /// Its captured stdout then stderr, one line each, for diagnosing why it never came up.
+        output: String,
+    },
+    /// Creating a Kafka client, subscribing or re-publishing failed.
     #[error("{context}: {source}")]
     Kafka {
+        /// What the harness was doing, naming the topic where there is one.
         context: String,
+        /// The client's error.
         #[source]
         source: rdkafka::error::KafkaError,
     },
+    /// A replica index beyond the service's replica count, or a replica waited on while it is stopped or killed.
     #[error("the stack has no {0:?} process")]
     NotStarted(Service),
+    /// Consumer lag, outbox rows or pending deliveries were still non-zero after [`DEADLINE`].
     #[error("the pipeline did not settle within {DEADLINE:?}; last scrapes:\n{metrics}")]
-    NotSettled { metrics: String },
+    NotSettled {
+        /// Each service's last lag, outbox and pending-delivery samples, under a `--- service` heading.
+        metrics: String,
+    },
 }
 
 /// The repository's top-level directory (the parent of this crate's `tests/`).

@@ -8,7 +8,9 @@ use crate::{HarnessError, free_port, mint_token, wait_until_ok};
 /// A running backend binary, killed when dropped.
 #[derive(Debug)]
 pub struct RunningBackend {
+    /// The process, to read its output, send it a signal or wait for its exit.
     pub process: ChildGuard,
+    /// `http://127.0.0.1:PORT`, where its API, probes and `/metrics` are served.
     pub base_url: String,
 }
 
@@ -46,6 +48,7 @@ impl RunningBackend {
 /// A running recurring-task binary, killed when dropped.
 #[derive(Debug)]
 pub struct RunningRecurringTask {
+    /// The process, to read its output, send it a signal or wait for its exit.
     pub process: ChildGuard,
     /// Where its probes and `/metrics` are served.
     pub base_url: String,

@@ -185,9 +185,14 @@ impl StackBuilder {
 pub struct Stack {
     // Declared first so the services die before what they are connected to.
     replicas: Vec<Replica>,
+    /// Where every service exports its spans, for tests that follow a trace through the pipeline.
     pub otlp: OtlpReceiver,
+    /// The mail server notification sends reminders to; a test may stop and restart it.
     pub smtp: SmtpSink,
+    /// The receiver for users' webhooks: it records each call and answers with the status the test sets.
     pub webhook: WebhookReceiver,
+    /// The Kafka-protocol broker (tansu) the services share, with the pipeline's topics already created; a test
+    /// may stop it and start it again with its data.
     pub broker: Broker,
     postgres: Postgres,
     env: Vec<(Service, String, String)>,
@@ -199,6 +204,7 @@ impl Stack {
         Self::builder().start().await
     }
 
+    /// A stack to configure (replicas, services, a dedicated Postgres, environment) before starting it.
     pub fn builder() -> StackBuilder {
         StackBuilder::default()
     }

@@ -54,7 +54,7 @@ pub fn build(config: &Config, metrics_handle: PrometheusHandle) -> Result<Servic
     let database = config.database.clone();
     let service = Service::new(crate::SERVICE, &config.base, metrics_handle)
         .routes(api::router(state, client_limiter.clone()))
-        .database(&pool, metrics::POOL_NAME, config.database.readiness_timeout)
+        .database(&pool, metrics::POOL_NAME)
         .start_step("migrations", async move {
             database::migrate(&database, store::migrate::SCHEMA, store::migrate::migrator()).await
         })

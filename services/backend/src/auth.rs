@@ -22,12 +22,16 @@ struct Claims {
 /// Why a token was refused. The messages are safe to show to the client: they never echo the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
+    /// The signature is good but `exp` has passed (by more than the 5-second leeway).
     #[error("the token has expired")]
     Expired,
+    /// `AUTH_JWT_ISSUER` or `AUTH_JWT_AUDIENCE` is set and the token's `iss` or `aud` is missing or different.
     #[error("the token's issuer or audience is not accepted")]
     WrongIssuerOrAudience,
+    /// The token is valid but its `sub` is not a valid [`OwnerId`] (empty, too long, or with control characters).
     #[error("the token's subject is not a valid user id")]
     BadSubject,
+    /// Anything else: not a JWT, not HS256, a bad signature, or no `exp` or `sub` claim.
     #[error("the token is malformed, unsigned, or signed with another key")]
     Invalid,
 }
@@ -46,6 +50,8 @@ impl std::fmt::Debug for TokenVerifier {
 }
 
 impl TokenVerifier {
+    /// Accepts HS256 tokens signed with `AUTH_JWT_SECRET` that carry `exp` and `sub`, and the configured `iss`
+    /// and `aud` when those are set (an unconfigured one is not checked).
     pub fn new(config: &AuthConfig) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         let mut required = vec!["exp", "sub"];
@@ -70,6 +76,7 @@ impl TokenVerifier {
         Self { key: DecodingKey::from_secret(config.jwt_secret.expose().as_bytes()), validation }
     }
 
+    /// The owner a bearer token (without the `Bearer ` prefix) stands for, or why it is refused.
     pub fn verify(&self, token: &str) -> Result<OwnerId, TokenError> {
         use jsonwebtoken::errors::ErrorKind;
         let data =

@@ -49,8 +49,10 @@ impl AsRef<BaseConfig> for Config {
     }
 }
 
+/// How user bearer tokens (HS256 JWTs) are verified and, for development, minted.
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
+    /// `AUTH_JWT_SECRET`: the HS256 key, at least [`MIN_JWT_SECRET_BYTES`] long; never printed.
     pub jwt_secret: Secret,
     /// When set, tokens must carry this `iss`.
     pub issuer: Option<String>,
@@ -61,10 +63,13 @@ pub struct AuthConfig {
 /// A token bucket: `per_second` tokens refill each second, at most `burst` saved up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateQuota {
+    /// The sustained rate: requests allowed per second once the saved-up tokens are spent.
     pub per_second: NonZeroU32,
+    /// How many requests may arrive at once after a quiet period (the bucket's capacity).
     pub burst: NonZeroU32,
 }
 
+/// The API's request rate limits (`RATE_LIMIT_*`); a request over a quota is answered 429.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimitConfig {
     /// `false` switches both limiters off (benchmarks, trusted networks behind a gateway that limits).

@@ -10,8 +10,10 @@ use crate::domain::Violations;
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
+    /// The longest key, in bytes (all ASCII).
     pub const MAX_LEN: usize = 255;
 
+    /// Checks a raw `Idempotency-Key` header value; the violation names the header (a 400, not a 422).
     pub fn parse(raw: &str) -> Result<Self, Violations> {
         let valid = !raw.is_empty() && raw.len() <= Self::MAX_LEN && raw.bytes().all(|b| b.is_ascii_graphic());
         if valid {
@@ -24,6 +26,7 @@ impl IdempotencyKey {
         }
     }
 
+    /// The key as the client sent it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -32,13 +35,16 @@ impl IdempotencyKey {
 /// Which use case a key was first used for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Operation {
+    /// `POST /v1/tasks`.
     CreateTask,
+    /// `POST /v1/tasks/{id}/complete`.
     CompleteTask,
     /// The internal API's "create the next occurrence of a series".
     CreateOccurrence,
 }
 
 impl Operation {
+    /// The name stored with the key, so a key reused for another operation is refused.
     pub const fn as_str(self) -> &'static str {
         match self {
             Operation::CreateTask => "create_task",
@@ -54,6 +60,8 @@ impl Operation {
 pub struct Fingerprint([u8; 32]);
 
 impl Fingerprint {
+    /// Fingerprints `operation` on `target` (the task or series id; empty for a create) with its `body` (`null`
+    /// when the request has none).
     pub fn of(operation: Operation, target: &str, body: &serde_json::Value) -> Self {
         let mut hasher = Sha256::new();
         hasher.update(operation.as_str().as_bytes());
@@ -65,10 +73,12 @@ impl Fingerprint {
         Self(hasher.finalize().into())
     }
 
+    /// A fingerprint read back from storage; `None` unless `bytes` is exactly 32 long.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         bytes.try_into().ok().map(Self)
     }
 
+    /// The 32-byte digest, for storage.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
@@ -77,8 +87,11 @@ impl Fingerprint {
 /// A keyed request: the key plus what it was used for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotentRequest {
+    /// The client's key; keys are scoped per user.
     pub key: IdempotencyKey,
+    /// Which use case the request is for.
     pub operation: Operation,
+    /// What the request asked for, to tell a retry from a different request with the same key.
     pub fingerprint: Fingerprint,
 }
 

@@ -26,10 +26,12 @@ pub fn describe() {
     outbox::metrics::describe(&event_types);
 }
 
+/// Counts one task created; call after its transaction committed.
 pub fn task_created() {
     metrics::counter!(TASKS_CREATED_TOTAL).increment(1);
 }
 
+/// Counts one task completed; call after its transaction committed.
 pub fn task_completed() {
     metrics::counter!(TASKS_COMPLETED_TOTAL).increment(1);
 }

@@ -22,10 +22,12 @@ impl std::fmt::Debug for ServiceToken {
 }
 
 impl ServiceToken {
+    /// Keeps the digest of `secret` (`INTERNAL_SERVICE_TOKEN`), never the secret itself.
     pub fn new(secret: &Secret) -> Self {
         Self { digest: Sha256::digest(secret.expose().as_bytes()).into() }
     }
 
+    /// Whether `presented` (a caller's bearer token) is exactly the expected token, compared in constant time.
     pub fn matches(&self, presented: &str) -> bool {
         let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         presented.ct_eq(&self.digest).into()

@@ -61,13 +61,13 @@ pub fn build(config: &Config, metrics: PrometheusHandle) -> Result<Service, Buil
     let wake = Arc::new(Notify::new());
     let intake = ReminderIntake::new(pool.clone(), settings, Arc::clone(&wake));
     let producer = Producer::new(&config.kafka)?;
-    let broker = producer.readiness_check(config.database.readiness_timeout);
+    let broker = producer.readiness_check(config.base.readiness_timeout);
     let worker = DeliveryWorker::new(pool.clone(), senders, DeadLetters::new(producer), config.delivery.clone(), wake);
     let subscription = Subscription::new([REMINDERS], NOTIFICATIONS_DLQ).ok_or(BuildError::Subscription)?;
     let database = config.database.clone();
     Ok(Service::new(crate::SERVICE, &config.base, metrics)
-        .database(&pool, crate::SERVICE.name, config.database.readiness_timeout)
-        .check("kafka", config.database.readiness_timeout, broker)
+        .database(&pool, crate::SERVICE.name)
+        .check("kafka", broker)
         .detail("backend", move || client.health_detail())
         .start_step("migrations", async move { database::migrate(&database, SCHEMA, crate::migrator()).await })
         .consume(&config.kafka, subscription, &[], config.startup_timeout, intake)

@@ -24,11 +24,17 @@ pub struct Config {
     /// `BIND_ADDR`/`PORT`, `HTTP_*`, `RUST_LOG`/`OTEL_*`, `FAULT_*` (`/admin/faults` takes `INTERNAL_SERVICE_TOKEN`
     /// unless `FAULT_ADMIN_TOKEN` is set).
     pub base: BaseConfig,
+    /// `DATABASE_URL` and the `DATABASE_*` pool settings; the tables live in schema `notification`.
     pub database: DatabaseConfig,
+    /// `KAFKA_*`: the brokers, this service's consumer group, and the topics it creates when missing.
     pub kafka: KafkaConfig,
+    /// `BACKEND_*` and `INTERNAL_SERVICE_TOKEN`: where notification settings are read.
     pub backend: BackendConfig,
+    /// `SMTP_*`: the mail server and sender for the e-mail channel.
     pub smtp: SmtpConfig,
+    /// `WEBHOOK_*`: signing and target policy for the webhook channel.
     pub webhook: WebhookConfig,
+    /// `NOTIFY_*`: attempts, backoff, leases, batching, breakers and retention of deliveries.
     pub delivery: DeliveryConfig,
     /// How long start-up waits for the broker (to create missing topics) before giving up.
     pub startup_timeout: Duration,
@@ -61,6 +67,7 @@ pub enum SmtpTls {
 }
 
 impl SmtpTls {
+    /// The port used when `SMTP_PORT` is unset: 25 for plain text, 587 for `STARTTLS`, 465 for SMTPS.
     pub const fn default_port(self) -> u16 {
         match self {
             SmtpTls::None => 25,
@@ -86,26 +93,38 @@ impl FromStr for SmtpTls {
 /// SMTP login; both parts or neither.
 #[derive(Debug, Clone)]
 pub struct SmtpCredentials {
+    /// `SMTP_USERNAME`.
     pub username: String,
+    /// `SMTP_PASSWORD`; never printed.
     pub password: Secret,
 }
 
+/// The e-mail channel's SMTP server and sender (`SMTP_*`).
 #[derive(Debug, Clone)]
 pub struct SmtpConfig {
+    /// `SMTP_HOST`: the server's host name or address; never empty.
     pub host: String,
+    /// `SMTP_PORT`, defaulting by [`SmtpTls::default_port`].
     pub port: u16,
+    /// `SMTP_TLS` (default `starttls`); never [`SmtpTls::None`] when credentials are set.
     pub tls: SmtpTls,
+    /// `SMTP_USERNAME` and `SMTP_PASSWORD`; `None` when neither is set (no login).
     pub credentials: Option<SmtpCredentials>,
+    /// `SMTP_FROM`: the sender mailbox of every reminder mail.
     pub from: Mailbox,
     /// Limit for one delivery attempt (connect, dialogue, data).
     pub timeout: Duration,
 }
 
+/// How webhook deliveries are signed and which targets they may reach (`WEBHOOK_*`).
 #[derive(Debug, Clone)]
 pub struct WebhookConfig {
+    /// `WEBHOOK_SIGNING_SECRET`: the HMAC-SHA256 key of the `Webhook-Signature` header, at least
+    /// [`MIN_SIGNING_SECRET_BYTES`] long; never printed.
     pub signing_secret: Secret,
     /// Limit for one delivery attempt (connect, request, response).
     pub timeout: Duration,
+    /// `WEBHOOK_ALLOW_PRIVATE_TARGETS`: whether the SSRF guard refuses private and local addresses (the default).
     pub targets: TargetPolicy,
 }
 
@@ -124,6 +143,7 @@ pub struct DeliveryConfig {
     pub batch_size: u16,
     /// Consecutive failures that open a destination's circuit, and how long it stays open.
     pub breaker_failure_threshold: u32,
+    /// How long an opened destination circuit stays open before a trial send (`NOTIFY_BREAKER_OPEN_FOR`).
     pub breaker_open_for: Duration,
     /// How long sent and dead deliveries are kept (the delivery log) before they are deleted.
     pub retention: Duration,

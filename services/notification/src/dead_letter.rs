@@ -29,22 +29,28 @@ use crate::store::ClaimedDelivery;
 
 /// The consumer group recorded in the header: the group that consumed the original event.
 pub const CONSUMER_GROUP: &str = "notification";
+/// The header naming the channel that gave up: `email` or `webhook`.
 pub const CHANNEL_HEADER: &str = "notification-channel";
+/// The header counting the send attempts made before giving up (decimal).
 pub const ATTEMPTS_HEADER: &str = "notification-attempts";
+/// The header carrying the delivery's id in `notification.deliveries`, to find its log entry.
 pub const DELIVERY_ID_HEADER: &str = "notification-delivery-id";
 
 /// One dead letter, ready to publish.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadLetter {
+    /// Always `notifications.dlq`.
     pub topic: &'static str,
     /// The task id, like the original event's key.
     pub key: String,
     /// The original CloudEvent.
     pub payload: serde_json::Value,
+    /// The reminder's trace headers plus the reason, origin and delivery headers of the module's table.
     pub headers: BTreeMap<String, String>,
 }
 
 impl DeadLetter {
+    /// The letter for `delivery` given up after `attempts` attempts; `reason` is the last failure's loggable message.
     pub fn new(delivery: &ClaimedDelivery, attempts: u32, reason: &str) -> Self {
         let mut headers = delivery.trace_headers.clone();
         headers.insert(names::DEAD_LETTER_REASON.to_owned(), reason.to_owned());
@@ -70,8 +76,10 @@ impl DeadLetter {
 /// Why a dead letter was not acknowledged.
 #[derive(Debug, thiserror::Error)]
 pub enum BuryError {
+    /// The stored event could not be encoded as JSON; nothing was sent.
     #[error("the dead letter does not serialise: {0}")]
     Encode(#[from] serde_json::Error),
+    /// The broker did not acknowledge the letter within `KAFKA_DELIVERY_TIMEOUT`; a later claim tries again.
     #[error(transparent)]
     Publish(#[from] PublishError),
 }
@@ -89,10 +97,13 @@ impl std::fmt::Debug for DeadLetters {
 }
 
 impl DeadLetters {
+    /// Publishes through `producer`, whose `KAFKA_DELIVERY_TIMEOUT` bounds each wait for an acknowledgement.
     pub fn new(producer: Producer) -> Self {
         Self { producer }
     }
 
+    /// Sends `letter` to its topic and returns once the broker acknowledged it; only then may the delivery be
+    /// marked `dead`.
     pub async fn publish(&self, letter: &DeadLetter) -> Result<(), BuryError> {
         self.producer.send(letter.to_message()?).await?;
         Ok(())

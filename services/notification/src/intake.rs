@@ -27,7 +27,12 @@ pub enum Intake {
     /// The owner has no channel configured: nothing to deliver.
     NoChannel,
     /// Deliveries recorded: `new` of `channels` were not recorded before.
-    Recorded { new: u64, channels: usize },
+    Recorded {
+        /// Deliveries this call inserted; 0 when the event was seen before (a redelivery).
+        new: u64,
+        /// Channels the owner configured, one delivery each.
+        channels: usize,
+    },
 }
 
 /// Why an event is not done.
@@ -64,6 +69,7 @@ impl ReminderIntake {
         Self { pool, settings, wake }
     }
 
+    /// The backend settings client, e.g. for tests to inspect its circuit breaker.
     pub fn settings(&self) -> &SettingsClient {
         &self.settings
     }

@@ -24,6 +24,8 @@ pub mod worker;
 
 use observability::ServiceInfo;
 
+/// The service's name and version, stamped on its telemetry; the name is also the default Kafka client and
+/// consumer group id.
 pub const SERVICE: ServiceInfo = ServiceInfo { name: "notification", version: env!("CARGO_PKG_VERSION") };
 
 /// The service's migrations, applied into [`store::SCHEMA`] at start-up.

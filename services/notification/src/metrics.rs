@@ -43,9 +43,11 @@ pub enum DeliveryOutcome {
 }
 
 impl DeliveryOutcome {
+    /// Every outcome, so [`describe`] can create each series at zero.
     pub const ALL: [DeliveryOutcome; 4] =
         [DeliveryOutcome::Sent, DeliveryOutcome::Failed, DeliveryOutcome::Deferred, DeliveryOutcome::Dead];
 
+    /// The label value.
     pub const fn as_str(self) -> &'static str {
         match self {
             DeliveryOutcome::Sent => "sent",
@@ -68,8 +70,10 @@ pub enum IntakeOutcome {
 }
 
 impl IntakeOutcome {
+    /// Every outcome, so [`describe`] can create each series at zero.
     pub const ALL: [IntakeOutcome; 3] = [IntakeOutcome::Scheduled, IntakeOutcome::Duplicate, IntakeOutcome::NoChannel];
 
+    /// The label value.
     pub const fn as_str(self) -> &'static str {
         match self {
             IntakeOutcome::Scheduled => "scheduled",
@@ -115,22 +119,27 @@ pub fn describe() {
     }
 }
 
+/// Counts what became of one claimed delivery in [`DELIVERIES_TOTAL`].
 pub fn delivery(channel: Channel, outcome: DeliveryOutcome) {
     metrics::counter!(DELIVERIES_TOTAL, "channel" => channel.as_str(), "outcome" => outcome.as_str()).increment(1);
 }
 
+/// Counts one send about to be tried in [`ATTEMPTS_TOTAL`]; a deferral by an open circuit is not one.
 pub fn attempted(channel: Channel) {
     metrics::counter!(ATTEMPTS_TOTAL, "channel" => channel.as_str()).increment(1);
 }
 
+/// Records in [`DELIVERY_LATENCY_SECONDS`] how long after its `remind_at` a delivery was accepted.
 pub fn delivered_after(channel: Channel, latency: Duration) {
     metrics::histogram!(DELIVERY_LATENCY_SECONDS, "channel" => channel.as_str()).record(latency.as_secs_f64());
 }
 
+/// Counts one delivery whose dead letter the broker acknowledged in [`DEAD_LETTERS_TOTAL`].
 pub fn dead_lettered(channel: Channel) {
     metrics::counter!(DEAD_LETTERS_TOTAL, "channel" => channel.as_str()).increment(1);
 }
 
+/// Sets `channel`'s [`DELIVERIES_PENDING`] and [`OLDEST_PENDING_AGE_SECONDS`] from one database sample.
 pub fn pending(channel: Channel, count: i64, oldest_due_age: Duration) {
     // Counts of rows fit an f64 exactly far beyond any realistic backlog.
     #[allow(clippy::cast_precision_loss)]
@@ -138,11 +147,13 @@ pub fn pending(channel: Channel, count: i64, oldest_due_age: Duration) {
     metrics::gauge!(OLDEST_PENDING_AGE_SECONDS, "channel" => channel.as_str()).set(oldest_due_age.as_secs_f64());
 }
 
+/// Sets `channel`'s [`CIRCUITS_OPEN`] to the destinations whose circuit is open or on trial in this replica.
 pub fn circuits_open(channel: Channel, count: usize) {
     #[allow(clippy::cast_precision_loss)]
     metrics::gauge!(CIRCUITS_OPEN, "channel" => channel.as_str()).set(count as f64);
 }
 
+/// Counts one consumed `reminder.due` event in [`REMINDERS_TOTAL`] by what it led to.
 pub fn reminder(outcome: IntakeOutcome) {
     metrics::counter!(REMINDERS_TOTAL, "outcome" => outcome.as_str()).increment(1);
 }

@@ -10,7 +10,9 @@ use serde::Deserialize;
 /// unset. Other fields are ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct NotificationSettings {
+    /// The address for reminder mail; `None` (or blank) means no e-mail channel.
     pub email: Option<String>,
+    /// The URL reminders are posted to; `None` (or blank) means no webhook channel.
     pub webhook_url: Option<String>,
 }
 
@@ -27,6 +29,7 @@ pub enum SettingsError {
 }
 
 impl SettingsError {
+    /// Whether the event should be kept and retried later (the backend may recover) rather than dead-lettered.
     pub fn is_transient(&self) -> bool {
         matches!(self, SettingsError::Unavailable(_))
     }
@@ -41,14 +44,18 @@ pub struct SettingsClient {
 }
 
 impl SettingsClient {
+    /// Calls the backend through `client`, authenticated as `Bearer <service_token>` (`INTERNAL_SERVICE_TOKEN`).
     pub fn new(client: ServiceClient, service_token: Secret) -> Self {
         Self { client, service_token }
     }
 
+    /// The underlying client, e.g. for its breaker state or health detail.
     pub fn service_client(&self) -> &ServiceClient {
         &self.client
     }
 
+    /// `user_id`'s settings, from the backend or, while it fails, the fallback cache. Errors with
+    /// [`SettingsError::Rejected`] for an id that cannot be a user id, without calling the backend.
     pub async fn get(&self, user_id: &str) -> Result<NotificationSettings, SettingsError> {
         // URL parsing resolves dot segments even percent-encoded; no real user id is one.
         if matches!(user_id, "" | "." | "..") {

@@ -24,7 +24,9 @@ pub const SCHEMA: Schema = Schema::new("notification");
 #[derive(Debug, thiserror::Error)]
 #[error("database: {context}")]
 pub struct StoreError {
+    /// What the failed statement was doing, e.g. `claim due deliveries`.
     pub context: &'static str,
+    /// The database's error.
     #[source]
     pub source: sqlx::Error,
 }
@@ -42,15 +44,21 @@ impl<T> Context<T> for Result<T, sqlx::Error> {
 /// A delivery to record for a consumed event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewDelivery {
+    /// The new row's id (UUIDv7); ignored when the (event, channel) pair was recorded before.
     pub id: Uuid,
+    /// The CloudEvent's `id`; with `channel`, the key that makes a redelivered event record nothing new.
     pub event_id: Uuid,
+    /// Which sender delivers it.
     pub channel: Channel,
     /// The e-mail address or webhook URL.
     pub destination: String,
     /// The CloudEvent as received.
     pub event: serde_json::Value,
+    /// The reminder's task: the Kafka key of the dead letter, should there be one.
     pub task_id: Uuid,
+    /// When the reminder was due: the oldest-pending age and the delivery latency are measured from it.
     pub remind_at: DateTime<Utc>,
+    /// W3C trace context of the consumer span, so the later delivery span joins the reminder's trace.
     pub trace_headers: BTreeMap<String, String>,
 }
 
@@ -86,15 +94,23 @@ pub async fn record(pool: &PgPool, deliveries: &[NewDelivery]) -> Result<u64, St
 /// A delivery leased to this worker until its outcome is recorded or the lease runs out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClaimedDelivery {
+    /// The row's id, named in logs and in the dead letter's `notification-delivery-id` header.
     pub id: Uuid,
     /// This claim's fencing token.
     pub claim: Uuid,
+    /// The CloudEvent's `id`, sent as `Webhook-Id` (stable across retries).
     pub event_id: Uuid,
+    /// Which sender delivers it.
     pub channel: Channel,
+    /// The e-mail address or webhook URL as the owner's settings said when the event arrived; not yet validated.
     pub destination: String,
+    /// The CloudEvent as received: the webhook body and the dead letter's payload.
     pub event: serde_json::Value,
+    /// The reminder's task: the dead letter's Kafka key.
     pub task_id: Uuid,
+    /// When the reminder was due, for the delivery latency.
     pub remind_at: DateTime<Utc>,
+    /// Trace context of the consumer span: the delivery span's parent, copied into a dead letter.
     pub trace_headers: BTreeMap<String, String>,
     /// Attempts made before this claim.
     pub attempts: u32,
@@ -170,6 +186,7 @@ fn claimed(row: ClaimedRow) -> Option<ClaimedDelivery> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
 pub enum Recorded {
+    /// The claim still held: the outcome is stored.
     Yes,
     /// The lease ran out and another worker claimed the delivery since: its outcome counts, not ours.
     ClaimLost,
@@ -179,6 +196,7 @@ fn recorded(rows_affected: u64) -> Recorded {
     if rows_affected == 1 { Recorded::Yes } else { Recorded::ClaimLost }
 }
 
+/// Records that the destination accepted the delivery, with `attempts` made in all, and releases the claim.
 pub async fn mark_sent(pool: &PgPool, delivery: &ClaimedDelivery, attempts: u32) -> Result<Recorded, StoreError> {
     let result = sqlx::query(
         "UPDATE notification.deliveries \
@@ -259,7 +277,9 @@ pub async fn mark_dead(pool: &PgPool, delivery: &ClaimedDelivery) -> Result<Reco
 /// The deliveries of one channel that are neither sent nor dead.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PendingDeliveries {
+    /// The channel these deliveries go through.
     pub channel: Channel,
+    /// How many there are, claimed or waiting, given-up ones awaiting their dead letter included.
     pub count: i64,
     /// How long ago the reminder of the oldest one was due, by the database's clock (zero when none is due yet).
     pub oldest_due_age: Duration,

@@ -42,10 +42,14 @@ const CLAIM_ERROR_PAUSE: Duration = Duration::from_secs(2);
 /// The senders a worker delivers through.
 #[derive(Debug, Clone)]
 pub struct Senders {
+    /// Sends the `email` deliveries through the configured SMTP server.
     pub email: EmailSender,
+    /// Sends the `webhook` deliveries to the URLs stored with them.
     pub webhook: WebhookSender,
 }
 
+/// Claims due deliveries, sends them through [`Senders`] behind per-destination circuit breakers, and records
+/// each outcome: sent, retried later, deferred by an open circuit, or dead-lettered.
 #[derive(Debug, Clone)]
 pub struct DeliveryWorker {
     pool: PgPool,

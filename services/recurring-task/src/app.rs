@@ -39,7 +39,7 @@ pub fn build(config: &Config, metrics: PrometheusHandle) -> Result<Service, Buil
     let broker = Producer::new(&config.kafka)?;
     let subscription = Subscription::new([TASK_EVENTS], DEAD_LETTER_TOPIC).ok_or(BuildError::Subscription)?;
     Ok(Service::new(crate::SERVICE, &config.base, metrics)
-        .check("kafka", config.readiness_timeout, broker.readiness_check(config.readiness_timeout))
+        .check("kafka", broker.readiness_check(config.base.readiness_timeout))
         .detail("backend", move || client.health_detail())
         .consume(&config.kafka, subscription, &[], config.startup_timeout, CompletionHandler::new(backend)))
 }

@@ -20,7 +20,10 @@ struct CreateOccurrenceBody {
 /// The part of the backend's answer this service reads; other fields are ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct CreatedOccurrence {
+    /// The occurrence's task id: created by this request or, for a repeated one, by an earlier request.
     pub id: Uuid,
+    /// When the occurrence is due, as the backend stored it; always set for an occurrence (a task's
+    /// `due_at` is optional in general).
     pub due_at: Option<DateTime<Utc>>,
 }
 
@@ -53,6 +56,7 @@ impl CreateError {
         !matches!(self, CreateError::Rejected(_))
     }
 
+    /// The failure metric's `reason` label for this error.
     pub fn reason(&self) -> FailureReason {
         match self {
             CreateError::Unavailable(_) => FailureReason::BackendUnavailable,
@@ -70,6 +74,8 @@ pub struct BackendClient {
 }
 
 impl BackendClient {
+    /// A client for the backend `client` points at, sending `service_token` as the bearer credential on
+    /// every call.
     pub fn new(client: ServiceClient, service_token: Secret) -> Self {
         Self { client, service_token }
     }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use messaging::KafkaConfig;
-use observability::config::{ConfigError, DurationValue, Env, Secret};
+use observability::config::{ConfigError, Env, Secret};
 use observability::{ClientConfig, ServiceInfo};
 use runtime::BaseConfig;
 
@@ -23,8 +23,6 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// How long start-up waits for the broker (to create missing topics) before giving up.
     pub startup_timeout: Duration,
-    /// `READINESS_CHECK_TIMEOUT`: bound on the broker readiness check.
-    pub readiness_timeout: Duration,
 }
 
 impl AsRef<BaseConfig> for Config {
@@ -50,10 +48,9 @@ impl Config {
             let backend = read_backend(env);
             let kafka = KafkaConfig::from_env(env, service);
             let startup_timeout = runtime::startup_timeout(env);
-            let readiness_timeout = env.with_default("READINESS_CHECK_TIMEOUT", DurationValue::from_secs(2)).get();
             // `/admin/faults` takes INTERNAL_SERVICE_TOKEN unless FAULT_ADMIN_TOKEN is set.
             base.faults = base.faults.with_fallback_token(backend.as_ref().map(|backend| &backend.service_token));
-            Some(Config { base, backend: backend?, kafka: kafka?, startup_timeout, readiness_timeout })
+            Some(Config { base, backend: backend?, kafka: kafka?, startup_timeout })
         })
     }
 }
@@ -92,7 +89,7 @@ mod tests {
         assert_eq!(config.backend.service_token.expose(), "s3cret");
         assert_eq!(config.kafka.group_id, "recurring-task");
         assert_eq!(config.startup_timeout, Duration::from_secs(60));
-        assert_eq!(config.readiness_timeout, Duration::from_secs(2));
+        assert_eq!(config.base.readiness_timeout, Duration::from_secs(2));
     }
 
     #[test]

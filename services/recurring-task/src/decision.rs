@@ -22,12 +22,14 @@ pub enum Decision {
 pub enum SkipReason {
     /// Only `task.completed` starts a next occurrence.
     NotACompletion,
+    /// The completed task has no recurrence rule: a one-off task.
     NotRecurring,
     /// `COUNT` used up, `UNTIL` passed, or the rule has no further date.
     SeriesEnded,
 }
 
 impl SkipReason {
+    /// The reason's stable snake_case name, as logged.
     pub const fn as_str(self) -> &'static str {
         match self {
             SkipReason::NotACompletion => "not_a_completion",
@@ -56,16 +58,35 @@ pub struct OccurrenceRequest {
 /// A completion event whose task cannot be continued: retrying cannot help, so the event is dead-lettered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecisionError {
+    /// The task's `time_zone` is not an IANA zone this build knows.
     #[error("task {task_id} names unknown time zone `{zone}`")]
-    UnknownTimeZone { task_id: Uuid, zone: String },
+    UnknownTimeZone {
+        /// The task that names it.
+        task_id: Uuid,
+        /// The zone name as the event carried it.
+        zone: String,
+    },
+    /// A recurring task without a due time: there is no occurrence to count the next one from.
     #[error("recurring task {task_id} has no due time")]
-    MissingDueTime { task_id: Uuid },
+    MissingDueTime {
+        /// The completed task.
+        task_id: Uuid,
+    },
+    /// A `task.completed` event whose task has no `completed_at`: the snapshot contradicts itself.
     #[error("completed task {task_id} has no completion time")]
-    MissingCompletionTime { task_id: Uuid },
+    MissingCompletionTime {
+        /// The completed task.
+        task_id: Uuid,
+    },
+    /// The task's RRULE does not parse, is outside the supported subset, or cannot be expanded from its
+    /// series start.
     #[error("task {task_id} has an unusable rule `{rule}`: {source}")]
     InvalidRule {
+        /// The task carrying the rule.
         task_id: Uuid,
+        /// The rule text as the event carried it.
         rule: String,
+        /// What is wrong with the rule.
         #[source]
         source: RuleError,
     },

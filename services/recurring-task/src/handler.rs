@@ -14,9 +14,11 @@ use crate::metrics::{self, FailureReason};
 /// How an event was dealt with; every variant means "done, move on".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handled {
+    /// The event asks for no occurrence, for the reason given.
     Skipped(SkipReason),
     /// A type this service does not act on (including future `task.*` versions).
     IgnoredType,
+    /// The backend confirmed the next occurrence (created now, or by an earlier delivery).
     Created(CreatedOccurrence),
     /// The occurrence had been created and deleted since; it stays deleted.
     DeletedSince,
@@ -27,10 +29,20 @@ pub enum Handled {
 pub enum HandleError {
     /// Try the same event again later; it must not be committed meanwhile.
     #[error("{reason}: {message}", reason = .reason.as_str())]
-    Transient { reason: FailureReason, message: String },
+    Transient {
+        /// Why, as the failure metric counts it.
+        reason: FailureReason,
+        /// The underlying error, rendered for the log.
+        message: String,
+    },
     /// The event can never succeed: dead-letter it with this reason.
     #[error("{reason}: {message}", reason = .reason.as_str())]
-    Permanent { reason: FailureReason, message: String },
+    Permanent {
+        /// Why, as the failure metric counts it and the dead-letter reason says.
+        reason: FailureReason,
+        /// The underlying error, rendered for the log.
+        message: String,
+    },
 }
 
 impl HandleError {
@@ -38,6 +50,7 @@ impl HandleError {
         Self::Permanent { reason, message: error.to_string() }
     }
 
+    /// The failure metric's `reason` label, whether the event is retried or dead-lettered.
     pub fn reason(&self) -> FailureReason {
         match self {
             HandleError::Transient { reason, .. } | HandleError::Permanent { reason, .. } => *reason,
@@ -61,10 +74,12 @@ pub struct CompletionHandler {
 }
 
 impl CompletionHandler {
+    /// A handler that creates occurrences through `backend`.
     pub fn new(backend: BackendClient) -> Self {
         Self { backend }
     }
 
+    /// The backend client, e.g. to read its breaker state.
     pub fn backend(&self) -> &BackendClient {
         &self.backend
     }

@@ -17,4 +17,6 @@ pub mod metrics;
 
 use observability::ServiceInfo;
 
+/// The service's name and version, as telemetry and Kafka clients report them (the name is also the
+/// default Kafka client and consumer group id).
 pub const SERVICE: ServiceInfo = ServiceInfo { name: "recurring-task", version: env!("CARGO_PKG_VERSION") };

@@ -29,6 +29,7 @@ pub enum FailureReason {
 }
 
 impl FailureReason {
+    /// Every reason, so [`describe`] can register each labelled series at zero.
     pub const ALL: [FailureReason; 6] = [
         FailureReason::InvalidEvent,
         FailureReason::InvalidTask,
@@ -38,6 +39,7 @@ impl FailureReason {
         FailureReason::BackendRejected,
     ];
 
+    /// The `reason` label value.
     pub const fn as_str(self) -> &'static str {
         match self {
             FailureReason::InvalidEvent => "invalid_event",
@@ -67,14 +69,17 @@ pub fn describe() {
     }
 }
 
+/// Counts one next occurrence the backend confirmed ([`OCCURRENCES_CREATED_TOTAL`]).
 pub fn occurrence_created() {
     metrics::counter!(OCCURRENCES_CREATED_TOTAL).increment(1);
 }
 
+/// Records how long deciding on one completion event took ([`CALCULATION_DURATION_SECONDS`]).
 pub fn calculation_took(duration: Duration) {
     metrics::histogram!(CALCULATION_DURATION_SECONDS).record(duration.as_secs_f64());
 }
 
+/// Counts one event not turned into an occurrence on this attempt, under `reason` ([`FAILURES_TOTAL`]).
 pub fn failed(reason: FailureReason) {
     metrics::counter!(FAILURES_TOTAL, "reason" => reason.as_str()).increment(1);
 }

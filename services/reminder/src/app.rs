@@ -39,7 +39,7 @@ pub fn build(config: &Config, metrics: PrometheusHandle) -> Result<Service, Buil
     let outbox = Outbox::new(SCHEMA);
     let relay =
         Relay::new(pool.clone(), outbox.clone(), config.relay.clone())?.ensuring_topics([TopicSpec::new(REMINDERS)]);
-    let broker = relay.producer().readiness_check(config.database.readiness_timeout);
+    let broker = relay.producer().readiness_check(config.base.readiness_timeout);
     let wake = SchedulerWake::new();
     let handler = TaskEventHandler::new(pool.clone(), wake.clone());
     let scheduler = Scheduler::new(pool.clone(), outbox.clone(), config.scheduler, wake);
@@ -47,8 +47,8 @@ pub fn build(config: &Config, metrics: PrometheusHandle) -> Result<Service, Buil
     let (database, retention) = (config.database.clone(), config.retention);
     let (installed, housekept) = (pool.clone(), pool.clone());
     Ok(Service::new(crate::SERVICE, &config.base, metrics)
-        .database(&pool, crate::SERVICE.name, config.database.readiness_timeout)
-        .check("kafka", config.database.readiness_timeout, broker)
+        .database(&pool, crate::SERVICE.name)
+        .check("kafka", broker)
         .start_step("migrations", async move { database::migrate(&database, SCHEMA, migrator()).await })
         .start_step("outbox table", async move { outbox.install(&installed).await })
         .consume(&config.kafka, subscription, &[REMINDERS], config.startup_timeout, handler)

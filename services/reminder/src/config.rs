@@ -29,6 +29,7 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// How the outbox relay publishes fired reminders.
     pub relay: RelayConfig,
+    /// `REMINDER_POLL_INTERVAL`, `REMINDER_MAX_LATENESS`, `REMINDER_BATCH_SIZE`: how due jobs are found and fired.
     pub scheduler: SchedulerConfig,
     /// How long processed-event ids, settled jobs and forgotten tasks are kept.
     pub retention: Duration,

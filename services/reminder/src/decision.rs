@@ -40,6 +40,7 @@ pub enum IgnoreReason {
 }
 
 impl IgnoreReason {
+    /// The reason's stable snake_case name (`stale`, `deleted`).
     pub const fn as_str(self) -> &'static str {
         match self {
             IgnoreReason::Stale => "stale",
@@ -48,6 +49,9 @@ impl IgnoreReason {
     }
 }
 
+/// What `event` asks of the store, given what was applied for its task before (`None`: nothing yet). A
+/// deletion applied before wins over everything, a deletion event applies whatever its version, and otherwise
+/// only a newer version than the one applied changes anything.
 pub fn decide(applied: Option<AppliedTask>, event: &TaskEvent) -> Action {
     if applied.is_some_and(|applied| applied.deleted) {
         return Action::Ignore(IgnoreReason::Deleted);

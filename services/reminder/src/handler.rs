@@ -17,6 +17,7 @@ use crate::trace_context::TraceContext;
 /// How an event was dealt with; every variant means "done, move on".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handled {
+    /// The event reached the job store (duplicates and ignored events included); says what it changed.
     Applied(Applied),
     /// A type this service does not act on (including future `task.*` versions).
     IgnoredType,
@@ -48,10 +49,12 @@ impl HandlerFailure for HandleError {
 pub struct SchedulerWake(Arc<Notify>);
 
 impl SchedulerWake {
+    /// A wake-up with none pending; clone it for the scheduler and the handler.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Asks the scheduler to look for due jobs now; wake-ups given before it next waits collapse into one.
     pub fn wake(&self) {
         self.0.notify_one();
     }
@@ -70,6 +73,8 @@ pub struct TaskEventHandler {
 }
 
 impl TaskEventHandler {
+    /// A handler applying events to the job store in `pool` and waking the scheduler through `wake` whenever
+    /// an event adds jobs.
     pub fn new(pool: PgPool, wake: SchedulerWake) -> Self {
         Self { pool, wake }
     }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use chrono::Utc;
+use observability::ErrorChain;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +30,6 @@ async fn purge(pool: &PgPool, retention: Duration) {
     };
     match retention::purge_before(pool, cutoff).await {
         Ok(purged) => tracing::debug!(?purged, %cutoff, "old reminder data purged"),
-        Err(error) => tracing::warn!(%error, "purging old reminder data failed; will retry"),
+        Err(error) => tracing::warn!(error = %ErrorChain(&error), "purging old reminder data failed; will retry"),
     }
 }

@@ -18,6 +18,7 @@ impl MaxLateness {
         (!limit.is_zero()).then_some(Self(limit))
     }
 
+    /// The limit as a duration; never zero.
     pub fn get(self) -> Duration {
         self.0
     }
@@ -26,7 +27,9 @@ impl MaxLateness {
 /// What becomes of a due job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// Within the limit: send the reminder.
     Fire,
+    /// Too late to be of use: settle the job as missed, without sending it.
     Miss,
 }
 

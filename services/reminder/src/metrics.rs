@@ -51,6 +51,7 @@ pub enum EventOutcome {
 }
 
 impl EventOutcome {
+    /// Every outcome, so [`describe`] can register each labelled series at zero.
     pub const ALL: [EventOutcome; 7] = [
         EventOutcome::Scheduled,
         EventOutcome::Cancelled,
@@ -61,6 +62,7 @@ impl EventOutcome {
         EventOutcome::IgnoredType,
     ];
 
+    /// The `outcome` label value.
     pub const fn as_str(self) -> &'static str {
         match self {
             EventOutcome::Scheduled => "scheduled",
@@ -73,6 +75,7 @@ impl EventOutcome {
         }
     }
 
+    /// The outcome an applied event is counted under.
     pub fn of(applied: Applied) -> Self {
         use crate::decision::IgnoreReason;
         match applied {
@@ -115,25 +118,31 @@ pub fn describe() {
     }
 }
 
+/// Sets [`JOBS_PENDING`] and [`OLDEST_DUE_AGE_SECONDS`] from one sample of the backlog.
 pub fn backlog(backlog: Backlog) {
     #[allow(clippy::cast_precision_loss, reason = "job counts stay far below 2^52")]
     metrics::gauge!(JOBS_PENDING).set(backlog.pending as f64);
     metrics::gauge!(OLDEST_DUE_AGE_SECONDS).set(backlog.oldest_due_age.as_secs_f64());
 }
 
+/// Counts `count` jobs newly overdue ([`OVERDUE_TOTAL`]); callers pass only jobs not counted before.
 pub fn overdue(count: u64) {
     metrics::counter!(OVERDUE_TOTAL).increment(count);
 }
 
+/// Counts one fired job and records how long after its `remind_at` it was claimed ([`FIRED_TOTAL`],
+/// [`FIRE_DELAY_SECONDS`]).
 pub fn fired(delay: Duration) {
     metrics::counter!(FIRED_TOTAL).increment(1);
     metrics::histogram!(FIRE_DELAY_SECONDS).record(delay.as_secs_f64());
 }
 
+/// Counts `count` jobs settled as missed ([`MISSED_TOTAL`]).
 pub fn missed(count: usize) {
     metrics::counter!(MISSED_TOTAL).increment(u64::try_from(count).unwrap_or(u64::MAX));
 }
 
+/// Counts one consumed task event under its `outcome` ([`TASK_EVENTS_TOTAL`]).
 pub fn task_event(outcome: EventOutcome) {
     metrics::counter!(TASK_EVENTS_TOTAL, "outcome" => outcome.as_str()).increment(1);
 }

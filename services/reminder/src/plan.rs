@@ -15,7 +15,12 @@ use events::task::{Reminder, TaskSnapshot, TaskStatus};
 /// reminder (same key, new instant) from a new one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ReminderKey {
-    BeforeDue { minutes: u32 },
+    /// A reminder `minutes` before the task's due time: it moves when the due time does.
+    BeforeDue {
+        /// How long before the due time.
+        minutes: u32,
+    },
+    /// A reminder at a fixed instant; several of them are told apart by their instant.
     At,
 }
 
@@ -31,6 +36,7 @@ impl fmt::Display for ReminderKey {
 /// One job a task asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PlannedJob {
+    /// Which of the task's reminders this job is.
     pub key: ReminderKey,
     /// Microsecond precision, as Postgres stores it, so a planned job compares equal to its stored row.
     pub remind_at: DateTime<Utc>,

@@ -35,17 +35,24 @@ const MIN_PAUSE: Duration = Duration::from_millis(50);
 /// A round could not finish; the next one retries (nothing was half done: each batch is one transaction).
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
+    /// The job store failed: claiming or settling jobs, or sampling the backlog.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A fired job's event could not be serialised to JSON.
     #[error("cannot encode the reminder.due event of job {job_id}")]
     Encode {
+        /// The job being fired.
         job_id: Uuid,
+        /// The serialisation error.
         #[source]
         source: serde_json::Error,
     },
+    /// A fired job's event could not be written to the outbox.
     #[error("cannot write the reminder.due event of job {job_id} to the outbox")]
     Outbox {
+        /// The job being fired.
         job_id: Uuid,
+        /// The outbox's failure.
         #[source]
         source: outbox::OutboxError,
     },
@@ -54,7 +61,9 @@ pub enum SchedulerError {
 /// What one claim transaction did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Batch {
+    /// Jobs whose `reminder.due` event was written to the outbox.
     pub fired: usize,
+    /// Jobs settled as missed: due longer ago than the lateness limit.
     pub missed: usize,
 }
 
@@ -64,6 +73,8 @@ impl Batch {
     }
 }
 
+/// Fires due reminder jobs, exactly once across replicas (see the module docs); run it with
+/// [`Scheduler::run`].
 #[derive(Debug, Clone)]
 pub struct Scheduler {
     pool: PgPool,
@@ -73,6 +84,7 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
+    /// A scheduler on the job store in `pool`, writing fired events to `outbox` and woken early through `wake`.
     pub fn new(pool: PgPool, outbox: Outbox, config: SchedulerConfig, wake: SchedulerWake) -> Self {
         Self { pool, outbox, config, wake }
     }

@@ -44,14 +44,17 @@ impl TraceContext {
         Self(trace)
     }
 
+    /// The context stored with a job (its `trace_context` column), taken as it is.
     pub fn from_map(headers: BTreeMap<String, String>) -> Self {
         Self(headers)
     }
 
+    /// Header name → value, as stored with a job and copied onto its outbox row.
     pub fn headers(&self) -> &BTreeMap<String, String> {
         &self.0
     }
 
+    /// The `traceparent` header; `None` when there is no trace to continue.
     pub fn traceparent(&self) -> Option<&str> {
         self.0.get(TRACEPARENT).map(String::as_str)
     }

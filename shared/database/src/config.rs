@@ -25,8 +25,6 @@ pub struct DatabaseConfig {
     pub statement_timeout: Duration,
     /// `DATABASE_STARTUP_TIMEOUT` (default 30s): how long start-up waits for Postgres to accept connections.
     pub startup_timeout: Duration,
-    /// `READINESS_CHECK_TIMEOUT` (default 2s): bound on the readiness ping.
-    pub readiness_timeout: Duration,
 }
 
 /// The parsed `DATABASE_URL`. Its `Debug` names host, port and database only: the URL may carry a password.
@@ -42,6 +40,7 @@ impl DatabaseTarget {
         PgConnectOptions::from_str(url).ok().filter(|_| scheme_ok).map(Self)
     }
 
+    /// The connection options parsed from the URL, credentials included; clone them to adjust per use.
     pub fn options(&self) -> &PgConnectOptions {
         &self.0
     }
@@ -64,7 +63,7 @@ impl std::fmt::Debug for DatabaseTarget {
 }
 
 impl DatabaseConfig {
-    /// Reads every `DATABASE_*` variable and `READINESS_CHECK_TIMEOUT`, recording each problem in `env`;
+    /// Reads every `DATABASE_*` variable, recording each problem in `env`;
     /// `None` when one of them is bad (the caller's `Env::load` then reports them all).
     pub fn from_env(env: &mut Env) -> Option<Self> {
         let url = env.required::<Secret>("DATABASE_URL");
@@ -72,7 +71,6 @@ impl DatabaseConfig {
         let acquire_timeout = env.with_default("DATABASE_ACQUIRE_TIMEOUT", DurationValue::from_secs(3)).get();
         let statement_timeout = env.with_default("DATABASE_STATEMENT_TIMEOUT", DurationValue::from_secs(5)).get();
         let startup_timeout = env.with_default("DATABASE_STARTUP_TIMEOUT", DurationValue::from_secs(30)).get();
-        let readiness_timeout = env.with_default("READINESS_CHECK_TIMEOUT", DurationValue::from_secs(2)).get();
         let target = match url.as_ref().map(DatabaseTarget::parse) {
             Some(Some(target)) => Some(target),
             Some(None) => {
@@ -81,14 +79,7 @@ impl DatabaseConfig {
             }
             None => None,
         };
-        Some(Self {
-            target: target?,
-            max_connections,
-            acquire_timeout,
-            statement_timeout,
-            startup_timeout,
-            readiness_timeout,
-        })
+        Some(Self { target: target?, max_connections, acquire_timeout, statement_timeout, startup_timeout })
     }
 }
 
@@ -109,7 +100,6 @@ mod tests {
         assert_eq!(config.acquire_timeout, Duration::from_secs(3));
         assert_eq!(config.statement_timeout, Duration::from_secs(5));
         assert_eq!(config.startup_timeout, Duration::from_secs(30));
-        assert_eq!(config.readiness_timeout, Duration::from_secs(2));
         assert_eq!(config.target.options().get_database(), Some("taskwatch"));
         assert!(!format!("{config:?}").contains("pw"), "password in {config:?}");
     }
@@ -122,7 +112,6 @@ mod tests {
             ("DATABASE_ACQUIRE_TIMEOUT", "3"),
             ("DATABASE_STATEMENT_TIMEOUT", "soon"),
             ("DATABASE_STARTUP_TIMEOUT", "-1s"),
-            ("READINESS_CHECK_TIMEOUT", "2 parsecs"),
         ])
         .expect_err("invalid");
         let names: Vec<&str> = error.problems.iter().map(|problem| problem.name()).collect();
@@ -133,7 +122,6 @@ mod tests {
                 "DATABASE_ACQUIRE_TIMEOUT",
                 "DATABASE_STATEMENT_TIMEOUT",
                 "DATABASE_STARTUP_TIMEOUT",
-                "READINESS_CHECK_TIMEOUT",
                 "DATABASE_URL",
             ]
         );

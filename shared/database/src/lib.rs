@@ -18,7 +18,6 @@
 //! | `DATABASE_ACQUIRE_TIMEOUT` | `3s` | how long a request waits for a free connection |
 //! | `DATABASE_STATEMENT_TIMEOUT` | `5s` | server-side cap on one statement |
 //! | `DATABASE_STARTUP_TIMEOUT` | `30s` | how long start-up waits for Postgres to accept connections |
-//! | `READINESS_CHECK_TIMEOUT` | `2s` | bound on the readiness ping |
 //!
 //! # Usage
 //!
@@ -54,7 +53,7 @@
 //! database::metrics::describe();
 //! let health = Health::new().with_check(
 //!     "postgres",
-//!     config.database.readiness_timeout,
+//!     std::time::Duration::from_secs(2), // a service passes its READINESS_CHECK_TIMEOUT (runtime::BaseConfig)
 //!     database::readiness_check(&pool),
 //! );
 //! let chore = tokio::spawn(database::metrics::sample_pool(

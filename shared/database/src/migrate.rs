@@ -19,24 +19,37 @@ use crate::schema::Schema;
 const FIRST_RETRY_DELAY: Duration = Duration::from_millis(200);
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 
+/// Why [`migrate`] or [`apply`] could not bring a schema up to date with the service's migrations.
 #[derive(Debug, thiserror::Error)]
 pub enum MigrationError {
+    /// [`apply`] could not open its connection. [`migrate`] retries this and, once `DATABASE_STARTUP_TIMEOUT` is
+    /// spent, reports [`MigrationError::Unreachable`] instead.
     #[error("cannot connect to Postgres to migrate schema `{schema}`")]
     Connect {
+        /// The schema whose migrations were to be applied.
         schema: Schema,
+        /// Why the connection failed (refused, bad credentials, TLS, …).
         #[source]
         source: sqlx::Error,
     },
+    /// [`migrate`] gave up: Postgres still refused connections when the next retry would pass the deadline.
     #[error("Postgres did not accept connections within {waited:?}; schema `{schema}` not migrated")]
     Unreachable {
+        /// The schema whose migrations were to be applied.
         schema: Schema,
+        /// Time from the first attempt to giving up (close to `DATABASE_STARTUP_TIMEOUT`).
         waited: Duration,
+        /// The error of the last connection attempt.
         #[source]
         source: sqlx::Error,
     },
+    /// Connected, but a migration failed or the recorded history no longer matches the service's migrations (one
+    /// applied earlier was changed or removed). Never retried.
     #[error("applying the migrations of schema `{schema}` failed")]
     Apply {
+        /// The schema whose migrations failed.
         schema: Schema,
+        /// What sqlx reported: the failing statement's error, a checksum mismatch, a dirty or missing version, ….
         #[source]
         source: MigrateError,
     },

@@ -33,7 +33,7 @@ pub async fn ping(pool: &PgPool) -> Result<(), PingError> {
     sqlx::query("SELECT 1").execute(pool).await.map(drop).map_err(PingError)
 }
 
-/// [`ping`] shaped for `observability::Health::with_check("postgres", config.readiness_timeout, …)`.
+/// [`ping`] shaped for `observability::Health::with_check("postgres", timeout, …)`.
 pub fn readiness_check(pool: &PgPool) -> impl Fn() -> observability::CheckFuture + Send + Sync + 'static {
     let pool = pool.clone();
     move || {

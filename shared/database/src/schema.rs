@@ -40,6 +40,7 @@ impl Schema {
         if is_plain_identifier(name) { Ok(Self(name)) } else { Err(InvalidSchema(name)) }
     }
 
+    /// The bare schema name, e.g. `reminder`; already checked, so it can go into SQL text unquoted.
     pub const fn name(self) -> &'static str {
         self.0
     }

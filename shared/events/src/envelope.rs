@@ -17,17 +17,22 @@ pub trait EventType {
 /// A CloudEvents 1.0 event in structured JSON mode.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CloudEvent<T> {
+    /// The CloudEvents version: always [`SPEC_VERSION`] (decoding refuses any other).
     pub specversion: String,
     /// UUIDv7: unique per event, time-ordered, and the consumers' deduplication key.
     pub id: Uuid,
     /// URI reference naming the producer, e.g. `/taskwatch/backend`.
     pub source: String,
+    /// The versioned CloudEvents `type`, e.g. `task.created.v1`: what `data` is, and what consumers dispatch on.
     #[serde(rename = "type")]
     pub event_type: String,
+    /// When the event was created; [`CloudEvent::new`] cuts it to microseconds, which a Postgres round trip keeps.
     pub time: DateTime<Utc>,
     /// The entity the event is about, e.g. the task id.
     pub subject: String,
+    /// Always `application/json`.
     pub datacontenttype: String,
+    /// The payload, whose shape `type` names.
     pub data: T,
 }
 
@@ -49,10 +54,12 @@ impl<T: EventType> CloudEvent<T> {
 }
 
 impl<T: Serialize> CloudEvent<T> {
+    /// The event as a JSON value, e.g. for an outbox row's payload.
     pub fn to_json(&self) -> Result<serde_json::Value, serde_json::Error> {
         serde_json::to_value(self)
     }
 
+    /// The event as JSON bytes, e.g. a Kafka message's value.
     pub fn to_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
         serde_json::to_vec(self)
     }
@@ -61,14 +68,20 @@ impl<T: Serialize> CloudEvent<T> {
 /// Why bytes off the wire are not an event this consumer understands.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
+    /// The bytes are not a JSON envelope: not JSON at all, or an attribute missing or of the wrong type.
     #[error("message is not a CloudEvents JSON envelope: {0}")]
     Envelope(#[source] serde_json::Error),
+    /// The envelope's `specversion`, carried here, is not [`SPEC_VERSION`].
     #[error("unsupported CloudEvents specversion `{0}` (expected {SPEC_VERSION})")]
     SpecVersion(String),
+    /// The envelope is sound but its `data` is not the payload type asked for.
     #[error("event {id} of type `{event_type}` has a payload this consumer cannot read: {source}")]
     Payload {
+        /// The event's id.
         id: Uuid,
+        /// The event's CloudEvents `type`.
         event_type: String,
+        /// Why `data` did not deserialise.
         #[source]
         source: serde_json::Error,
     },

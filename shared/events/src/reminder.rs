@@ -21,10 +21,14 @@ pub const REMINDER_DUE_V1: &str = "reminder.due.v1";
 pub struct ReminderDue {
     /// The reminder job: unique per (task, reminder, occurrence).
     pub job_id: Uuid,
+    /// The task (one occurrence, for a recurring task) the reminder belongs to; also the envelope's subject
+    /// and the Kafka key.
     pub task_id: Uuid,
+    /// The task's series: shared by every occurrence of a recurring task, `task_id` for a one-off task.
     pub series_id: Uuid,
     /// The owner's user id (the JWT `sub`): whose notification settings apply.
     pub owner_id: String,
+    /// The task's title, for the notification's text.
     pub title: String,
     /// The task's due time, when it has one (an absolute reminder may exist without it).
     pub due_at: Option<DateTime<Utc>>,

@@ -13,17 +13,24 @@ pub const SOURCE: &str = "/taskwatch/backend";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskChange {
+    /// A new task, including the next occurrence of a recurring one.
     Created,
+    /// The task's editable fields changed.
     Updated,
+    /// The task was marked done; for a recurring task, this is what starts the next occurrence.
     Completed,
+    /// A completed task was marked open again.
     Reopened,
+    /// The task was deleted; the snapshot is the task as it was.
     Deleted,
 }
 
 impl TaskChange {
+    /// Every change; [`TaskChange::from_event_type`] searches them, and metrics pre-register a series for each.
     pub const ALL: [TaskChange; 5] =
         [TaskChange::Created, TaskChange::Updated, TaskChange::Completed, TaskChange::Reopened, TaskChange::Deleted];
 
+    /// The versioned CloudEvents `type` of this change, e.g. `task.completed.v1`.
     pub const fn event_type(self) -> &'static str {
         match self {
             TaskChange::Created => "task.created.v1",
@@ -45,7 +52,9 @@ impl TaskChange {
 /// Carrying the whole task lets consumers act without calling back into the backend.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskEvent {
+    /// What happened; names the envelope's `type`.
     pub change: TaskChange,
+    /// The task after the change (for a deletion, as it was before).
     pub task: TaskSnapshot,
 }
 
@@ -71,10 +80,12 @@ impl TaskEvent {
 // The values of a task's closed fields: one vocabulary for the API, the events and the database.
 pub use vocabulary::{Priority, RecurrenceAnchor, TaskStatus};
 
+/// How a recurring task repeats.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recurrence {
     /// An RFC 5545 RRULE (without DTSTART), e.g. `FREQ=WEEKLY;BYDAY=MO,WE`.
     pub rrule: String,
+    /// Whether the next occurrence follows the schedule of due dates or the completion instant.
     pub anchor: RecurrenceAnchor,
     /// The series' first due time (its DTSTART, seen in the task's zone): every occurrence is computed from it,
     /// and COUNT counts from it. Absent in events written before it existed; read it as this task's `due_at`.
@@ -85,26 +96,41 @@ pub struct Recurrence {
 /// When to remind (the one vocabulary's reminder).
 pub use vocabulary::Reminder;
 
+/// A task's full state as the backend stored it, so consumers never need to call back for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskSnapshot {
+    /// The task's id (one occurrence's, for a recurring task); the envelope's subject.
     pub id: Uuid,
     /// The owner's user id (the JWT `sub`).
     pub owner_id: String,
     /// Shared by every occurrence of a recurring task; equals `id` for a one-off task.
     pub series_id: Uuid,
+    /// What the task is, in a line; what reminders show.
     pub title: String,
+    /// Free-text details, if any.
     pub description: Option<String>,
+    /// How urgent the task is.
     pub priority: Priority,
+    /// The owner's tags, for filtering; distinct, possibly none.
     pub labels: Vec<String>,
+    /// Open or completed.
     pub status: TaskStatus,
+    /// When the task is due; `None` for a task without a deadline (a recurring task always has one).
     pub due_at: Option<DateTime<Utc>>,
     /// IANA zone the due time and recurrence are interpreted in, e.g. `Europe/Berlin`.
     pub time_zone: String,
+    /// How the task repeats; `None` for a one-off task.
     pub recurrence: Option<Recurrence>,
+    /// When to remind the owner; empty for no reminders.
     pub reminders: Vec<Reminder>,
+    /// When the task was completed: set exactly when `status` is completed.
     pub completed_at: Option<DateTime<Utc>>,
+    /// Optimistic-concurrency version: starts at 1 and grows by one with every change, so a consumer can
+    /// tell an older snapshot from a newer one (a deletion carries the version of the last change).
     pub version: i64,
+    /// When the task was created (for a later occurrence of a series, when the backend created it).
     pub created_at: DateTime<Utc>,
+    /// When the task last changed; never moves backwards.
     pub updated_at: DateTime<Utc>,
 }
 

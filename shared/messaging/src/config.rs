@@ -136,6 +136,7 @@ pub(crate) fn millis(duration: Duration) -> String {
 pub struct Brokers(String);
 
 impl Brokers {
+    /// The servers as librdkafka's `bootstrap.servers` takes them: comma-separated, without spaces.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -169,12 +170,15 @@ impl fmt::Display for Brokers {
 pub struct Partitions(u16);
 
 impl Partitions {
+    /// The most partitions a topic may be given.
     pub const MAX: u16 = 1000;
 
+    /// `None` outside 1 to [`Partitions::MAX`].
     pub fn new(count: u16) -> Option<Self> {
         (1..=Self::MAX).contains(&count).then_some(Self(count))
     }
 
+    /// The partition count, as topics are created with it.
     pub fn get(self) -> u16 {
         self.0
     }
@@ -198,10 +202,12 @@ pub struct ReplicationFactor(u8);
 impl ReplicationFactor {
     const MAX: u8 = 16;
 
+    /// `None` outside 1 to 16.
     pub fn new(replicas: u8) -> Option<Self> {
         (1..=Self::MAX).contains(&replicas).then_some(Self(replicas))
     }
 
+    /// The number of replicas, as topics are created with it.
     pub fn get(self) -> u8 {
         self.0
     }

@@ -7,13 +7,17 @@ use rdkafka::message::{Header, OwnedHeaders};
 pub mod names {
     /// W3C trace context (set by the global propagator).
     pub const TRACEPARENT: &str = "traceparent";
+    /// W3C trace state: vendor-specific data travelling with `traceparent`.
     pub const TRACESTATE: &str = "tracestate";
     /// Why a message was dead-lettered.
     pub const DEAD_LETTER_REASON: &str = "dead-letter-reason";
     /// Where a dead-lettered message came from: topic, partition, offset, consumer group.
     pub const DEAD_LETTER_TOPIC: &str = "dead-letter-original-topic";
+    /// The partition a dead-lettered message was read from, in decimal.
     pub const DEAD_LETTER_PARTITION: &str = "dead-letter-original-partition";
+    /// A dead-lettered message's offset in that partition, in decimal.
     pub const DEAD_LETTER_OFFSET: &str = "dead-letter-original-offset";
+    /// The consumer group that dead-lettered the message.
     pub const DEAD_LETTER_GROUP: &str = "dead-letter-consumer-group";
 }
 
@@ -24,6 +28,7 @@ pub struct MessageHeaders {
 }
 
 impl MessageHeaders {
+    /// No headers.
     pub fn new() -> Self {
         Self::default()
     }
@@ -51,10 +56,12 @@ impl MessageHeaders {
         self.get(name).and_then(|value| std::str::from_utf8(value).ok())
     }
 
+    /// Every header in order, repeated names included, values as bytes.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.entries.iter().map(|(name, value)| (name.as_str(), value.as_slice()))
     }
 
+    /// Whether there are no headers at all.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

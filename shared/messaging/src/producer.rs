@@ -26,9 +26,11 @@ const QUEUE_TIMEOUT: Duration = Duration::from_secs(5);
 /// One message to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMessage {
+    /// Where the message goes; services create their topics at start-up ([`crate::ensure_topics_within`]).
     pub topic: String,
     /// Messages with the same key go to the same partition, in order (e.g. the task id).
     pub key: Option<Vec<u8>>,
+    /// The message value, e.g. a CloudEvent as JSON ([`OutgoingMessage::event`]).
     pub payload: Vec<u8>,
     /// A `traceparent` already here (e.g. stored with an outbox row) becomes the producer span's
     /// parent; otherwise the current span is. Either way the header is replaced by the producer span's.
@@ -36,6 +38,7 @@ pub struct OutgoingMessage {
 }
 
 impl OutgoingMessage {
+    /// A message for `topic` under `key`, without headers.
     pub fn new(topic: impl Into<String>, key: impl Into<Vec<u8>>, payload: impl Into<Vec<u8>>) -> Self {
         Self { topic: topic.into(), key: Some(key.into()), payload: payload.into(), headers: MessageHeaders::new() }
     }
@@ -49,6 +52,7 @@ impl OutgoingMessage {
         Ok(Self::new(topic, key, event.to_bytes()?))
     }
 
+    /// Replaces the headers, e.g. with the trace context stored with an outbox row.
     pub fn with_headers(mut self, headers: MessageHeaders) -> Self {
         self.headers = headers;
         self
@@ -58,7 +62,9 @@ impl OutgoingMessage {
 /// Where the broker stored an acknowledged message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delivery {
+    /// The partition the message was written to.
     pub partition: i32,
+    /// Its offset in that partition.
     pub offset: i64,
 }
 
@@ -67,7 +73,9 @@ pub struct Delivery {
 #[derive(Debug, thiserror::Error)]
 #[error("publishing to `{topic}` failed")]
 pub struct PublishError {
+    /// The topic the message was for.
     pub topic: String,
+    /// librdkafka's error, e.g. the delivery timeout expired.
     #[source]
     pub source: KafkaError,
 }

@@ -17,6 +17,7 @@ const LONGEST_RETRY: Duration = Duration::from_secs(5);
 /// A topic a service relies on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSpec {
+    /// The topic's name, e.g. `task-events`.
     pub name: String,
     /// `None`: the configured `KAFKA_TOPIC_PARTITIONS`.
     pub partitions: Option<Partitions>,
@@ -28,6 +29,7 @@ impl TopicSpec {
         Self { name: name.into(), partitions: None }
     }
 
+    /// Asks for `partitions` instead of the configured default; only used when the topic is created.
     pub fn with_partitions(mut self, partitions: Partitions) -> Self {
         self.partitions = Some(partitions);
         self

@@ -41,6 +41,8 @@ use std::fmt::{self, Display};
 use std::str::FromStr;
 use std::time::Duration;
 
+use secrecy::{ExposeSecret as _, SecretString};
+
 use crate::redact::{is_sensitive_name, scrub};
 
 /// A source of environment variables that collects every problem it meets.
@@ -166,13 +168,19 @@ impl Env {
 /// One bad or missing variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigProblem {
+    /// A required variable is unset, empty or only whitespace.
     Missing {
+        /// The variable's name, e.g. `DATABASE_URL`.
         name: String,
     },
     /// `value` is `None` for variables whose name looks secret, so a report never prints a credential.
     Invalid {
+        /// The variable's name; `(config)` when a [`Env::load`] closure gave up without recording a problem.
         name: String,
+        /// The trimmed value with embedded credentials scrubbed; also `None` for a value that is not UTF-8 and for
+        /// problems recorded with [`Env::invalid`].
         value: Option<String>,
+        /// Why the value was refused: the parser's message or the cross-variable check's explanation.
         reason: String,
     },
 }
@@ -207,6 +215,7 @@ impl Display for ConfigProblem {
 /// Every configuration problem found at start-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// Every problem found, in the order recorded; [`Env`] never returns an empty list.
     pub problems: Vec<ConfigProblem>,
 }
 
@@ -222,18 +231,20 @@ impl Display for ConfigError {
     }
 }
 
-/// A credential that never shows up in `Debug` or `Display` output (and so never in a log line).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+/// A credential: held in a `secrecy::SecretString` (zeroed when dropped) and never shown by `Debug` or `Display`,
+/// so never in a log line. A newtype because [`Env`] parses variables through `FromStr`, which `SecretString` lacks.
+#[derive(Clone)]
+pub struct Secret(SecretString);
 
 impl Secret {
+    /// Wraps a credential.
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self(SecretString::from(value.into()))
     }
 
     /// The secret itself; call this only where the value is handed to the thing that needs it.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 }
 
@@ -241,7 +252,7 @@ impl FromStr for Secret {
     type Err = std::convert::Infallible;
 
     fn from_str(value: &str) -> Result<Self, Self::Err> {
-        Ok(Self(value.to_owned()))
+        Ok(Self::new(value))
     }
 }
 
@@ -263,18 +274,22 @@ impl Display for Secret {
 pub struct DurationValue(Duration);
 
 impl DurationValue {
+    /// Wraps `duration`, e.g. as a default for [`Env::with_default`]; `Display` drops anything below 1 ms.
     pub const fn new(duration: Duration) -> Self {
         Self(duration)
     }
 
+    /// `millis` milliseconds, usable in a `const`.
     pub const fn from_millis(millis: u64) -> Self {
         Self(Duration::from_millis(millis))
     }
 
+    /// `secs` seconds, usable in a `const`.
     pub const fn from_secs(secs: u64) -> Self {
         Self(Duration::from_secs(secs))
     }
 
+    /// The plain `Duration`, for storing in a config struct.
     pub const fn get(self) -> Duration {
         self.0
     }
@@ -296,10 +311,13 @@ impl Display for DurationValue {
 /// Why a duration could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DurationParseError {
+    /// Empty, a bare number without unit (`5`), a sign or other stray character (`-1s`), or no number (`soon`).
     #[error("expected a whole number followed by a unit (ms, s, m, h, d), e.g. `500ms` or `5s`")]
     Malformed,
+    /// A number followed by a unit `humantime` does not know, e.g. `2 parsecs`; holds that unit.
     #[error("unknown unit `{0}`; use ms, s, m, h or d")]
     UnknownUnit(String),
+    /// The number or the total does not fit in a `Duration`.
     #[error("duration is too large")]
     Overflow,
 }

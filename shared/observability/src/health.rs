@@ -75,26 +75,36 @@ struct CachedChecks {
 /// The outcome of one dependency check, as shown in the readiness JSON.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CheckResult {
+    /// `down` when the check failed or exceeded its timeout; sets `taskwatch_health_check_status{check}` to 0.
     pub status: Status,
+    /// How long the check ran, in milliseconds rounded to two decimals (about the timeout when it timed out).
     pub latency_ms: f64,
+    /// Why the check is down, credentials scrubbed; `None` when up.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
+/// Up or down, for one check or for readiness as a whole; serialised as `"up"` / `"down"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Working: readiness answers 200, a check's gauge is 1.
     Up,
+    /// Not working: readiness answers 503, a check's gauge is 0.
     Down,
 }
 
 /// The `/health/ready` body.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReadyReport {
+    /// The verdict: `up` (200) only once started, not shutting down, and with every check up.
     pub status: Status,
+    /// Why it is down: `starting`, `shutting down` or `dependency check failed`; `None` when up.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
+    /// Each check's result by name; empty while starting or shutting down, when no check runs.
     pub checks: BTreeMap<&'static str, CheckResult>,
+    /// The non-gating details registered with [`Health::with_detail`], by name; they never affect `status`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub details: BTreeMap<&'static str, Value>,
 }
@@ -117,6 +127,7 @@ impl Default for Health {
 }
 
 impl Health {
+    /// Probe state with no checks: not started, so readiness and startup answer 503 until [`Health::mark_started`].
     pub fn new() -> Self {
         Self {
             checks: Arc::new(Vec::new()),
@@ -168,10 +179,12 @@ impl Health {
         self.state.shutting_down.store(true, Ordering::Release);
     }
 
+    /// Whether [`Health::mark_started`] was called (what `/health/startup` answers).
     pub fn is_started(&self) -> bool {
         self.state.started.load(Ordering::Acquire)
     }
 
+    /// Whether [`Health::set_shutting_down`] was called; it is never undone.
     pub fn is_shutting_down(&self) -> bool {
         self.state.shutting_down.load(Ordering::Acquire)
     }

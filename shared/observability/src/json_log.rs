@@ -45,6 +45,7 @@ impl<W> JsonLogLayer<W>
 where
     W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
 {
+    /// A layer stamping `service` on every line and writing each line through `make_writer`.
     pub fn new(service: impl Into<Arc<str>>, make_writer: W) -> Self {
         Self { service: service.into(), make_writer }
     }

@@ -141,6 +141,8 @@ pub use telemetry::{TelemetryError, TelemetryGuard, init};
 /// Who is emitting telemetry: stamped on every log line, span and metric scrape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServiceInfo {
+    /// The built-in service name, e.g. `backend`; `OTEL_SERVICE_NAME` may override it in telemetry.
     pub name: &'static str,
+    /// The build's version, usually `env!("CARGO_PKG_VERSION")`; exported as `service.version`.
     pub version: &'static str,
 }

@@ -8,17 +8,28 @@
 /// A metric's registry entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetricSpec {
+    /// The Prometheus name, e.g. `http_server_request_duration_seconds`; counters end in `_total`, histograms in
+    /// `_seconds`.
     pub name: &'static str,
+    /// Which `describe_*` registration and `# TYPE` the metric gets.
     pub kind: MetricKind,
+    /// The unit in words (`seconds`, `requests`, `state`); documentation only: [`describe`] registers every
+    /// histogram in seconds and the other kinds without a unit.
     pub unit: &'static str,
+    /// The label keys the metric is recorded with; each takes a bounded set of values.
     pub labels: &'static [&'static str],
+    /// The `# HELP` text on `/metrics`.
     pub help: &'static str,
 }
 
+/// The Prometheus type of a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricKind {
+    /// Only ever goes up (restarting at 0 with the process); the name ends in `_total`.
     Counter,
+    /// A current value that goes up and down.
     Gauge,
+    /// A distribution of durations in seconds, bucketed as [`crate::metrics`] configures.
     Histogram,
 }
 

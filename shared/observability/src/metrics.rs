@@ -36,10 +36,13 @@ const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// Why the recorder could not be installed.
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
+    /// The exporter refused one of this crate's bucket lists (it rejects an empty one): a bug, not configuration.
     #[error("invalid histogram buckets: {0}")]
     Buckets(String),
+    /// Something else set the global `metrics` recorder first; calling [`install`] again is fine (same handle).
     #[error("another metrics recorder is already installed in this process")]
     RecorderTaken,
+    /// The OS could not spawn the `metrics-upkeep` thread that rotates histogram buckets.
     #[error("could not start the metrics upkeep thread: {0}")]
     Upkeep(#[source] std::io::Error),
 }

@@ -20,11 +20,18 @@ use crate::config::Env;
 /// Which spans are recorded, from `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SamplerSetting {
+    /// `always_on`: every span is sampled, whatever the caller's `traceparent` says.
     AlwaysOn,
+    /// `always_off`: no span is sampled, so nothing is exported.
     AlwaysOff,
+    /// `traceidratio`: this share of traces (`OTEL_TRACES_SAMPLER_ARG`, default 1.0), chosen by trace id, ignoring
+    /// the caller's decision.
     TraceIdRatio(Ratio),
+    /// `parentbased_always_on`, the default: follows the caller's sampled flag; new traces are always sampled.
     ParentBasedAlwaysOn,
+    /// `parentbased_always_off`: follows the caller's sampled flag; new traces are never sampled.
     ParentBasedAlwaysOff,
+    /// `parentbased_traceidratio`: follows the caller's sampled flag; new traces are sampled at this ratio.
     ParentBasedTraceIdRatio(Ratio),
 }
 
@@ -33,8 +40,10 @@ pub enum SamplerSetting {
 pub struct Ratio(f64);
 
 impl Ratio {
+    /// Sample every trace: the ratio when `OTEL_TRACES_SAMPLER_ARG` is unset.
     pub const ONE: Ratio = Ratio(1.0);
 
+    /// The probability, within `0.0..=1.0`.
     pub fn get(self) -> f64 {
         self.0
     }
@@ -196,16 +205,26 @@ pub enum TraceExport {
     /// nothing leaves the process and nothing complains about it.
     Off,
     /// OTLP over HTTP/protobuf to this full URL (already including `/v1/traces`).
-    Otlp { endpoint: Url },
+    Otlp {
+        /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as given, or `OTEL_EXPORTER_OTLP_ENDPOINT` plus `/v1/traces`.
+        endpoint: Url,
+    },
 }
 
 /// Everything tracing needs, resolved from `OTEL_*` variables.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TraceSettings {
+    /// The resource's `service.name`, also the `service` of every log line: `OTEL_SERVICE_NAME`, else `service.name`
+    /// in `OTEL_RESOURCE_ATTRIBUTES`, else the built-in [`ServiceInfo::name`].
     pub service_name: String,
+    /// The resource's `service.version`: always the built-in [`ServiceInfo::version`], never overridden.
     pub service_version: String,
+    /// `OTEL_RESOURCE_ATTRIBUTES`, percent-decoded, in order; all go on the resource except `service.name` and
+    /// `service.version`, which the two fields above supply.
     pub resource_attributes: Vec<(String, String)>,
+    /// `OTEL_TRACES_SAMPLER` with `OTEL_TRACES_SAMPLER_ARG` (default `parentbased_always_on`).
     pub sampler: SamplerSetting,
+    /// Where spans go: OTLP when an endpoint is set, unless `OTEL_SDK_DISABLED=true` or `OTEL_TRACES_EXPORTER=none`.
     pub export: TraceExport,
 }
 

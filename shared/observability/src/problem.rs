@@ -18,6 +18,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
+    /// The error `message` for the input at path `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self { field: field.into(), message: message.into() }
     }
@@ -196,32 +197,39 @@ impl Problem {
         }
     }
 
+    /// 400 `malformed-request`: `detail` says what is wrong with the request itself.
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST).with_detail(detail)
     }
 
+    /// 401 `unauthorized`, with the `WWW-Authenticate: Bearer` challenge a 401 must carry.
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED)
             .with_detail(detail)
             .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
     }
 
+    /// 404 `not-found`: no such resource for this caller.
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND).with_detail(detail)
     }
 
+    /// 409 with the general kind `concurrent-change`; [`Problem::of`] gives the other 409 kinds.
     pub fn conflict(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT).with_detail(detail)
     }
 
+    /// 412 `precondition-failed`: the resource changed since the ETag the client sent in `If-Match`.
     pub fn precondition_failed(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::PRECONDITION_FAILED).with_detail(detail)
     }
 
+    /// 428 `precondition-required`: the operation needs an `If-Match` header.
     pub fn precondition_required(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::PRECONDITION_REQUIRED).with_detail(detail)
     }
 
+    /// 413 `payload-too-large`: the body exceeds the limit, which `detail` should name.
     pub fn payload_too_large(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE).with_detail(detail)
     }
@@ -249,15 +257,18 @@ impl Problem {
             .with_detail("An unexpected error occurred; it has been logged with this request's id.")
     }
 
+    /// 503 `service-unavailable`: a dependency is down and the client may retry.
     pub fn service_unavailable(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE).with_detail(detail)
     }
 
+    /// Replaces the title (by default the status's reason phrase); keep it the same for every problem of a type.
     pub fn with_title(mut self, title: impl Into<String>) -> Self {
         self.title = title.into();
         self
     }
 
+    /// Sets `detail`, the explanation of this occurrence; clients see it, so it must not carry internals.
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
         self
@@ -273,6 +284,7 @@ impl Problem {
         Self::new(status).with_type(ProblemType::FaultInjected)
     }
 
+    /// Sets the `type` URI to `kind`'s, leaving status and title as they are.
     pub fn with_type(mut self, kind: ProblemType) -> Self {
         self.type_uri = kind.uri();
         self
@@ -292,19 +304,23 @@ impl Problem {
         self
     }
 
+    /// Sends `name: value` with the response; it replaces an earlier value of that header, content type included.
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
         self
     }
 
+    /// The response status, also sent as the body's `status` member.
     pub fn status(&self) -> StatusCode {
         self.status
     }
 
+    /// The `title` member.
     pub fn title(&self) -> &str {
         &self.title
     }
 
+    /// The `detail` member; `None` when the body has none.
     pub fn detail(&self) -> Option<&str> {
         self.detail.as_deref()
     }

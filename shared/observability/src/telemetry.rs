@@ -28,14 +28,19 @@ use crate::otel::TraceSettings;
 /// Why telemetry could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
+    /// [`init`] found `RUST_LOG` or an `OTEL_*` variable invalid; the report names each one.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The Prometheus recorder could not be installed.
     #[error(transparent)]
     Metrics(#[from] MetricsError),
+    /// The OTLP span exporter could not be built for the configured endpoint.
     #[error("could not build the OTLP span exporter: {0}")]
     Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    /// Something outside this crate already set the global `tracing` subscriber (or `log` logger).
     #[error("could not install the global log subscriber: {0}")]
     Subscriber(String),
+    /// [`init`] or [`init_with`] already ran in this process, even if that call failed.
     #[error("telemetry is already initialised in this process")]
     AlreadyInitialised,
 }
@@ -45,6 +50,7 @@ pub enum TelemetryError {
 pub struct LogFilter(String);
 
 impl LogFilter {
+    /// The filter as a `tracing_subscriber` layer; `info` should the validated directives ever fail to build.
     pub fn env_filter(&self) -> EnvFilter {
         // Validated in `from_str`, so this cannot fail; stay quiet rather than panic if it ever does.
         EnvFilter::try_new(&self.0).unwrap_or_else(|_| EnvFilter::new("info"))
@@ -74,7 +80,9 @@ impl fmt::Display for LogFilter {
 /// Telemetry configuration resolved from `RUST_LOG` and the `OTEL_*` variables.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TelemetrySettings {
+    /// `RUST_LOG` (default `info`): which spans and events are kept, for log lines and traces alike.
     pub log_filter: LogFilter,
+    /// The `OTEL_*` settings: service name, sampler and where spans are exported.
     pub traces: TraceSettings,
 }
 

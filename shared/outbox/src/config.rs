@@ -11,6 +11,8 @@ const MAX_BATCH_SIZE: u16 = 1000;
 /// How the outbox relay publishes to Kafka.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
+    /// Kafka settings for the relay's producer and topic creation; the lease must exceed twice their delivery
+    /// timeout.
     pub kafka: KafkaConfig,
     /// `OUTBOX_RELAY_BATCH_SIZE` (100, 1–1000): rows claimed per round trip.
     pub batch_size: u16,

@@ -18,6 +18,7 @@ use crate::table::Outbox;
 pub struct OutboxMessage {
     /// The CloudEvent id; also the row's primary key, so an event can never be written twice.
     pub id: Uuid,
+    /// The Kafka topic to publish to, e.g. [`events::topics::REMINDERS`].
     pub topic: &'static str,
     /// Kafka message key: one key's messages are published in the order they were written.
     pub key: String,
@@ -27,6 +28,8 @@ pub struct OutboxMessage {
     pub payload: serde_json::Value,
     /// Kafka headers, e.g. `traceparent`.
     pub headers: BTreeMap<String, String>,
+    /// When the event was created (its CloudEvent `time`): orders one key's messages and starts the publish-lag
+    /// clock.
     pub created_at: DateTime<Utc>,
 }
 

@@ -53,6 +53,7 @@ impl Outbox {
         Self { inner: Arc::new(Inner { schema, table, channel, claim_lock, statements }) }
     }
 
+    /// The schema the table lives in.
     pub fn schema(&self) -> Schema {
         self.inner.schema
     }

@@ -18,7 +18,9 @@ pub struct Recurrence {
 /// The occurrence that was just completed: what the next one is computed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompletedOccurrence {
+    /// When the completed occurrence was due.
     pub due_at: DateTime<Utc>,
+    /// When it was completed: where a completion-anchored rule starts again.
     pub completed_at: DateTime<Utc>,
     /// The task's IANA zone; the rule runs on its wall clock.
     pub time_zone: Tz,
@@ -30,21 +32,32 @@ pub struct CompletedOccurrence {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NextOccurrence {
     /// The series goes on: the next task is due at `due_at` and carries `rule` from `series_start`.
-    Scheduled { due_at: DateTime<Utc>, rule: Rule, series_start: DateTime<Utc> },
+    Scheduled {
+        /// When the next occurrence is due.
+        due_at: DateTime<Utc>,
+        /// The rule the next task carries: the same one, or with `COUNT` lowered when anchored on completion.
+        rule: Rule,
+        /// The series start the next task carries: unchanged, or `due_at` when anchored on completion.
+        series_start: DateTime<Utc>,
+    },
     /// `COUNT` is used up, `UNTIL` has passed, the rule has no further date, or the next one would be after
     /// [`crate::LATEST`].
     SeriesEnded,
 }
 
 impl Recurrence {
+    /// Pairs `rule` with its anchor. Nothing is checked here: a rule that cannot be expanded fails in
+    /// [`Recurrence::next_occurrence`].
     pub fn new(rule: Rule, anchor: RecurrenceAnchor) -> Self {
         Self { rule, anchor }
     }
 
+    /// The RRULE the series follows.
     pub fn rule(&self) -> &Rule {
         &self.rule
     }
 
+    /// Where the next occurrence is counted from: the due date or the completion.
     pub fn anchor(&self) -> RecurrenceAnchor {
         self.anchor
     }
@@ -112,6 +125,8 @@ impl Recurrence {
 /// The series an occurrence carries on: its rule and its start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Continued {
+    /// The rule the occurrence stores: the series' own, or with `COUNT` lowered when anchored on completion.
     pub rule: Rule,
+    /// The start the occurrence stores: the series' own, or its own due time when anchored on completion.
     pub series_start: DateTime<Utc>,
 }

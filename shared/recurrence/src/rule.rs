@@ -36,10 +36,12 @@ impl Rule {
         Self { text }
     }
 
+    /// The normalised rule text, e.g. `FREQ=WEEKLY;BYDAY=MO`.
     pub fn as_str(&self) -> &str {
         &self.text
     }
 
+    /// The normalised rule text, owned (e.g. to store it).
     pub fn into_string(self) -> String {
         self.text
     }

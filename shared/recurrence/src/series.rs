@@ -61,14 +61,17 @@ impl Series {
         Ok(Self { rule, start, zone, schedule })
     }
 
+    /// The rule as given, `COUNT` and `UNTIL` included.
     pub fn rule(&self) -> &Rule {
         &self.rule
     }
 
+    /// The first occurrence (DTSTART), in whole seconds.
     pub fn start(&self) -> DateTime<Utc> {
         self.start
     }
 
+    /// The zone whose wall clock the rule runs on.
     pub fn zone(&self) -> Tz {
         self.zone
     }

@@ -11,6 +11,9 @@ use observability::{HttpConfig, ServiceInfo};
 /// How long start-up waits for the broker by default (`STARTUP_TIMEOUT`).
 pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The default bound on each readiness check.
+pub const DEFAULT_READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// `BIND_ADDR`/`PORT`, `HTTP_*`, `RUST_LOG`/`OTEL_*` and `FAULT_*`: read by every service in the same place of
 /// its one configuration report.
 #[derive(Debug, Clone)]
@@ -23,6 +26,9 @@ pub struct BaseConfig {
     pub telemetry: TelemetrySettings,
     /// Demo fault switches (`FAULT_INJECTION_ENABLED`, …): off by default, refused in production.
     pub faults: FaultConfig,
+    /// `READINESS_CHECK_TIMEOUT` (default [`DEFAULT_READINESS_TIMEOUT`], above zero): the bound on each readiness
+    /// check (the Postgres ping, the broker's metadata request), so one stuck dependency cannot stall `/health/ready`.
+    pub readiness_timeout: Duration,
 }
 
 impl BaseConfig {
@@ -31,11 +37,17 @@ impl BaseConfig {
     pub fn from_env(env: &mut Env, service: ServiceInfo, default_port: u16) -> Self {
         let bind_addr = env.with_default("BIND_ADDR", IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let port = env.with_default("PORT", default_port);
+        let readiness_timeout =
+            env.with_default("READINESS_CHECK_TIMEOUT", DurationValue::new(DEFAULT_READINESS_TIMEOUT)).get();
+        if readiness_timeout.is_zero() {
+            env.invalid("READINESS_CHECK_TIMEOUT", "must be above zero");
+        }
         Self {
             listen: SocketAddr::new(bind_addr, port),
             http: HttpConfig::from_env(env),
             telemetry: TelemetrySettings::from_env(env, service),
             faults: FaultConfig::from_env(env),
+            readiness_timeout,
         }
     }
 }
@@ -68,6 +80,7 @@ mod tests {
         assert_eq!(base.http, HttpConfig::default());
         assert_eq!(base.http.body_limit_bytes, 65536);
         assert_eq!(startup, Duration::from_secs(60));
+        assert_eq!(base.readiness_timeout, Duration::from_secs(2));
         assert!(!base.faults.enabled);
     }
 
@@ -77,11 +90,14 @@ mod tests {
             ("HTTP_REQUEST_TIMEOUT", "0s"),
             ("HTTP_BODY_LIMIT_BYTES", "0"),
             ("STARTUP_TIMEOUT", "0s"),
+            ("READINESS_CHECK_TIMEOUT", "0s"),
             ("PORT", "http"),
         ])
         .expect_err("invalid");
         let names: Vec<&str> = error.problems.iter().map(|problem| problem.name()).collect();
-        for name in ["HTTP_REQUEST_TIMEOUT", "HTTP_BODY_LIMIT_BYTES", "STARTUP_TIMEOUT", "PORT"] {
+        for name in
+            ["HTTP_REQUEST_TIMEOUT", "HTTP_BODY_LIMIT_BYTES", "STARTUP_TIMEOUT", "READINESS_CHECK_TIMEOUT", "PORT"]
+        {
             assert!(names.contains(&name), "{name} missing from {names:?}");
         }
     }

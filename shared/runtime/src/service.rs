@@ -111,6 +111,7 @@ pub struct Service {
     listen: SocketAddr,
     http: HttpConfig,
     faults: FaultConfig,
+    readiness_timeout: Duration,
     metrics: PrometheusHandle,
     routes: Router,
     health: Health,
@@ -140,6 +141,7 @@ impl Service {
             listen: base.listen,
             http: base.http.clone(),
             faults: base.faults.clone(),
+            readiness_timeout: base.readiness_timeout,
             metrics,
             routes: Router::new(),
             health: Health::new(),
@@ -157,13 +159,14 @@ impl Service {
         self
     }
 
-    /// A readiness check (`/health/ready`, `taskwatch_health_check_status{check=name}`), bounded by `timeout`.
+    /// A readiness check (`/health/ready`, `taskwatch_health_check_status{check=name}`), bounded by the base
+    /// config's `READINESS_CHECK_TIMEOUT`.
     #[must_use]
-    pub fn check<F>(mut self, name: &'static str, timeout: Duration, check: F) -> Self
+    pub fn check<F>(mut self, name: &'static str, check: F) -> Self
     where
         F: Fn() -> CheckFuture + Send + Sync + 'static,
     {
-        self.health = self.health.with_check(name, timeout, check);
+        self.health = self.health.with_check(name, self.readiness_timeout, check);
         self
     }
 
@@ -177,13 +180,13 @@ impl Service {
         self
     }
 
-    /// The service's Postgres pool: a `postgres` readiness check bounded by `readiness_timeout`, pool gauges
-    /// sampled under `pool_name` while it runs, and the pool closed once every worker stopped.
+    /// The service's Postgres pool: a `postgres` readiness check, pool gauges sampled under `pool_name` while it
+    /// runs, and the pool closed once every worker stopped.
     #[must_use]
-    pub fn database(self, pool: &PgPool, pool_name: &'static str, readiness_timeout: Duration) -> Self {
+    pub fn database(self, pool: &PgPool, pool_name: &'static str) -> Self {
         database::metrics::describe();
         let sampled = pool.clone();
-        let mut service = self.check("postgres", readiness_timeout, database::readiness_check(pool)).worker(
+        let mut service = self.check("postgres", database::readiness_check(pool)).worker(
             "pool sampler",
             move |shutdown: Shutdown| {
                 database::metrics::sample_pool(

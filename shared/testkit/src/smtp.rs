@@ -105,6 +105,7 @@ impl SmtpSink {
         Ok(Self { address, shared, server: Mutex::new(Some(server)) })
     }
 
+    /// Where the sink listens: 127.0.0.1 and its port.
     pub fn address(&self) -> SocketAddr {
         self.address
     }

@@ -32,11 +32,13 @@ pub const HOOK_PATH: &str = "/hook";
 /// One request as the receiver saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedRequest {
+    /// The HTTP method, e.g. `POST`.
     pub method: String,
     /// Path and query.
     pub path: String,
     /// Header names in lower case, values as (lossy) text, in arrival order.
     pub headers: Vec<(String, String)>,
+    /// The raw body; [`ReceivedRequest::json`] parses it.
     pub body: Vec<u8>,
     /// The status the receiver answered with.
     pub answered: u16,
@@ -85,6 +87,7 @@ impl WebhookReceiver {
         Ok(Self { address, shared, server })
     }
 
+    /// Where the receiver listens: 127.0.0.1 and a free port.
     pub fn address(&self) -> SocketAddr {
         self.address
     }

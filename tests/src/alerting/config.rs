@@ -24,8 +24,11 @@ use super::{AlertingError, alertmanager_config_path, demo_config_path};
 /// Notification timings of the test copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timings {
+    /// How long a new group waits for more alerts before its first notification (an Alertmanager duration).
     pub group_wait: &'static str,
+    /// How long a group that changed (an alert added or resolved) waits before it is notified again.
     pub group_interval: &'static str,
+    /// After how long an unchanged group, still firing, is notified again.
     pub repeat_interval: &'static str,
 }
 
@@ -50,6 +53,7 @@ impl TestConfig {
         Self::from_file(&alertmanager_config_path(), sink_base_url, timings)
     }
 
+    /// [`TestConfig::from_repo`] for the Alertmanager configuration at `path` instead of the shipped one.
     pub fn from_file(path: &Path, sink_base_url: &str, timings: Timings) -> Result<Self, AlertingError> {
         Self::load(path, timings, |root| redirect_receivers(root, sink_base_url))
     }

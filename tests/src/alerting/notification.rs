@@ -14,15 +14,20 @@ pub struct Notification {
     pub receiver: String,
     /// `firing` while any alert of the group fires, else `resolved`.
     pub status: String,
+    /// The group's alerts, firing and resolved, in the order Alertmanager sent them.
     pub alerts: Vec<NotifiedAlert>,
+    /// The whole payload, for the fields not broken out here (`groupLabels`, `commonAnnotations`, …).
     pub body: Value,
 }
 
 /// One alert in a notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotifiedAlert {
+    /// `firing` or `resolved`.
     pub status: String,
+    /// The alert's labels, `alertname` included.
     pub labels: BTreeMap<String, String>,
+    /// The alert's annotations (`summary`, `runbook_url`, …), as sent to the templates.
     pub annotations: BTreeMap<String, String>,
 }
 

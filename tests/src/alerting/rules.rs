@@ -16,13 +16,16 @@ pub fn rules_dir() -> PathBuf {
 /// One `alert:` rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertRule {
+    /// The `alert:` name, which Alertmanager receives as the `alertname` label.
     pub name: String,
     /// Its `labels:` as written; values may be templates (`{{ $labels.job }}`).
     pub labels: BTreeMap<String, String>,
+    /// The rule file it was read from, for messages.
     pub file: PathBuf,
 }
 
 impl AlertRule {
+    /// Its `severity` label as written, which routing depends on; `None` when the rule sets none.
     pub fn severity(&self) -> Option<&str> {
         self.labels.get("severity").map(String::as_str)
     }

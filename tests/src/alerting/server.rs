@@ -19,15 +19,19 @@ const POSTED_ALERT_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 /// An alert to post, as Prometheus would send it.
 #[derive(Debug, Clone, Default)]
 pub struct Alert {
+    /// The alert's identity: what routes, grouping, inhibitions and silences match on (`alertname`, `severity`, …).
     pub labels: BTreeMap<String, String>,
+    /// Extra text for notification templates (`summary`, `runbook_url`, …); not matched on.
     pub annotations: BTreeMap<String, String>,
 }
 
 impl Alert {
+    /// An alert with these `name=value` labels and no annotations.
     pub fn new(labels: &[(&str, &str)]) -> Self {
         Self { labels: to_map(labels), annotations: BTreeMap::new() }
     }
 
+    /// Adds (or replaces) the annotation `name`.
     pub fn annotation(mut self, name: &str, value: &str) -> Self {
         self.annotations.insert(name.to_owned(), value.to_owned());
         self
@@ -53,12 +57,15 @@ fn to_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 /// One alert as `GET /api/v2/alerts` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertState {
+    /// Alertmanager's hash of the label set, by which `inhibited_by` refers to other alerts.
     pub fingerprint: String,
+    /// The labels as Alertmanager holds them.
     pub labels: BTreeMap<String, String>,
     /// `active`, `suppressed` (silenced or inhibited) or `unprocessed`.
     pub state: String,
     /// Fingerprints of the alerts inhibiting this one.
     pub inhibited_by: Vec<String>,
+    /// Ids of the silences muting this one.
     pub silenced_by: Vec<String>,
     /// The receivers its route resolves to.
     pub receivers: Vec<String>,
@@ -149,6 +156,7 @@ impl Alertmanager {
         &self.base_url
     }
 
+    /// The port of [`Alertmanager::url`], for a Prometheus configuration that names Alertmanager as `host:port`.
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -30,8 +30,11 @@ fn is_executable(path: &Path) -> bool {
 /// What a finished tool run printed.
 #[derive(Debug)]
 pub struct ToolOutput {
+    /// Whether it exited with status 0.
     pub success: bool,
+    /// Its standard output, lossily decoded as UTF-8.
     pub stdout: String,
+    /// Its standard error, lossily decoded as UTF-8.
     pub stderr: String,
     /// `program args…`, for messages.
     pub command: String,

@@ -26,6 +26,8 @@ impl PrometheusConfig {
         Self::from_file(&prometheus_config_path())
     }
 
+    /// [`PrometheusConfig::from_repo`] for the configuration at `path`: relative `rule_files` are resolved
+    /// against its directory. An error when it cannot be read or is not a YAML mapping.
     pub fn from_file(path: &Path) -> Result<Self, MonitoringError> {
         let mut document = read_yaml(path)?;
         let config_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// included) keyed by the sample's own name (`x_bucket`, `x_sum`, `x_count` for a histogram `x`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Family {
+    /// The `# TYPE` keyword (`counter`, `gauge`, `histogram`, …); `untyped` for samples without a `# TYPE`.
     pub kind: String,
+    /// Sample name → the label set of each of its samples, in exposition order.
     pub samples: BTreeMap<String, Vec<BTreeMap<String, String>>>,
 }
 
@@ -27,8 +29,11 @@ impl Family {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("line {line}: {reason}: {text}")]
 pub struct ParseError {
+    /// 1-based line number in the exposition.
     pub line: usize,
+    /// What is wrong with it: `not a sample`, or a `# TYPE` line missing its name or its type.
     pub reason: &'static str,
+    /// The line as it appears in the exposition.
     pub text: String,
 }
 

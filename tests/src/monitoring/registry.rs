@@ -13,9 +13,11 @@ pub fn registry_path() -> PathBuf {
     monitoring_dir().join("telemetry/registry.yaml")
 }
 
+/// The whole registry file; unknown keys are an error, so a typo in a field name cannot pass unnoticed.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Registry {
+    /// Every registered metric, in file order; [`Registry::load`] guarantees unique names.
     pub metrics: Vec<MetricEntry>,
 }
 
@@ -23,11 +25,16 @@ pub struct Registry {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricEntry {
+    /// The family name as exposed (a histogram's, without `_bucket`, `_sum` or `_count`).
     pub name: String,
+    /// The registry's `type`, which must match the exposition's `# TYPE`.
     #[serde(rename = "type")]
     pub kind: MetricType,
+    /// What one unit of the value is (`seconds`, `requests`, …); a histogram's, of its observations.
     pub unit: String,
+    /// What the metric measures, in a sentence.
     pub help: String,
+    /// Every label the service sets; `job` and `instance` (added at scrape time) and `le` are not listed.
     pub labels: Vec<LabelSpec>,
     /// Scrape jobs (services) that expose it.
     pub emitted_by: Vec<String>,
@@ -37,11 +44,15 @@ pub struct MetricEntry {
     pub source: String,
 }
 
+/// The metric types the services emit (no summaries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MetricType {
+    /// Only ever goes up (until the process restarts); its name ends in `_total`.
     Counter,
+    /// A value sampled as it is, which may go up and down.
     Gauge,
+    /// Observations counted into buckets, exposed as `_bucket`, `_sum` and `_count` series.
     Histogram,
 }
 
@@ -60,9 +71,12 @@ impl MetricType {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LabelSpec {
+    /// The label's name.
     pub name: String,
+    /// Every value the label may take, when it is a bounded enum; `None` when the values are not enumerated.
     #[serde(default)]
     pub values: Option<Vec<String>>,
+    /// What the values are or mean (their format, where they come from); `None` when the name says enough.
     #[serde(default)]
     pub description: Option<String>,
 }
@@ -78,6 +92,7 @@ impl MetricEntry {
         }
     }
 
+    /// The registered label called `name`; `None` when the metric does not list it.
     pub fn label(&self, name: &str) -> Option<&LabelSpec> {
         self.labels.iter().find(|label| label.name == name)
     }
@@ -104,6 +119,8 @@ impl Registry {
         Ok(registry)
     }
 
+    /// The metric registered as `name` (a family name, not a histogram's `_bucket`/`_sum`/`_count`); `None` when
+    /// it is not registered.
     pub fn get(&self, name: &str) -> Option<&MetricEntry> {
         self.metrics.iter().find(|metric| metric.name == name)
     }

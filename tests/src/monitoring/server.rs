@@ -15,11 +15,14 @@ use crate::{free_port, wait_until_ok};
 /// One element of an instant query's result: its labels (`__name__` included when kept) and value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
+    /// The series' labels; empty for a scalar result.
     pub labels: BTreeMap<String, String>,
+    /// The value at the evaluation instant.
     pub value: f64,
 }
 
 impl Sample {
+    /// The value of label `name`; `None` when the series has no such label.
     pub fn label(&self, name: &str) -> Option<&str> {
         self.labels.get(name).map(String::as_str)
     }

@@ -3,6 +3,8 @@
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
+use axum_extra::headers::HeaderMapExt as _;
+use axum_extra::headers::authorization::{Authorization, Bearer};
 use observability::Problem;
 
 use super::ApiState;
@@ -19,7 +21,7 @@ impl FromRequestParts<ApiState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts)?;
-        let owner = state.verifier.verify(token).map_err(|error| Problem::unauthorized(format!("{error}.")))?;
+        let owner = state.verifier.verify(&token).map_err(|error| Problem::unauthorized(format!("{error}.")))?;
         if let Some(limiter) = &state.user_limiter {
             limiter.check(&owner).map_err(too_many_requests)?;
         }
@@ -27,18 +29,14 @@ impl FromRequestParts<ApiState> for Caller {
     }
 }
 
-/// The token of an `Authorization: Bearer <token>` header; 401 when it is missing or uses another scheme.
-pub(super) fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
-    let value = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| Problem::unauthorized("Send `Authorization: Bearer <token>`."))?;
-    let text = value.to_str().map_err(|_| Problem::unauthorized("The Authorization header is malformed."))?;
-    let (scheme, token) = text
-        .split_once(' ')
-        .ok_or_else(|| Problem::unauthorized("The Authorization header must use the Bearer scheme."))?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(Problem::unauthorized("The Authorization header must use the Bearer scheme.").into());
+/// The `Authorization: Bearer <token>` credential (scheme case-insensitive, parsed by `headers`); 401 when it is
+/// missing or is not a bearer token. Returns the token without the blanks RFC 6750 allows around it.
+pub(super) fn bearer_token(parts: &Parts) -> Result<String, ApiError> {
+    if !parts.headers.contains_key(header::AUTHORIZATION) {
+        return Err(Problem::unauthorized("Send `Authorization: Bearer <token>`.").into());
     }
-    Ok(token.trim())
+    match parts.headers.typed_get::<Authorization<Bearer>>() {
+        Some(Authorization(bearer)) if !bearer.token().trim().is_empty() => Ok(bearer.token().trim().to_owned()),
+        _ => Err(Problem::unauthorized("The Authorization header must be `Bearer <token>`.").into()),
+    }
 }

@@ -21,6 +21,7 @@ pub struct RecurrenceDto {
     /// rule `rrule` refuses, an `UNTIL` before `due_at` or no room for the next occurrence is a 422.
     #[schema(example = "FREQ=WEEKLY;BYDAY=MO,TH", min_length = 1)]
     pub rrule: String,
+    /// Where the next occurrence is counted from: `due` (the schedule, the default) or `completion`.
     #[serde(default)]
     pub anchor: RecurrenceAnchor,
 }
@@ -35,8 +36,10 @@ impl From<RecurrenceDto> for RecurrenceInput {
 /// A task's recurrence as the API returns it: the rule, its anchor, and where its series starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct RecurrenceResponse {
+    /// The rule in normalised upper-case form, without an `RRULE:` prefix.
     #[schema(example = "FREQ=WEEKLY;BYDAY=MO,TH")]
     pub rrule: String,
+    /// Where the next occurrence is counted from: `due` (the schedule) or `completion`.
     pub anchor: RecurrenceAnchor,
     /// The first due time of the series this task belongs to (its RFC 5545 DTSTART, read in the task's
     /// `time_zone`): every occurrence is computed from it, and `COUNT` counts from it. Set by the server: a new
@@ -49,11 +52,15 @@ pub struct RecurrenceResponse {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ReminderDto {
+    /// `minutes` before the task's `due_at`; only on a task that has one.
     BeforeDue {
+        /// How long before `due_at`, in minutes: 0 to 40 320 (four weeks).
         #[schema(minimum = 0, maximum = 40_320)]
         minutes: i64,
     },
+    /// At a fixed instant, whatever the due time; not carried over to the next occurrence of a recurring task.
     At {
+        /// The instant to remind at.
         at: DateTime<Utc>,
     },
 }
@@ -87,23 +94,28 @@ fn default_time_zone() -> String {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTaskRequest {
+    /// What is to be done: 1 to 200 characters after trimming, on one line.
     #[schema(example = "Water the plants", min_length = 1, max_length = 200)]
     pub title: String,
+    /// Free text of up to 10 000 characters after trimming; line breaks allowed, blank means none.
     #[serde(default)]
     #[schema(max_length = 10_000)]
     pub description: Option<String>,
+    /// How urgent the task is; `medium` when absent.
     #[serde(default)]
     pub priority: Priority,
     /// Up to 20 distinct labels of 1 to 50 characters.
     #[serde(default)]
     #[schema(max_items = 20)]
     pub labels: Vec<LabelDto>,
+    /// When the task is due; required for a recurrence or a `before_due` reminder.
     #[serde(default)]
     pub due_at: Option<DateTime<Utc>>,
     /// IANA zone the due time and recurrence are interpreted in; defaults to UTC.
     #[serde(default = "default_time_zone")]
     #[schema(example = "Europe/Berlin")]
     pub time_zone: String,
+    /// Makes the task the first occurrence of a recurring series starting at `due_at`; absent for a one-off task.
     #[serde(default)]
     pub recurrence: Option<RecurrenceDto>,
     /// Up to 10 reminders.
@@ -119,6 +131,7 @@ pub struct CreateTaskRequest {
 pub struct LabelDto(pub String);
 
 impl CreateTaskRequest {
+    /// The request as the domain's unvalidated input; the use case validates it and reports every violation together.
     pub fn into_input(self) -> TaskSpecInput {
         TaskSpecInput {
             title: self.title,
@@ -136,9 +149,12 @@ impl CreateTaskRequest {
 /// One field of a partial update: absent (unchanged), `null`, or a value.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Patch<T> {
+    /// The key was not sent: the field stays as it is.
     #[default]
     Absent,
+    /// The key was sent as `null`: clears a nullable field, and is a violation on any other.
     Null,
+    /// The key was sent with a value.
     Value(T),
 }
 
@@ -177,12 +193,15 @@ impl<T> Patch<T> {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTaskRequest {
+    /// The new title: 1 to 200 characters after trimming, on one line; `null` is refused.
     #[serde(default)]
     #[schema(value_type = String, min_length = 1, max_length = 200)]
     pub title: Patch<String>,
+    /// The new description of up to 10 000 characters; `null` removes it.
     #[serde(default)]
     #[schema(value_type = Option<String>, max_length = 10_000)]
     pub description: Patch<String>,
+    /// The new priority; `null` is refused.
     #[serde(default)]
     #[schema(value_type = Priority)]
     pub priority: Patch<Priority>,
@@ -190,12 +209,16 @@ pub struct UpdateTaskRequest {
     #[serde(default)]
     #[schema(value_type = Vec<LabelDto>, max_items = 20)]
     pub labels: Patch<Vec<String>>,
+    /// The new due time; `null` removes it, which a recurring task or a `before_due` reminder refuses. Changing it
+    /// starts a recurring series again at this task.
     #[serde(default)]
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub due_at: Patch<DateTime<Utc>>,
+    /// The new IANA time zone; `null` is refused. Changing it starts a recurring series again at this task.
     #[serde(default)]
     #[schema(value_type = String)]
     pub time_zone: Patch<String>,
+    /// The new recurrence; `null` makes the task a one-off. A different rule starts the series again at this task.
     #[serde(default)]
     #[schema(value_type = Option<RecurrenceDto>)]
     pub recurrence: Patch<RecurrenceDto>,
@@ -206,6 +229,8 @@ pub struct UpdateTaskRequest {
 }
 
 impl UpdateTaskRequest {
+    /// The domain patch; `null` for a field that cannot be cleared (`title`, `priority`, `labels`, `time_zone`,
+    /// `reminders`) is a violation.
     pub fn into_patch(self) -> Result<TaskPatch, Violations> {
         let mut collector = Collector::new();
         let title = self.title.required("title", &mut collector);
@@ -234,22 +259,35 @@ impl UpdateTaskRequest {
 /// A task as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct TaskResponse {
+    /// The task's id, a UUIDv7: ids sort by creation time.
     pub id: Uuid,
     /// Shared by every occurrence of a recurring task; equals `id` for a one-off task.
     pub series_id: Uuid,
+    /// What is to be done, trimmed.
     pub title: String,
+    /// Free text; `null` when the task has none.
     pub description: Option<String>,
+    /// How urgent the task is.
     pub priority: Priority,
+    /// The labels, in the order they were given.
     pub labels: Vec<String>,
+    /// When the task is due; `null` when it has no due time.
     pub due_at: Option<DateTime<Utc>>,
+    /// The IANA zone `due_at` and the recurrence are read in.
     pub time_zone: String,
+    /// How the task repeats; `null` for a one-off task.
     pub recurrence: Option<RecurrenceResponse>,
+    /// The reminders, in the order they were given.
     pub reminders: Vec<ReminderDto>,
+    /// `open`, or `completed` (then `completed_at` is set).
     pub status: TaskStatus,
+    /// When the task was completed; `null` while it is open.
     pub completed_at: Option<DateTime<Utc>>,
     /// Grows with every change; the `ETag` is this number in quotes.
     pub version: i64,
+    /// When the task was created (for an occurrence of a series: when that occurrence was).
     pub created_at: DateTime<Utc>,
+    /// When the task last changed; never moves backwards.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -282,6 +320,7 @@ impl From<&Task> for TaskResponse {
 /// One page of tasks in the order (due_at, nulls last; id).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TaskListResponse {
+    /// At most `limit` tasks, in the listing order.
     pub items: Vec<TaskResponse>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
@@ -291,6 +330,7 @@ pub struct TaskListResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationSettingsDto {
+    /// Where reminder e-mails go (`name@example.com`, at most 254 characters); `null` sends none.
     #[serde(default)]
     #[schema(example = "alice@example.com")]
     pub email: Option<String>,

@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use observability::{FieldError, Problem, ProblemType};
+use observability::{ErrorChain, FieldError, Problem, ProblemType};
 
 use crate::domain::{TransitionError, Violations};
 use crate::service::TaskError;
@@ -108,7 +108,7 @@ fn store_failure(error: &StoreError) -> Problem {
     if let StoreError::Database { source, .. } = error
         && matches!(source, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
     {
-        tracing::error!(error = %error, "database unavailable");
+        tracing::error!(error = %ErrorChain(error), "database unavailable");
         return Problem::service_unavailable("The database is unavailable; retry shortly.")
             .with_header(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
     }
@@ -116,6 +116,6 @@ fn store_failure(error: &StoreError) -> Problem {
 }
 
 fn internal(error: &dyn std::error::Error) -> Problem {
-    tracing::error!(error = %error, "request failed");
+    tracing::error!(error = %ErrorChain(error), "request failed");
     Problem::internal()
 }

@@ -30,8 +30,11 @@ use rate_limit::Limiter;
 /// What the handlers need.
 #[derive(Debug, Clone)]
 pub struct ApiState {
+    /// The task use cases, for `/v1/tasks` and the internal API.
     pub tasks: TaskService,
+    /// The notification-settings use cases, for `/v1/me/notification-settings` and the internal API.
     pub settings: SettingsService,
+    /// Checks the bearer token of `/v1` calls and yields the caller's user id.
     pub verifier: Arc<TokenVerifier>,
     /// `None` when `INTERNAL_SERVICE_TOKEN` is unset: the internal API then refuses every call.
     pub service_token: Option<Arc<ServiceToken>>,

@@ -13,6 +13,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use super::internal::{dto as internal_dto, handlers as internal};
 use super::{dto, settings, tasks};
 
+/// The document as the handlers' and schemas' annotations describe it; [`document`] completes it.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Taskwatch API", description = "Tasks with due times, recurrence and reminders. Errors are RFC 9457 problem+json."),

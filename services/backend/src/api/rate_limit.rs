@@ -22,6 +22,7 @@ pub struct Limiter<K: Hash + Eq + Clone> {
 }
 
 impl<K: Hash + Eq + Clone> Limiter<K> {
+    /// A limiter refilling each key's bucket by `quota.per_second` tokens a second, holding at most `quota.burst`.
     pub fn new(quota: RateQuota) -> Self {
         let quota = Quota::per_second(quota.per_second).allow_burst(quota.burst);
         Self { buckets: DefaultKeyedRateLimiter::keyed(quota), clock: DefaultClock::default() }

@@ -6,7 +6,9 @@ use url::{Host, Url};
 
 use super::violations::{Collector, Violations};
 
+/// The longest e-mail address accepted, in bytes after trimming (the SMTP path limit).
 pub const EMAIL_MAX_LEN: usize = 254;
+/// The longest webhook URL accepted, in bytes as sent.
 pub const WEBHOOK_URL_MAX_LEN: usize = 2048;
 
 /// A syntactically plausible e-mail address (`local@domain.tld`); deliverability is the mail server's call.
@@ -14,6 +16,7 @@ pub const WEBHOOK_URL_MAX_LEN: usize = 2048;
 pub struct EmailAddress(String);
 
 impl EmailAddress {
+    /// Trims `raw` and checks its shape; a violation on `email` when it is too long or not `local@domain.tld`.
     pub fn parse(raw: &str) -> Result<Self, Violations> {
         let invalid = |why: &str| Violations::single("email", why.to_owned());
         let trimmed = raw.trim();
@@ -43,6 +46,7 @@ impl EmailAddress {
         Ok(Self(trimmed.to_owned()))
     }
 
+    /// The address, trimmed.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -66,6 +70,7 @@ pub enum WebhookPolicy {
 pub struct WebhookUrl(Url);
 
 impl WebhookUrl {
+    /// Checks `raw` against `policy`; a URL with credentials is always refused. Violations name `webhook_url`.
     pub fn parse(raw: &str, policy: WebhookPolicy) -> Result<Self, Violations> {
         let invalid = |why: String| Violations::single("webhook_url", why);
         if raw.len() > WEBHOOK_URL_MAX_LEN {
@@ -99,6 +104,7 @@ impl WebhookUrl {
         Ok(Self(url))
     }
 
+    /// The URL as the `url` crate normalises it.
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }
@@ -115,18 +121,23 @@ fn reject_internal(ip: IpAddr) -> Result<(), String> {
 /// Unvalidated settings as a client sent them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NotificationSettingsInput {
+    /// The e-mail address as sent; `None` switches e-mail off.
     pub email: Option<String>,
+    /// The webhook URL as sent; `None` switches webhooks off.
     pub webhook_url: Option<String>,
 }
 
 /// Where to deliver a user's reminders; both channels optional (none means "don't notify").
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NotificationSettings {
+    /// Where reminder e-mails go; `None` sends none.
     pub email: Option<EmailAddress>,
+    /// Where reminder webhooks are delivered; `None` delivers none.
     pub webhook_url: Option<WebhookUrl>,
 }
 
 impl NotificationSettings {
+    /// Validates both channels, webhooks under `policy`, reporting the violations of both together.
     pub fn parse(input: &NotificationSettingsInput, policy: WebhookPolicy) -> Result<Self, Violations> {
         let mut collector = Collector::new();
         let email = match &input.email {

@@ -8,9 +8,12 @@ use super::task::{Priority, RecurrenceInput, TaskSpecInput};
 /// A field of a patch that may also be cleared.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Nullable<T> {
+    /// Not in the patch: the current value stays.
     #[default]
     Unchanged,
+    /// `null` in the patch: the value is removed.
     Clear,
+    /// The new value.
     Set(T),
 }
 
@@ -24,15 +27,25 @@ impl<T> Nullable<T> {
     }
 }
 
+/// A partial update of a task's editable fields: `None` or [`Nullable::Unchanged`] keeps a field, anything else
+/// replaces it.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TaskPatch {
+    /// A new title; `None` keeps it.
     pub title: Option<String>,
+    /// A new description, or none, or the current one.
     pub description: Nullable<String>,
+    /// A new priority; `None` keeps it.
     pub priority: Option<Priority>,
+    /// Labels replacing the current ones as a whole; `None` keeps them.
     pub labels: Option<Vec<String>>,
+    /// A new due time, or none, or the current one.
     pub due_at: Nullable<DateTime<Utc>>,
+    /// A new IANA time zone name; `None` keeps it.
     pub time_zone: Option<String>,
+    /// A new recurrence, or none (a one-off task), or the current one.
     pub recurrence: Nullable<RecurrenceInput>,
+    /// Reminders replacing the current ones as a whole; `None` keeps them.
     pub reminders: Option<Vec<ReminderInput>>,
 }
 

@@ -49,10 +49,12 @@ impl Recurrence {
         Self { shared: recurrence::Recurrence::new(Rule::from_trusted(rule), anchor), series_start }
     }
 
+    /// The RRULE without DTSTART, normalised upper-case (`FREQ=WEEKLY;BYDAY=MO`).
     pub fn rule(&self) -> &str {
         self.shared.rule().as_str()
     }
 
+    /// Where the next occurrence is counted from: the due schedule or the completion.
     pub fn anchor(&self) -> RecurrenceAnchor {
         self.shared.anchor()
     }

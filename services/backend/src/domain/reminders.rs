@@ -4,6 +4,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 
 use super::violations::{Collector, Violations};
 
+/// The most reminders one task may have.
 pub const REMINDERS_MAX: usize = 10;
 /// Four weeks: further ahead than that, a reminder is a separate task.
 pub const OFFSET_MAX_MINUTES: u32 = 28 * 24 * 60;
@@ -13,8 +14,17 @@ pub use vocabulary::Reminder;
 /// Unvalidated reminder as a client sent it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReminderInput {
-    BeforeDue { minutes: i64 },
-    At { at: DateTime<Utc> },
+    /// Some minutes before the task's due time; only on a task that has one.
+    BeforeDue {
+        /// How long before, in minutes: valid from 0 to [`OFFSET_MAX_MINUTES`]. Signed, so a negative value is
+        /// reported as a violation rather than refused as unreadable.
+        minutes: i64,
+    },
+    /// At a fixed instant, whatever the due time.
+    At {
+        /// The instant; kept to the microsecond, as Postgres stores it.
+        at: DateTime<Utc>,
+    },
 }
 
 /// At most [`REMINDERS_MAX`] distinct reminders; offsets only on tasks that have a due time.
@@ -22,6 +32,8 @@ pub enum ReminderInput {
 pub struct Reminders(Vec<Reminder>);
 
 impl Reminders {
+    /// Validates every reminder, naming a bad one by index (`reminders[2].minutes`); `before_due` reminders are
+    /// refused unless `has_due_time`.
     pub fn parse(raw: &[ReminderInput], has_due_time: bool) -> Result<Self, Violations> {
         let mut collector = Collector::new();
         if raw.len() > REMINDERS_MAX {
@@ -56,10 +68,12 @@ impl Reminders {
         collector.finish(|| Some(Self(reminders)))
     }
 
+    /// The reminders, in the order given.
     pub fn as_slice(&self) -> &[Reminder] {
         &self.0
     }
 
+    /// Wraps reminders read back from storage or an event of our own, where they were validated on the way in.
     pub fn from_trusted(reminders: Vec<Reminder>) -> Self {
         Self(reminders)
     }

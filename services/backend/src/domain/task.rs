@@ -17,14 +17,17 @@ use super::violations::{Collector, Violations};
 pub struct TaskId(Uuid);
 
 impl TaskId {
+    /// A new id, for a new task.
     pub fn generate() -> Self {
         Self(Uuid::now_v7())
     }
 
+    /// Wraps the id of an existing task (from a path, a row or an event); any UUID is accepted.
     pub fn from_uuid(id: Uuid) -> Self {
         Self(id)
     }
 
+    /// The plain UUID, for storage and the wire.
     pub fn as_uuid(&self) -> Uuid {
         self.0
     }
@@ -41,8 +44,11 @@ impl std::fmt::Display for TaskId {
 pub struct OwnerId(String);
 
 impl OwnerId {
+    /// The longest owner id, in characters, as the `owner_id` column's CHECK counts them.
     pub const MAX_LEN: usize = 255;
 
+    /// Checks a token's `sub`: 1 to [`OwnerId::MAX_LEN`] characters without control characters; the violation
+    /// names `sub`.
     pub fn parse(raw: &str) -> Result<Self, Violations> {
         // Characters, as the column's CHECK (length(owner_id) <= 255) counts them.
         if raw.is_empty() || raw.chars().count() > Self::MAX_LEN || raw.chars().any(char::is_control) {
@@ -54,6 +60,7 @@ impl OwnerId {
         Ok(Self(raw.to_owned()))
     }
 
+    /// The id as the token's `sub` carried it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -64,16 +71,20 @@ impl OwnerId {
 pub struct Version(i64);
 
 impl Version {
+    /// The version of a newly created task.
     pub const INITIAL: Version = Version(1);
 
+    /// Wraps a stored or client-sent number; one that is not the current version simply never matches.
     pub fn new(value: i64) -> Self {
         Self(value)
     }
 
+    /// The version a change writes.
     pub fn next(self) -> Self {
         Self(self.0 + 1)
     }
 
+    /// The number, as stored and as the `ETag` carries it.
     pub fn get(self) -> i64 {
         self.0
     }
@@ -84,11 +95,17 @@ pub use vocabulary::{Priority, TaskStatus};
 /// Where a task is in its lifecycle; a completed task always knows when it was completed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Completion {
+    /// Still to do.
     Open,
-    Completed { at: DateTime<Utc> },
+    /// Done.
+    Completed {
+        /// When it was completed, by the server's clock.
+        at: DateTime<Utc>,
+    },
 }
 
 impl Completion {
+    /// The status alone, without the completion time.
     pub fn status(self) -> TaskStatus {
         match self {
             Completion::Open => TaskStatus::Open,
@@ -96,6 +113,7 @@ impl Completion {
         }
     }
 
+    /// When the task was completed; `None` while it is open.
     pub fn completed_at(self) -> Option<DateTime<Utc>> {
         match self {
             Completion::Open => None,
@@ -107,19 +125,30 @@ impl Completion {
 /// Unvalidated editable fields, as a client sent them (or as a patch merged them).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskSpecInput {
+    /// The title as sent; trimmed and bounded on parse.
     pub title: String,
+    /// The description as sent; `None` or blank means none.
     pub description: Option<String>,
+    /// How urgent the task is (a closed vocabulary, so already valid).
     pub priority: Priority,
+    /// The labels as sent, in order.
     pub labels: Vec<String>,
+    /// When the task is due; truncated to microseconds and bounded to the supported range on parse.
     pub due_at: Option<DateTime<Utc>>,
+    /// An IANA time zone name, e.g. `Europe/Berlin`.
     pub time_zone: String,
+    /// How the task repeats; `None` for a one-off task.
     pub recurrence: Option<RecurrenceInput>,
+    /// The reminders as sent, in order.
     pub reminders: Vec<ReminderInput>,
 }
 
+/// An unvalidated recurrence: the rule as sent, its anchor, and the start of the series it continues.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecurrenceInput {
+    /// The RRULE as sent: case-insensitive, an `RRULE:` prefix allowed, no DTSTART.
     pub rule: String,
+    /// Where the next occurrence is counted from.
     pub anchor: RecurrenceAnchor,
     /// The series this task belongs to started here; `None` starts a new series at the task's `due_at`.
     pub series_start: Option<DateTime<Utc>>,
@@ -128,13 +157,21 @@ pub struct RecurrenceInput {
 /// The validated client-editable part of a task.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskSpec {
+    /// What is to be done; trimmed, on one line.
     pub title: Title,
+    /// Longer free text; `None` when the task has none.
     pub description: Option<Description>,
+    /// How urgent the task is.
     pub priority: Priority,
+    /// Distinct labels, in the order given.
     pub labels: Labels,
+    /// When the task is due, to the microsecond, between [`EARLIEST`] and [`LATEST`]; `None` for no due time.
     pub due_at: Option<DateTime<Utc>>,
+    /// The zone `due_at` and the recurrence are read in.
     pub time_zone: Tz,
+    /// How the task repeats; `None` for a one-off task. Always with a `due_at`.
     pub recurrence: Option<Recurrence>,
+    /// When to remind the owner.
     pub reminders: Reminders,
 }
 
@@ -242,6 +279,7 @@ fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+/// The IANA time zone named `raw`; the violation names `time_zone`.
 pub fn parse_time_zone(raw: &str) -> Result<Tz, Violations> {
     raw.parse::<Tz>().map_err(|_| Violations::single("time_zone", format!("`{raw}` is not an IANA time zone name")))
 }
@@ -249,8 +287,10 @@ pub fn parse_time_zone(raw: &str) -> Result<Tz, Violations> {
 /// Why a lifecycle change is not allowed in the task's current state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TransitionError {
+    /// Completing a task that is already completed (409 `already-completed`).
     #[error("the task is already completed")]
     AlreadyCompleted,
+    /// Reopening a task that is still open (409 `already-open`).
     #[error("the task is already open")]
     AlreadyOpen,
 }
@@ -260,22 +300,37 @@ pub enum TransitionError {
 /// through the other.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredTask {
+    /// The task's UUIDv7, taken as it is.
     pub id: Uuid,
+    /// The owner's `sub`; checked again as an [`OwnerId`].
     pub owner_id: String,
+    /// The series the task belongs to; its own id for a one-off task.
     pub series_id: Uuid,
+    /// The title; checked again as a [`Title`].
     pub title: String,
+    /// The description; `None` when there is none.
     pub description: Option<String>,
+    /// How urgent the task is.
     pub priority: Priority,
+    /// The labels, in order; checked again as [`Labels`].
     pub labels: Vec<String>,
+    /// Open or completed; a completed task must also have `completed_at`.
     pub status: TaskStatus,
+    /// When the task is due; a recurring task must have one.
     pub due_at: Option<DateTime<Utc>>,
+    /// The IANA zone name; it must still be one `chrono-tz` knows.
     pub time_zone: String,
     /// The rule, its anchor and the series' start (`None` in data written before series had a start).
     pub recurrence: Option<(String, RecurrenceAnchor, Option<DateTime<Utc>>)>,
+    /// The reminders, trusted as they are (they were validated on the way in).
     pub reminders: Vec<Reminder>,
+    /// When the task was completed; ignored for an open task.
     pub completed_at: Option<DateTime<Utc>>,
+    /// The optimistic-concurrency version.
     pub version: i64,
+    /// When the task was created.
     pub created_at: DateTime<Utc>,
+    /// When the task last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -337,14 +392,21 @@ impl StoredTask {
 /// version it replaces is still current.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Task {
+    /// The task's identity; never changes.
     pub id: TaskId,
+    /// The user the task belongs to; every query is scoped by it.
     pub owner: OwnerId,
     /// Shared by every occurrence of a recurring task; equals `id` for a one-off task.
     pub series_id: Uuid,
+    /// The client-editable fields.
     pub spec: TaskSpec,
+    /// Open, or completed and when.
     pub completion: Completion,
+    /// Grows by one with every change; the `ETag` and `If-Match` carry it.
     pub version: Version,
+    /// When the task was created.
     pub created_at: DateTime<Utc>,
+    /// When the task last changed; never moves backwards, even if the clock does.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -373,14 +435,17 @@ impl Task {
         })
     }
 
+    /// Open or completed, as the API, the events and the store report it.
     pub fn status(&self) -> TaskStatus {
         self.completion.status()
     }
 
+    /// This task with its editable fields replaced by `spec`, as the next version.
     pub fn revise(&self, spec: TaskSpec, now: DateTime<Utc>) -> Self {
         self.changed(now, |task| task.spec = spec)
     }
 
+    /// This task completed at `now`, as the next version; [`TransitionError::AlreadyCompleted`] if it already is.
     pub fn complete(&self, now: DateTime<Utc>) -> Result<Self, TransitionError> {
         match self.completion {
             Completion::Completed { .. } => Err(TransitionError::AlreadyCompleted),
@@ -388,6 +453,7 @@ impl Task {
         }
     }
 
+    /// This task open again, as the next version; [`TransitionError::AlreadyOpen`] if it is not completed.
     pub fn reopen(&self, now: DateTime<Utc>) -> Result<Self, TransitionError> {
         match self.completion {
             Completion::Open => Err(TransitionError::AlreadyOpen),

@@ -2,9 +2,13 @@
 
 use super::violations::Violations;
 
+/// The longest title, in characters after trimming.
 pub const TITLE_MAX_CHARS: usize = 200;
+/// The longest description, in characters after trimming.
 pub const DESCRIPTION_MAX_CHARS: usize = 10_000;
+/// The most labels one task may carry.
 pub const LABELS_MAX: usize = 20;
+/// The longest label, in characters after trimming.
 pub const LABEL_MAX_CHARS: usize = 50;
 
 /// A task's title: 1 to [`TITLE_MAX_CHARS`] characters after trimming, single line.
@@ -12,6 +16,7 @@ pub const LABEL_MAX_CHARS: usize = 50;
 pub struct Title(String);
 
 impl Title {
+    /// Trims `raw` and checks it; the violation names `title`.
     pub fn parse(raw: &str) -> Result<Self, Violations> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
@@ -26,6 +31,7 @@ impl Title {
         Ok(Self(trimmed.to_owned()))
     }
 
+    /// The title, trimmed.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -54,6 +60,7 @@ impl Description {
         Ok(Some(Self(trimmed.to_owned())))
     }
 
+    /// The description, trimmed.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -65,6 +72,8 @@ impl Description {
 pub struct Labels(Vec<String>);
 
 impl Labels {
+    /// Trims and checks every label, naming each bad one by index (`labels[3]`); duplicates after trimming are
+    /// refused.
     pub fn parse(raw: &[String]) -> Result<Self, Violations> {
         let mut collector = super::violations::Collector::new();
         if raw.len() > LABELS_MAX {
@@ -89,10 +98,12 @@ impl Labels {
         collector.finish(|| Some(Self(labels)))
     }
 
+    /// The labels, trimmed, in the order given.
     pub fn as_slice(&self) -> &[String] {
         &self.0
     }
 
+    /// An owned copy of the labels, for unvalidated input and the wire.
     pub fn to_vec(&self) -> Vec<String> {
         self.0.clone()
     }

@@ -16,14 +16,17 @@ pub struct Violation {
 pub struct Violations(Vec<Violation>);
 
 impl Violations {
+    /// Exactly one violation, for a check that stops at its first problem.
     pub fn single(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self(vec![Violation { field: field.into(), message: message.into() }])
     }
 
+    /// Every violation, in the order found.
     pub fn iter(&self) -> impl Iterator<Item = &Violation> {
         self.0.iter()
     }
 
+    /// The violations by value, to become a response's `errors`.
     pub fn into_vec(self) -> Vec<Violation> {
         self.0
     }
@@ -48,10 +51,12 @@ impl std::error::Error for Violations {}
 pub struct Collector(Vec<Violation>);
 
 impl Collector {
+    /// A collector with nothing recorded yet.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Records that `field` is invalid, and why.
     pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.0.push(Violation { field: field.into(), message: message.into() });
     }

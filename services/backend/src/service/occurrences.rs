@@ -21,11 +21,16 @@ use crate::store::{occurrences, outbox, tasks};
 /// What the caller asks for: the occurrence of `series_id` due at `due_at`, following `previous_task_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NextOccurrence {
+    /// The series in the request path; the previous task must belong to it.
     pub series_id: Uuid,
+    /// The occurrence the new one follows and repeats.
     pub previous_task_id: TaskId,
+    /// When the new occurrence is due; strictly after the previous one's `due_at`.
     pub due_at: DateTime<Utc>,
 }
 
+/// How a request for an occurrence was met: created (201), replayed (201 with `Idempotent-Replayed`) or
+/// already there (200).
 #[derive(Debug, Clone, PartialEq)]
 pub enum OccurrenceOutcome {
     /// This request created the occurrence.
@@ -37,6 +42,7 @@ pub enum OccurrenceOutcome {
 }
 
 impl OccurrenceOutcome {
+    /// The occurrence's task, however it was obtained.
     pub fn task(&self) -> &Task {
         match self {
             OccurrenceOutcome::Created(task)

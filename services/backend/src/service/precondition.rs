@@ -10,6 +10,7 @@ pub enum Precondition {
 }
 
 impl Precondition {
+    /// Whether a change may go ahead while `current` is the stored version.
     pub fn holds_for(&self, current: Version) -> bool {
         match self {
             Precondition::None => true,
@@ -17,6 +18,7 @@ impl Precondition {
         }
     }
 
+    /// Whether the client named versions: such a request that loses a race gets 412 rather than a retry.
     pub fn is_conditional(&self) -> bool {
         matches!(self, Precondition::OneOf(_))
     }

@@ -6,14 +6,18 @@ use super::now;
 use crate::domain::{NotificationSettings, NotificationSettingsInput, OwnerId, Violations, WebhookPolicy};
 use crate::store::{StoreError, settings};
 
+/// Why a notification-settings use case did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
+    /// An e-mail address or webhook URL was refused; every violation is listed (422).
     #[error("invalid settings: {0}")]
     Invalid(Violations),
+    /// The database failed (503 when it is unreachable or saturated, 500 otherwise).
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
+/// The notification-settings use cases: reading and replacing one user's delivery channels.
 #[derive(Debug, Clone)]
 pub struct SettingsService {
     pool: PgPool,
@@ -21,6 +25,7 @@ pub struct SettingsService {
 }
 
 impl SettingsService {
+    /// Use cases over `pool`, saving only the webhook destinations `webhook_policy` allows.
     pub fn new(pool: PgPool, webhook_policy: WebhookPolicy) -> Self {
         Self { pool, webhook_policy }
     }

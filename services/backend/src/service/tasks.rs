@@ -29,12 +29,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The task, fresh or replayed.
     pub fn task(&self) -> &Task {
         match self {
             Outcome::Fresh(task) | Outcome::Replayed(task) => task,
         }
     }
 
+    /// The task, fresh or replayed, by value.
     pub fn into_task(self) -> Task {
         match self {
             Outcome::Fresh(task) | Outcome::Replayed(task) => task,
@@ -45,6 +47,7 @@ impl Outcome {
 /// One page of a listing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
+    /// At most the requested page size of tasks, in listing order.
     pub tasks: Vec<Task>,
     /// Where the next page starts, if there is one.
     pub next: Option<Position>,
@@ -57,16 +60,20 @@ enum Decision {
     Unchanged,
 }
 
+/// The task use cases over a Postgres pool: one transaction per change, with its outbox event.
 #[derive(Debug, Clone)]
 pub struct TaskService {
     pool: PgPool,
 }
 
 impl TaskService {
+    /// Use cases over `pool`.
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
     }
 
+    /// Creates a task for `owner` with its `task.created.v1` event; with `idempotency`, a retry of the same request
+    /// gets the first outcome replayed.
     pub async fn create(
         &self,
         owner: &OwnerId,
@@ -100,11 +107,13 @@ impl TaskService {
         Ok(Outcome::Fresh(task))
     }
 
+    /// The owner's task; [`TaskError::NotFound`] for a missing task and for another user's alike.
     pub async fn get(&self, owner: &OwnerId, id: TaskId) -> Result<Task, TaskError> {
         let mut conn = self.acquire().await?;
         tasks::find(&mut conn, owner, id).await?.ok_or(TaskError::NotFound)
     }
 
+    /// One page of the owner's tasks matching `query`, and where the next page starts if there is one.
     pub async fn list(&self, owner: &OwnerId, query: &ListQuery) -> Result<Page, TaskError> {
         let mut conn = self.acquire().await?;
         let mut tasks = tasks::list(&mut conn, owner, query).await?;
@@ -140,6 +149,8 @@ impl TaskService {
         Ok(outcome.into_task())
     }
 
+    /// Completes the task with its `task.completed.v1` event; with `idempotency`, a retry gets the first outcome
+    /// replayed rather than a 409.
     pub async fn complete(
         &self,
         owner: &OwnerId,
@@ -167,6 +178,7 @@ impl TaskService {
         }
     }
 
+    /// Reopens a completed task with its `task.reopened.v1` event.
     pub async fn reopen(&self, owner: &OwnerId, id: TaskId, precondition: &Precondition) -> Result<Task, TaskError> {
         let outcome = self
             .change(owner, id, precondition, None, |current, now| {
@@ -176,6 +188,7 @@ impl TaskService {
         Ok(outcome.into_task())
     }
 
+    /// Deletes the task with its `task.deleted.v1` event.
     pub async fn delete(&self, owner: &OwnerId, id: TaskId, precondition: &Precondition) -> Result<(), TaskError> {
         self.change(owner, id, precondition, None, |_, _| Ok(Decision::Delete)).await.map(|_| ())
     }

@@ -12,8 +12,11 @@ use crate::idempotency::{Fingerprint, IdempotencyKey, Operation};
 /// What the first request with a key did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredOutcome {
+    /// The [`Operation`] name the key was first used for.
     pub operation: String,
+    /// The fingerprint of the first request.
     pub fingerprint: Fingerprint,
+    /// The task as the first request left it, replayed to retries.
     pub task: TaskSnapshot,
 }
 
@@ -24,6 +27,7 @@ struct OutcomeRow {
     task: Json<TaskSnapshot>,
 }
 
+/// The outcome stored for `owner`'s `key`, if any; a fingerprint that is not 32 bytes is a corrupt row.
 pub async fn find(
     conn: &mut PgConnection,
     owner: &OwnerId,

@@ -5,6 +5,7 @@ use database::{MigrationError, Schema};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgConnectOptions;
 
+/// The backend's own Postgres schema, `backend`: its tables and its migration bookkeeping.
 pub const SCHEMA: Schema = Schema::new("backend");
 
 /// The embedded migrations, not yet pointed at [`SCHEMA`] (`database::migrate` does that).

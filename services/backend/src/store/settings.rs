@@ -41,6 +41,7 @@ pub async fn find(conn: &mut PgConnection, owner: &OwnerId) -> Result<Option<Not
     .transpose()
 }
 
+/// Saves `settings` as the owner's whole settings, replacing any saved before.
 pub async fn upsert(
     conn: &mut PgConnection,
     owner: &OwnerId,

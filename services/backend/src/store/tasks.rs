@@ -93,6 +93,7 @@ impl<'a> Columns<'a> {
     }
 }
 
+/// Inserts a new task; the caller writes its outbox event in the same transaction.
 pub async fn insert(conn: &mut PgConnection, task: &Task) -> Result<(), StoreError> {
     let columns = Columns::of(task);
     sqlx::query(
@@ -124,6 +125,7 @@ pub async fn insert(conn: &mut PgConnection, task: &Task) -> Result<(), StoreErr
     Ok(())
 }
 
+/// The owner's task; `None` when there is no such task or it belongs to someone else.
 pub async fn find(conn: &mut PgConnection, owner: &OwnerId, id: TaskId) -> Result<Option<Task>, StoreError> {
     let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM backend.tasks WHERE id = "));
     query.push_bind(id.as_uuid()).push(" AND owner_id = ").push_bind(owner.as_str());

@@ -51,7 +51,7 @@ impl TestApp {
             .map(|(k, v)| (k.to_owned(), v.to_owned())),
         ))
         .expect("test config");
-        config.database.readiness_timeout = Duration::from_secs(1);
+        config.base.readiness_timeout = Duration::from_secs(1);
         config.database.acquire_timeout = Duration::from_secs(2);
         config.database.max_connections = 8;
         customise(&mut config);

@@ -18,7 +18,9 @@ use crate::config::{SmtpConfig, SmtpTls};
 /// Subject and plain-text body of a reminder mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
+    /// `Reminder: <title>`, with the title's line breaks and other control characters turned into spaces.
     pub subject: String,
+    /// CRLF-separated lines: the title, the due time (or the reminder time when the task has none), the task id.
     pub body: String,
 }
 
@@ -73,11 +75,15 @@ impl std::fmt::Debug for EmailSender {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot set up SMTP to {server}: {message}")]
 pub struct EmailSetupError {
+    /// The configured `host:port`.
     pub server: String,
+    /// lettre's error chain.
     pub message: String,
 }
 
 impl EmailSender {
+    /// Builds the transport for the configured server and registers the `smtp` fault switch; connects lazily,
+    /// so an unreachable server surfaces only on the first send.
     pub fn new(config: &SmtpConfig) -> Result<Self, EmailSetupError> {
         let server = format!("{}:{}", config.host, config.port);
         let setup_error = |error: lettre::transport::smtp::Error| EmailSetupError {

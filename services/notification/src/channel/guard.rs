@@ -24,6 +24,7 @@ pub enum TargetPolicy {
 }
 
 impl TargetPolicy {
+    /// Whether a webhook may connect to `address`: always under `AllowPrivate`, else only a public unicast one.
     pub fn allows(self, address: IpAddr) -> bool {
         match self {
             TargetPolicy::AllowPrivate => true,
@@ -36,7 +37,9 @@ impl TargetPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("webhook destination `{host}` refused: {why}")]
 pub struct RefusedDestination {
+    /// The refused literal address or DNS name; empty when the URL has no host at all.
     pub host: String,
+    /// Why it was refused, as a phrase that completes the error message.
     pub why: &'static str,
 }
 
@@ -62,6 +65,7 @@ pub struct GuardedResolver {
 }
 
 impl GuardedResolver {
+    /// A resolver that keeps only the addresses `policy` allows.
     pub fn new(policy: TargetPolicy) -> Self {
         Self { policy }
     }

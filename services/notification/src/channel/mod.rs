@@ -14,11 +14,14 @@ use std::str::FromStr;
 /// A delivery channel; one delivery per (event, channel).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Channel {
+    /// A mail through the configured SMTP server to the owner's e-mail address.
     Email,
+    /// A signed JSON `POST` to the owner's webhook URL.
     Webhook,
 }
 
 impl Channel {
+    /// Every channel, in a fixed order (e.g. for per-channel metrics and gauges).
     pub const ALL: [Channel; 2] = [Channel::Email, Channel::Webhook];
 
     /// The metric label and the database value.
@@ -71,12 +74,14 @@ pub enum FailureKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct SendFailure {
+    /// Whether to retry, and whether the failure counts against the destination's circuit breaker.
     pub kind: FailureKind,
     /// Safe to log and to put into the dead letter: names no recipient address and no message content.
     pub message: String,
 }
 
 impl SendFailure {
+    /// A failure of `kind`; `message` is logged and dead-lettered, so it must name no recipient or content.
     pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
         Self { kind, message: message.into() }
     }

@@ -21,6 +21,7 @@ pub const SIGNATURE_HEADER: &str = "webhook-signature";
 pub struct SigningKey(Secret);
 
 impl SigningKey {
+    /// Wraps the shared secret; its length is validated in the configuration, not here.
     pub fn new(secret: Secret) -> Self {
         Self(secret)
     }

@@ -39,6 +39,8 @@ pub struct WebhookSender {
 pub struct WebhookSetupError(String);
 
 impl WebhookSender {
+    /// Builds the guarded HTTP client (no redirects, no proxy, [`GuardedResolver`], the configured timeout) and
+    /// registers the `webhook` fault switch.
     pub fn new(config: &WebhookConfig) -> Result<Self, WebhookSetupError> {
         let client = reqwest::Client::builder()
             .redirect(redirect::Policy::none())

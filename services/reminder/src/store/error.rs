@@ -3,9 +3,11 @@
 /// A database operation failed. Every variant is worth retrying: the job store holds no state a retry could not
 /// rebuild (each transaction is all or nothing).
 #[derive(Debug, thiserror::Error)]
-#[error("database operation `{operation}` failed: {source}")]
+#[error("database operation `{operation}` failed")]
 pub struct StoreError {
+    /// What was being done, e.g. `claim due jobs`.
     pub operation: &'static str,
+    /// The database's error.
     #[source]
     pub source: sqlx::Error,
 }

@@ -23,6 +23,7 @@ pub enum Settled {
 }
 
 impl Settled {
+    /// The `state` column's value for a job settled this way.
     pub const fn as_str(self) -> &'static str {
         match self {
             Settled::Fired => "fired",
@@ -34,14 +35,24 @@ impl Settled {
 /// A claimed job with what its `reminder.due` event tells the recipient.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct DueJob {
+    /// The job's id; its `reminder.due` event's `job_id`.
     pub id: Uuid,
+    /// The task (one occurrence, for a recurring task) the reminder belongs to.
     pub task_id: Uuid,
+    /// The task's series: shared by every occurrence of a recurring task.
     pub series_id: Uuid,
+    /// The owner's user id: whose notification settings apply.
     pub owner_id: String,
+    /// The task's title as last applied, for the notification's text.
     pub title: String,
+    /// The task's due time; `None` when it has none (then only absolute reminders exist).
     pub due_at: Option<DateTime<Utc>>,
+    /// The task's IANA zone, for rendering times to the recipient.
     pub time_zone: String,
+    /// When the job was planned to fire.
     pub remind_at: DateTime<Utc>,
+    /// The W3C trace headers of the task event that planned the job, which its `reminder.due` event
+    /// continues.
     pub trace_context: Json<BTreeMap<String, String>>,
     /// The database's clock when the claim ran: the instant the job is judged and fired at.
     pub claimed_at: DateTime<Utc>,

@@ -15,8 +15,11 @@ const BATCH: i64 = 10_000;
 /// What one purge deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
+    /// Processed-event ids deleted.
     pub processed_events: u64,
+    /// Fired, missed and cancelled jobs deleted.
     pub settled_jobs: u64,
+    /// Task rows deleted: unchanged since the cutoff and without jobs left.
     pub tasks: u64,
 }
 

@@ -23,11 +23,22 @@ pub enum Applied {
     /// Recorded as processed, nothing else changed.
     Ignored(IgnoreReason),
     /// The task's pending jobs are now the `planned` ones; `added` of them are new or revived.
-    Scheduled { planned: usize, added: u64 },
+    Scheduled {
+        /// Jobs the task now asks for.
+        planned: usize,
+        /// How many of them were inserted or revived; above zero wakes the scheduler.
+        added: u64,
+    },
     /// The task was completed: `jobs` pending jobs cancelled.
-    Cancelled { jobs: u64 },
+    Cancelled {
+        /// Pending jobs cancelled.
+        jobs: u64,
+    },
     /// The task was deleted: `jobs` pending jobs cancelled, the task remembered as deleted.
-    Deleted { jobs: u64 },
+    Deleted {
+        /// Pending jobs cancelled.
+        jobs: u64,
+    },
 }
 
 impl Applied {

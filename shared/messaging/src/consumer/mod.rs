@@ -75,10 +75,12 @@ impl Subscription {
         (!topics.is_empty() && !topics.contains(&dead_letter_topic)).then_some(Self { topics, dead_letter_topic })
     }
 
+    /// The topics consumed; never empty.
     pub fn topics(&self) -> &[String] {
         &self.topics
     }
 
+    /// Where permanently failing and undecodable messages go; never one of the consumed topics.
     pub fn dead_letter_topic(&self) -> &str {
         &self.dead_letter_topic
     }
@@ -87,11 +89,15 @@ impl Subscription {
 /// The consumer could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumerError {
+    /// The consumer could not be created from the configuration.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The consumer was created but could not subscribe.
     #[error("subscribing to {topics:?} failed")]
     Subscribe {
+        /// The topics it was to subscribe to.
         topics: Vec<String>,
+        /// librdkafka's error.
         #[source]
         source: KafkaError,
     },

@@ -5,19 +5,19 @@
 //! answer is younger than the TTL. Entries are keyed by path *and* request headers, so a response
 //! fetched with one caller's credentials is never served to another.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use http::HeaderMap;
+use moka::sync::Cache;
 
 /// Headers that differ on every call without changing the answer; they are left out of the key.
 const VOLATILE_HEADERS: &[&str] = &["traceparent", "tracestate", "baggage", "x-request-id"];
 
 /// Upper bound on entries, so a caller iterating over many ids cannot grow memory without limit.
-const MAX_ENTRIES: usize = 1024;
+const MAX_ENTRIES: u64 = 1024;
 
+/// What a response is cached under: the path and every header that can change the answer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct CacheKey {
     path: String,
@@ -25,6 +25,7 @@ pub(crate) struct CacheKey {
 }
 
 impl CacheKey {
+    /// The key of a request for `path` sent with `headers` (volatile ones left out, order ignored).
     pub(crate) fn new(path: &str, headers: &HeaderMap) -> Self {
         let mut headers: Vec<(String, Vec<u8>)> = headers
             .iter()
@@ -36,36 +37,27 @@ impl CacheKey {
     }
 }
 
+/// The last good body per key, for at most the TTL and at most [`MAX_ENTRIES`] keys (moka evicts the least
+/// valuable beyond that).
 #[derive(Debug)]
 pub(crate) struct FallbackCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<CacheKey, (Instant, Bytes)>>,
+    entries: Cache<CacheKey, Bytes>,
 }
 
 impl FallbackCache {
+    /// An empty cache whose entries expire `ttl` after they were stored.
     pub(crate) fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Mutex::new(HashMap::new()) }
+        Self { entries: Cache::builder().max_capacity(MAX_ENTRIES).time_to_live(ttl).build() }
     }
 
+    /// Keeps `body` as the answer for `key`, replacing an older one.
     pub(crate) fn store(&self, key: CacheKey, body: Bytes) {
-        let now = Instant::now();
-        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if entries.len() >= MAX_ENTRIES && !entries.contains_key(&key) {
-            entries.retain(|_, (stored_at, _)| now.duration_since(*stored_at) < self.ttl);
-            if entries.len() >= MAX_ENTRIES {
-                let oldest = entries.iter().min_by_key(|(_, (stored_at, _))| *stored_at).map(|(key, _)| key.clone());
-                if let Some(oldest) = oldest {
-                    entries.remove(&oldest);
-                }
-            }
-        }
-        entries.insert(key, (now, body));
+        self.entries.insert(key, body);
     }
 
     /// The stored body, if younger than the TTL.
     pub(crate) fn fresh(&self, key: &CacheKey) -> Option<Bytes> {
-        let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        entries.get(key).filter(|(stored_at, _)| stored_at.elapsed() < self.ttl).map(|(_, body)| body.clone())
+        self.entries.get(key)
     }
 }
 
@@ -107,7 +99,8 @@ mod tests {
         for index in 0..MAX_ENTRIES + 10 {
             cache.store(CacheKey::new(&format!("/item/{index}"), &HeaderMap::new()), Bytes::new());
         }
-        let entries = cache.entries.lock().unwrap();
-        assert_eq!(entries.len(), MAX_ENTRIES);
+        // moka applies evictions in batches; settle them before counting.
+        cache.entries.run_pending_tasks();
+        assert!(cache.entries.entry_count() <= MAX_ENTRIES, "{} entries", cache.entries.entry_count());
     }
 }

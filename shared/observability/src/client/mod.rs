@@ -125,23 +125,60 @@ impl ClientConfig {
 /// Why a call did not produce the expected value.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The breaker refused the call (open, or half-open with its trial in flight), before the first attempt or
+    /// between retries; nothing was sent. Reads may still be served from the fallback cache.
     #[error("circuit to {downstream} is open; call rejected without a network attempt")]
-    CircuitOpen { downstream: &'static str },
+    CircuitOpen {
+        /// The [`ClientConfig::downstream`] called.
+        downstream: &'static str,
+    },
+    /// The last attempt did not connect or finish (status and body) within the per-attempt limit.
     #[error("{downstream} did not answer within {} ms", timeout.as_millis())]
-    Timeout { downstream: &'static str, timeout: Duration },
+    Timeout {
+        /// The [`ClientConfig::downstream`] called.
+        downstream: &'static str,
+        /// The per-attempt limit that ran out ([`ClientConfig::timeout`]).
+        timeout: Duration,
+    },
+    /// The last attempt failed below HTTP: refused or reset connection, DNS or TLS failure, a body cut short, or an
+    /// outage injected by the fault switch.
     #[error("could not reach {downstream}: {message}")]
-    Transport { downstream: &'static str, message: String },
+    Transport {
+        /// The [`ClientConfig::downstream`] called.
+        downstream: &'static str,
+        /// The transport error with its chain of causes, for logs.
+        message: String,
+    },
+    /// The downstream answered with a non-2xx status: a 5xx counts against the breaker and is retried, a 4xx is
+    /// neither.
     #[error("{downstream} answered {status}")]
     Status {
+        /// The [`ClientConfig::downstream`] called.
         downstream: &'static str,
+        /// The status of the last answer, never a success.
         status: StatusCode,
         /// The problem+json body, when the downstream sent one.
         problem: Option<Value>,
     },
+    /// A 2xx body is not JSON of the expected type (also for a body served from the fallback cache).
     #[error("unexpected response body from {downstream}: {message}")]
-    Decode { downstream: &'static str, message: String },
+    Decode {
+        /// The [`ClientConfig::downstream`] called.
+        downstream: &'static str,
+        /// The JSON error, with the position where decoding stopped.
+        message: String,
+    },
+    /// The request could not be built, so nothing was sent: a path not starting with `/`, a body that does not
+    /// serialise, or an idempotency key that is not a valid header value.
     #[error("invalid request to {downstream}: {message}")]
-    InvalidRequest { downstream: &'static str, message: String },
+    InvalidRequest {
+        /// The [`ClientConfig::downstream`] called.
+        downstream: &'static str,
+        /// What is wrong with the request.
+        message: String,
+    },
+    /// [`ServiceClient::new`] refused the [`ClientConfig`] (the message says which setting) or could not build the
+    /// HTTP client.
     #[error("invalid client configuration: {0}")]
     Config(String),
 }
@@ -190,6 +227,8 @@ enum Retry {
 }
 
 impl ServiceClient {
+    /// A client for `config.downstream`, which is also registered with the fault switch. Fails with
+    /// [`ClientError::Config`] when `failure_threshold` is 0, `timeout` is zero or `base_url` is not an http(s) base.
     pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
         if config.failure_threshold == 0 {
             return Err(ClientError::Config("failure_threshold must be at least 1".to_owned()));

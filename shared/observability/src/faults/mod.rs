@@ -54,8 +54,12 @@ const GAUGE_REFRESH: Duration = Duration::from_secs(1);
 /// The fault switch's configuration (see the module's variable table).
 #[derive(Debug, Clone, Default)]
 pub struct FaultConfig {
+    /// `FAULT_INJECTION_ENABLED` (default off): whether `/admin/faults` is mounted and the hooks act at all.
     pub enabled: bool,
+    /// The bearer token `/admin/faults` requires: `FAULT_ADMIN_TOKEN`, or the fallback given to
+    /// [`FaultConfig::with_fallback_token`]; `None` leaves the switch open.
     pub admin_token: Option<Secret>,
+    /// `FAULT_SCHEDULE`: a schedule in effect from start-up (only with `enabled`).
     pub schedule: Option<Schedule>,
 }
 
@@ -142,6 +146,8 @@ struct State {
 }
 
 impl Faults {
+    /// A switch set up from `config`, its start-up schedule running from now. The hooks consult only the switch
+    /// made by [`install`]; a switch of one's own is for tests.
     pub fn new(config: &FaultConfig) -> Self {
         let plan = FaultPlan { schedule: config.schedule.clone(), ..FaultPlan::default() };
         let state = State { plan, set_at: Instant::now(), set_at_wall: Utc::now() };
@@ -159,6 +165,7 @@ impl Faults {
         Self::new(&FaultConfig::default())
     }
 
+    /// Whether fault injection is on (`FAULT_INJECTION_ENABLED`); when off, every query answers "no fault".
     pub fn is_enabled(&self) -> bool {
         self.inner.enabled
     }
@@ -393,7 +400,7 @@ mod tests {
     fn the_admin_token_falls_back_to_the_service_token_and_must_be_long() {
         let service = Secret::new("s".repeat(32));
         let config = load(&[("FAULT_INJECTION_ENABLED", "true")]).unwrap().with_fallback_token(Some(&service));
-        assert_eq!(config.admin_token.as_ref(), Some(&service));
+        assert_eq!(config.admin_token.as_ref().map(Secret::expose), Some(service.expose()));
         let error = load(&[("FAULT_ADMIN_TOKEN", "short")]).unwrap_err();
         assert_eq!(error.problems[0].name(), "FAULT_ADMIN_TOKEN");
         assert!(!error.to_string().contains("short\""), "{error}");

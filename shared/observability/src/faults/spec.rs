@@ -46,6 +46,7 @@ pub struct FaultSet {
 }
 
 impl FaultSet {
+    /// Whether the set does nothing: no outage, and any HTTP or consumer fault in it has only zero values.
     pub fn is_empty(&self) -> bool {
         self.http.is_none_or(|http| http.is_noop())
             && self.outages.is_empty()
@@ -57,8 +58,10 @@ impl FaultSet {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpFault {
+    /// Fixed wait before each API request's handler (e.g. `"300ms"`), at most 60 s; none by default.
     #[serde(default, with = "duration")]
     pub latency: Duration,
+    /// Upper bound of a uniformly random extra wait on top of `latency`, at most 60 s; none by default.
     #[serde(default, with = "duration")]
     pub jitter: Duration,
     /// Share of API requests answered with `error_status`, from 0.0 to 1.0.
@@ -74,10 +77,12 @@ fn default_error_status() -> u16 {
 }
 
 impl HttpFault {
+    /// Whether requests are delayed at all; drives `taskwatch_fault_active{fault="http_latency"}`.
     pub fn has_latency(&self) -> bool {
         !(self.latency.is_zero() && self.jitter.is_zero())
     }
 
+    /// Whether some requests are answered with `error_status`; drives `taskwatch_fault_active{fault="http_errors"}`.
     pub fn has_errors(&self) -> bool {
         self.error_ratio > 0.0
     }
@@ -91,8 +96,10 @@ impl HttpFault {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsumerFault {
+    /// Wait before each message's handler runs (e.g. `"2s"`), at most 10 min; none by default.
     #[serde(default, with = "duration")]
     pub delay: Duration,
+    /// Take no new message until the fault is cleared, so consumer lag grows.
     #[serde(default)]
     pub stuck: bool,
 }
@@ -107,12 +114,16 @@ impl ConsumerFault {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultPlan {
+    /// HTTP fault in effect until the plan is replaced, as in [`FaultSet::http`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpFault>,
+    /// Dependencies down until the plan is replaced, as in [`FaultSet::outages`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outages: Vec<String>,
+    /// Consumer fault in effect until the plan is replaced, as in [`FaultSet::consumer`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumer: Option<ConsumerFault>,
+    /// Faults that change over time; when given, the three fixed fields above must stay empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<Schedule>,
 }
@@ -122,16 +133,21 @@ pub struct FaultPlan {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Schedule {
+    /// Start over after the last step instead of ending with no fault.
     #[serde(default)]
     pub repeat: bool,
+    /// The steps, in order: 1 to 32 of them.
     pub steps: Vec<Step>,
 }
 
+/// One stretch of a [`Schedule`]: `faults` in effect for `duration`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
+    /// How long the step lasts (JSON `for`, e.g. `"2m"`), from 1 s to 24 h.
     #[serde(rename = "for", with = "duration")]
     pub duration: Duration,
+    /// The faults in effect during the step; omitted, none (a quiet pause between faulty steps).
     #[serde(default)]
     pub faults: FaultSet,
 }
@@ -139,7 +155,9 @@ pub struct Step {
 /// Where a plan stands at some instant: the faults in effect and, for a schedule, the step index.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Position {
+    /// The faults in effect; none once a non-repeating schedule has ended.
     pub faults: FaultSet,
+    /// Index of the current schedule step; `None` without a schedule or after it ended.
     pub step: Option<usize>,
 }
 

@@ -27,6 +27,7 @@ impl RequestId {
         Self(uuid::Uuid::now_v7().to_string())
     }
 
+    /// The id as sent in `x-request-id` and logged as `request_id`; always visible ASCII.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -18,6 +18,7 @@ pub struct ReceivedSpan {
     pub span_id_hex: String,
     /// 16 hex digits; `None` for a root span.
     pub parent_span_id_hex: Option<String>,
+    /// The span's name as exported (a `tracing` span's `otel.name` when it sets one).
     pub name: String,
     /// The resource's `service.name`; `None` if the exporter sent none.
     pub service_name: Option<String>,

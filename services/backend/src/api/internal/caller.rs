@@ -19,7 +19,7 @@ impl FromRequestParts<ApiState> for ServiceCaller {
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, Self::Rejection> {
         let token = bearer_token(parts)?;
         match &state.service_token {
-            Some(expected) if expected.matches(token) => Ok(Self),
+            Some(expected) if expected.matches(&token) => Ok(Self),
             _ => Err(Problem::unauthorized("The internal API needs the service credential.").into()),
         }
     }

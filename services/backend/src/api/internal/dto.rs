@@ -27,6 +27,7 @@ pub struct CreateOccurrenceRequest {
 pub struct InternalTaskResponse {
     /// The user the task belongs to (the `sub` of their tokens).
     pub owner_id: String,
+    /// The task as the public API represents it, its fields beside `owner_id`.
     #[serde(flatten)]
     pub task: TaskResponse,
 }

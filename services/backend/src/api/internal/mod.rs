@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 
 use super::{ApiState, method_not_allowed};
 
+/// The `/internal/v1` routes over `state`; every handler requires the service credential (401 without it).
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/internal/v1/series/{series_id}/occurrences", post(handlers::create_occurrence))
