@@ -1,6 +1,11 @@
 //! An in-test webhook receiver: an HTTP server on 127.0.0.1 that records every request and answers with a
 //! status the test chooses (200 unless told otherwise), to test deliveries and their failures.
 //!
+//! Not `wiremock`: the tests change the answer while deliveries are retried and wait, with a deadline, for a
+//! request that matches. wiremock changes answers by `reset()`, which also forgets the requests received, and
+//! offers a snapshot rather than a wait, so with it this module would keep its responder and its waiting and
+//! lose only the few lines that serve axum.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), testkit::Error> {
 //! use std::time::Duration;
