@@ -2,6 +2,12 @@
 //!
 //! Uses `metrics-exporter-prometheus` without its HTTP listener: the service's own axum server serves
 //! `/metrics`, and a background thread runs the recorder's upkeep (histogram bucket rotation).
+//!
+//! Every service also exports its process's resources (the USE view of a service), read from `/proc` by
+//! `metrics-process` at each scrape: `process_cpu_seconds_total`, `process_resident_memory_bytes`,
+//! `process_virtual_memory_bytes`, `process_virtual_memory_max_bytes`, `process_open_fds`, `process_max_fds`,
+//! `process_threads` and `process_start_time_seconds`. The `metrics` facade counts in whole numbers, so the CPU
+//! counter advances in whole seconds: read it as a rate over minutes, not seconds.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -48,6 +54,8 @@ pub enum MetricsError {
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+/// Reads the process's resource usage into the `process_*` metrics; set once the recorder is installed.
+static PROCESS: OnceLock<metrics_process::Collector> = OnceLock::new();
 static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Installs the recorder once per process and starts its upkeep; later calls return the same handle,
@@ -75,6 +83,10 @@ pub fn install() -> Result<PrometheusHandle, MetricsError> {
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).map_err(|_| MetricsError::RecorderTaken)?;
     crate::metric_names::describe_all();
+    let process = PROCESS.get_or_init(metrics_process::Collector::default);
+    process.describe();
+    // The first sample, so the series exist from the first scrape.
+    process.collect();
     let upkeep = handle.clone();
     std::thread::Builder::new()
         .name("metrics-upkeep".to_owned())
@@ -88,7 +100,7 @@ pub fn install() -> Result<PrometheusHandle, MetricsError> {
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
-/// `GET /metrics` rendering `handle` in the Prometheus text format.
+/// `GET /metrics` rendering `handle` in the Prometheus text format, with the `process_*` metrics read just before.
 pub fn router<S>(handle: PrometheusHandle) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
@@ -96,6 +108,9 @@ where
     Router::new().route(
         "/metrics",
         get(move || {
+            if let Some(process) = PROCESS.get() {
+                process.collect();
+            }
             let body = handle.render();
             async move {
                 ([(header::CONTENT_TYPE, HeaderValue::from_static(PROMETHEUS_CONTENT_TYPE))], body).into_response()
@@ -135,6 +150,41 @@ mod tests {
             let long = bucket_bounds(&rendered, &format!("bucket_test{suffix}"));
             assert_eq!(long.len(), DELAY_SECONDS_BUCKETS.len() + 1, "{suffix}: {rendered}");
             assert!(long.contains(&"30".to_owned()) && long.contains(&"1800".to_owned()), "{suffix}: {long:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn every_scrape_reads_this_process_resources() {
+        use http_body_util::BodyExt as _;
+        use tower::ServiceExt as _;
+
+        let app: Router = router(install().unwrap());
+        let scrape = || async {
+            let request = axum::http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap();
+            let body = app.clone().oneshot(request).await.unwrap().into_body().collect().await.unwrap().to_bytes();
+            String::from_utf8(body.to_vec()).unwrap()
+        };
+        let first = scrape().await;
+        let resident = testkit::exposition::metric_value(&first, "process_resident_memory_bytes", &[]).unwrap();
+        assert!(resident > 1_000_000.0, "a running test binary holds more than 1 MB: {resident}");
+        assert!(testkit::exposition::metric_value(&first, "process_threads", &[]).unwrap() >= 2.0, "{first}");
+        assert!(testkit::exposition::metric_value(&first, "process_open_fds", &[]).unwrap() >= 3.0, "{first}");
+        assert!(first.contains("# TYPE process_cpu_seconds_total counter"), "{first}");
+
+        // Spin until the counter has grown by a whole CPU second (its resolution, see the module docs); a busy
+        // machine only makes that take longer.
+        let before = testkit::exposition::metric_value(&first, "process_cpu_seconds_total", &[]).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let spun = std::time::Instant::now();
+            while spun.elapsed() < Duration::from_millis(100) {
+                std::hint::black_box(spun.elapsed());
+            }
+            let now = testkit::exposition::metric_value(&scrape().await, "process_cpu_seconds_total", &[]).unwrap();
+            if now >= before + 1.0 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "CPU seconds stayed at {now} (from {before}) for 60 s");
         }
     }
 }
