@@ -8,6 +8,9 @@
 //! - no two services publish the same host port;
 //! - every third-party image is pinned to a version, every service has a memory limit, and every
 //!   `service_healthy` dependency has a health check to wait for.
+//! - every container logs to rotated json-file logs (what the collector's filelog receiver reads);
+//! - Prometheus accepts Tempo's remote writes, keeps exemplars and holds the SLOs' 30-day window;
+//! - the collector stamps the deployment environment the services give their own telemetry.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -216,4 +219,62 @@ fn images_are_pinned_memory_is_bounded_and_health_gates_the_start_order() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The collector's filelog receiver reads Docker's json-file logs: every container writes them, rotated, so the
+/// disk and the collector's first read after a restart stay bounded.
+#[test]
+fn every_container_logs_to_rotated_json_files() {
+    let model = rendered();
+    let mut problems = Vec::new();
+    for (name, service) in services(&model) {
+        let logging = &service["logging"];
+        if logging["driver"].as_str() != Some("json-file") {
+            problems.push(format!("{name}: logging driver {:?}, not json-file", logging["driver"]));
+        }
+        for option in ["max-size", "max-file"] {
+            if logging["options"][option].as_str().is_none_or(str::is_empty) {
+                problems.push(format!("{name}: no logging option {option}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Prometheus keeps what the rest of the stack sends or promises: Tempo remote-writes its service-graph metrics
+/// to it, Grafana's Prometheus data source links exemplars to Tempo, and the SLOs look back 30 days.
+#[test]
+fn prometheus_accepts_tempos_writes_keeps_exemplars_and_a_whole_slo_window() {
+    let model = rendered();
+    let command: Vec<&str> =
+        services(&model)["prometheus"]["command"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let read = |path: &str| std::fs::read_to_string(repo_root().join(path)).expect("readable");
+    if read("monitoring/tempo/tempo.yaml").contains("http://prometheus:9090/api/v1/write") {
+        assert!(command.contains(&"--web.enable-remote-write-receiver"), "Tempo writes to a closed door: {command:?}");
+    }
+    if read("monitoring/grafana/provisioning/datasources/taskwatch.yaml").contains("exemplarTraceIdDestinations") {
+        assert!(command.contains(&"--enable-feature=exemplar-storage"), "exemplars are dropped: {command:?}");
+    }
+    let retention = command
+        .iter()
+        .find_map(|flag| flag.strip_prefix("--storage.tsdb.retention.time="))
+        .and_then(|value| value.strip_suffix('d'))
+        .and_then(|days| days.parse::<u32>().ok())
+        .expect("retention set in days");
+    assert!(retention > 30, "retention {retention}d does not hold the SLOs' 30-day window");
+}
+
+/// What reaches Tempo and Loki without a deployment (container logs) is stamped with the one the services give
+/// their own telemetry, so one environment filter finds both.
+#[test]
+fn the_collector_stamps_the_services_deployment_environment() {
+    let model = rendered();
+    let all = services(&model);
+    let stamped = all["otel-collector"]["environment"]["DEPLOYMENT_ENVIRONMENT"].as_str();
+    for service in SERVICES {
+        let attributes = all[service]["environment"]["OTEL_RESOURCE_ATTRIBUTES"].as_str().unwrap_or_default();
+        let environment =
+            attributes.split(',').find_map(|pair| pair.trim().strip_prefix("deployment.environment.name="));
+        assert_eq!(environment, stamped, "{service}'s deployment.environment.name and the collector's differ");
+    }
 }
