@@ -96,6 +96,8 @@ notification:
 {{- if $root.Values.otlpEndpoint }}
 {{- $_ := set $env "OTEL_EXPORTER_OTLP_ENDPOINT" $root.Values.otlpEndpoint }}
 {{- end }}
+{{- $_ := set $env "OTEL_TRACES_SAMPLER" $root.Values.tracesSampler.name }}
+{{- $_ := set $env "OTEL_TRACES_SAMPLER_ARG" (toString $root.Values.tracesSampler.ratio) }}
 {{- toYaml $env }}
 {{- end }}
 

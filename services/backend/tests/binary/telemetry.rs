@@ -120,3 +120,51 @@ async fn secrets_and_personal_data_never_reach_the_logs() {
     }
     assert!(!output.contains(backend.db.url()), "the database URL leaked into the logs");
 }
+
+#[tokio::test]
+async fn probes_and_scrapes_produce_no_spans_even_when_the_caller_samples_them() {
+    let receiver = testkit::otlp::OtlpReceiver::start().await.expect("OTLP receiver");
+    let endpoint = receiver.endpoint();
+    let backend = Backend::start(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+        ("RUST_LOG", "debug"),
+    ])
+    .await;
+    let client = reqwest::Client::new();
+    // A sampled parent: any span these requests got would be recorded and exported.
+    let probe_trace = "5bf92f3577b34da6a3ce929d0e0e4736";
+    let traceparent = format!("00-{probe_trace}-00f067aa0ba902b7-01");
+    for _ in 0..3 {
+        for path in ["/health/live", "/health/ready", "/health/startup", "/metrics"] {
+            let response =
+                client.get(backend.url(path)).header("traceparent", &traceparent).send().await.expect("probe");
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+        }
+    }
+    // Spans are exported in the order they end: once this request's span arrived, any probe span would have too.
+    let response = client.get(backend.url("/v1/tasks")).bearer_auth(token("alice")).send().await.expect("list request");
+    assert_eq!(response.status(), StatusCode::OK);
+    receiver
+        .wait_for_span(|span| span.name == "GET /v1/tasks", Duration::from_secs(30))
+        .await
+        .expect("the API request's span reached the collector");
+
+    let spans = receiver.spans();
+    let probe_spans: Vec<&str> = spans
+        .iter()
+        .filter(|span| {
+            span.trace_id_hex == probe_trace || span.name.contains("/health") || span.name.contains("/metrics")
+        })
+        .map(|span| span.name.as_str())
+        .collect();
+    assert!(probe_spans.is_empty(), "probes and scrapes made spans: {probe_spans:?}");
+    // Their metrics are kept.
+    let metrics = client.get(backend.url("/metrics")).send().await.expect("scrape").text().await.expect("text");
+    let probes = testkit::exposition::metric_sum(
+        &metrics,
+        "http_server_request_duration_seconds_count",
+        &[("http_route", "/health/live")],
+    );
+    assert_eq!(probes, Some(3.0), "the probes' requests are still counted");
+}

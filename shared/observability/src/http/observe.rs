@@ -18,8 +18,9 @@ use crate::metric_names::{HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURAT
 /// scanner probing random URLs cannot blow up the metric's cardinality.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
-/// Route prefixes whose access lines are logged at debug: probes and scrapes every few seconds
-/// would otherwise drown the interesting lines. Their metrics and spans are kept.
+/// Probes and scrapes: every few seconds from each kubelet and Prometheus, they would be most of the log and
+/// trace volume while saying nothing about the service's work. Their access lines are logged at debug and they get
+/// no span (so no trace, whatever the sampler or the caller's `traceparent` says); their metrics are kept.
 const QUIET_ROUTES: &[&str] = &["/health/", "/metrics"];
 
 pub(super) async fn observe_request(request: Request, next: Next) -> Response {
@@ -27,7 +28,8 @@ pub(super) async fn observe_request(request: Request, next: Next) -> Response {
     let method = method_label(request.method());
     let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned());
     let request_id = request.extensions().get::<RequestId>().map(|id| id.as_str().to_owned()).unwrap_or_default();
-    let span = server_span(&request, method, route.as_deref(), &request_id);
+    let quiet = route.as_deref().is_some_and(|route| QUIET_ROUTES.iter().any(|quiet| route.starts_with(quiet)));
+    let span = if quiet { tracing::Span::none() } else { server_span(&request, method, route.as_deref(), &request_id) };
     let route = route.unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
 
     let _in_flight = InFlight::start(method);
@@ -54,7 +56,7 @@ pub(super) async fn observe_request(request: Request, next: Next) -> Response {
     span.in_scope(|| {
         if status.is_server_error() {
             tracing::warn!(target: "http_access", method, route, status = status_code, duration_ms, "request completed");
-        } else if QUIET_ROUTES.iter().any(|quiet| route.starts_with(quiet)) {
+        } else if quiet {
             tracing::debug!(target: "http_access", method, route, status = status_code, duration_ms, "request completed");
         } else {
             tracing::info!(target: "http_access", method, route, status = status_code, duration_ms, "request completed");
