@@ -128,7 +128,7 @@ fn print_banner(settings: &StackSettings, token: &str, user: &str, mail_dir: &Pa
          \n  Kafka          {brokers} (topics task-events, reminders, notifications.dlq)\
          \n  SMTP sink      {smtp}, every mail saved as a file in {mail}\
          \n  Prometheus     http://{prometheus}/alerts (the repo's rules and SLOs)\
-         \n  Alertmanager   http://{alertmanager}\
+         \n  Alertmanager   http://{alertmanager} (the demo routing: alerts arrive as mails in the SMTP sink)\
          \n\
          \n  Dev token for user `{user}` (valid 24h):\
          \n  export TOKEN={token}\
