@@ -3,7 +3,7 @@
 //! | Piece | Module | What it gives a service |
 //! |---|---|---|
 //! | Config | [`config`] | typed env vars; one error naming every bad or missing variable; [`Secret`] |
-//! | Telemetry | [`telemetry`], [`json_log`], [`otel`], [`metrics`] | JSON logs with `trace_id`/`span_id`/`request_id`, OTLP traces, Prometheus `/metrics` |
+//! | Telemetry | [`telemetry`], [`json_log`], [`otel`], [`metrics`], [`exemplars`] | JSON logs with `trace_id`/`span_id`/`request_id`, OTLP traces, `/metrics` in Prometheus text or OpenMetrics with trace-id exemplars, process resources |
 //! | Redaction | [`redact`] | secrets and e-mail addresses never reach a log line |
 //! | HTTP server | [`http`] | request ids, server spans, RED metrics, body limit, timeout, panic → problem+json, graceful drain |
 //! | Health | [`health`] | `/health/live`, `/health/ready` (checks with timeouts, cached), `/health/startup` |
@@ -114,6 +114,7 @@ pub mod breaker;
 pub mod client;
 pub mod config;
 pub mod error_chain;
+pub mod exemplars;
 pub mod faults;
 pub mod health;
 pub mod http;

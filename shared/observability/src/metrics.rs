@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 pub use metrics_exporter_prometheus::PrometheusHandle;
@@ -36,6 +36,9 @@ pub const DELAY_SUFFIXES: [&str; 3] = ["_delay_seconds", "_latency_seconds", "_l
 
 /// The Prometheus text exposition content type.
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The OpenMetrics text exposition content type.
+pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -100,23 +103,69 @@ pub fn install() -> Result<PrometheusHandle, MetricsError> {
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
-/// `GET /metrics` rendering `handle` in the Prometheus text format, with the `process_*` metrics read just before.
+/// `GET /metrics`: every metric of `handle` and the exemplar histograms ([`crate::exemplars`]), the `process_*`
+/// metrics read just before. In OpenMetrics when the scraper accepts it (Prometheus asks for it first, and reads
+/// exemplars only from it), else in the Prometheus text format.
 pub fn router<S>(handle: PrometheusHandle) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
     Router::new().route(
         "/metrics",
-        get(move || {
+        get(move |headers: HeaderMap| {
             if let Some(process) = PROCESS.get() {
                 process.collect();
             }
-            let body = handle.render();
-            async move {
-                ([(header::CONTENT_TYPE, HeaderValue::from_static(PROMETHEUS_CONTENT_TYPE))], body).into_response()
-            }
+            let openmetrics = headers
+                .get_all(header::ACCEPT)
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .any(|accept| accept.contains("application/openmetrics-text"));
+            let (content_type, body) = if openmetrics {
+                (OPENMETRICS_CONTENT_TYPE, render_openmetrics(&handle.render()))
+            } else {
+                (PROMETHEUS_CONTENT_TYPE, render_text(handle.render()))
+            };
+            async move { ([(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], body).into_response() }
         }),
     )
+}
+
+/// The exporter's text followed by the exemplar histograms in the same format.
+fn render_text(mut body: String) -> String {
+    // Writing into a String cannot fail.
+    let _ = crate::exemplars::render_text(&mut body);
+    body
+}
+
+/// The exporter's text made OpenMetrics, then the exemplar histograms and `# EOF`. OpenMetrics allows no blank line
+/// (the exporter ends each family with one; Prometheus rejects the whole scrape over it) and names a counter's
+/// family without its `_total` suffix, which only its samples carry.
+fn render_openmetrics(exporter_text: &str) -> String {
+    let counters: Vec<&str> = exporter_text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .filter(|name| name.ends_with("_total"))
+        .collect();
+    let mut body = String::with_capacity(exporter_text.len() + 4096);
+    for line in exporter_text.lines().filter(|line| !line.trim().is_empty()) {
+        let family = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let name = line.strip_prefix(prefix)?.split(' ').next()?;
+            counters.contains(&name).then_some((prefix, name))
+        });
+        match family {
+            Some((prefix, name)) => {
+                body.push_str(prefix);
+                body.push_str(name.strip_suffix("_total").unwrap_or(name));
+                body.push_str(&line[prefix.len() + name.len()..]);
+            }
+            None => body.push_str(line),
+        }
+        body.push('\n');
+    }
+    // Writing into a String cannot fail.
+    let _ = crate::exemplars::render_openmetrics(&mut body);
+    body
 }
 
 #[cfg(test)]
@@ -186,5 +235,40 @@ mod tests {
             }
             assert!(std::time::Instant::now() < deadline, "CPU seconds stayed at {now} (from {before}) for 60 s");
         }
+    }
+
+    #[test]
+    fn openmetrics_has_no_blank_line_names_counter_families_without_total_and_ends_with_eof() {
+        let handle = install().unwrap();
+        metrics::counter!("format_test_events_total").increment(2);
+        metrics::histogram!("format_test_call_duration_seconds").record(0.2);
+        let labels = crate::exemplars::HttpServerLabels {
+            http_request_method: "GET",
+            http_route: "/format-test".to_owned(),
+            http_response_status_code: "200".to_owned(),
+        };
+        crate::exemplars::observe_http_server(labels, 0.03, &tracing::Span::none());
+
+        let body = render_openmetrics(&handle.render());
+        assert!(body.ends_with("# EOF\n"), "{body}");
+        assert_eq!(body.matches("# EOF").count(), 1);
+        assert!(!body.lines().any(|line| line.trim().is_empty()), "a blank line:\n{body}");
+        assert!(body.contains("# TYPE format_test_events counter\n"), "{body}");
+        assert!(body.contains("\nformat_test_events_total 2\n"), "{body}");
+        assert!(body.contains("# TYPE format_test_call_duration_seconds histogram\n"), "{body}");
+        assert!(body.contains("# TYPE http_server_request_duration_seconds histogram\n"), "{body}");
+        // Every family once: nothing recorded both through the facade and the exemplar registry.
+        let mut families: Vec<&str> = body.lines().filter_map(|line| line.strip_prefix("# TYPE ")).collect();
+        let count = families.len();
+        families.sort_unstable();
+        families.dedup();
+        assert_eq!(families.len(), count, "a family appears twice:\n{body}");
+
+        let text = render_text(handle.render());
+        assert!(!text.contains("# EOF"), "{text}");
+        let route = [("http_route", "/format-test")];
+        let count_samples =
+            testkit::exposition::metric_value(&text, "http_server_request_duration_seconds_count", &route);
+        assert_eq!(count_samples, Some(1.0), "{text}");
     }
 }

@@ -55,6 +55,8 @@ impl Prometheus {
             .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
             .arg("--web.enable-lifecycle")
             .arg("--rules.alert.resend-delay=1s")
+            // As compose runs it: exemplars scraped from the services are kept and queryable.
+            .arg("--enable-feature=exemplar-storage")
             .arg("--log.level=warn");
         let process = ChildGuard::spawn("prometheus", command)?;
         let base_url = format!("http://127.0.0.1:{port}");
@@ -130,6 +132,29 @@ impl Prometheus {
     pub async fn rule_groups(&self) -> Result<Vec<Value>, MonitoringError> {
         let data = self.get("/api/v1/rules", &[]).await?;
         Ok(data["groups"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// `GET /api/v1/query_exemplars` over the last hour: the trace ids (exemplar label `trace_id`) Prometheus holds
+    /// for the series `expr` selects, newest last.
+    pub async fn exemplar_trace_ids(&self, expr: &str) -> Result<Vec<String>, MonitoringError> {
+        let end = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|error| MonitoringError::Refused { request: expr.to_owned(), message: error.to_string() })?
+            .as_secs();
+        let (start, end) = ((end - 3600).to_string(), (end + 60).to_string());
+        let data = self.get("/api/v1/query_exemplars", &[("query", expr), ("start", &start), ("end", &end)]).await?;
+        let mut exemplars: Vec<(f64, String)> = data
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|series| series["exemplars"].as_array().cloned().unwrap_or_default())
+            .filter_map(|exemplar| {
+                let trace_id = exemplar["labels"]["trace_id"].as_str()?.to_owned();
+                Some((exemplar["timestamp"].as_f64().unwrap_or_default(), trace_id))
+            })
+            .collect();
+        exemplars.sort_by(|a, b| a.0.total_cmp(&b.0));
+        Ok(exemplars.into_iter().map(|(_, trace_id)| trace_id).collect())
     }
 
     /// `GET /api/v1/targets`: the active scrape targets with their health and last error.

@@ -12,7 +12,8 @@ use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::request_id::RequestId;
-use crate::metric_names::{HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION_SECONDS};
+use crate::exemplars::{self, HttpServerLabels};
+use crate::metric_names::HTTP_SERVER_ACTIVE_REQUESTS;
 
 /// The `http_route` label of requests no route matched: a constant, never the raw path, so a
 /// scanner probing random URLs cannot blow up the metric's cardinality.
@@ -43,13 +44,12 @@ pub(super) async fn observe_request(request: Request, next: Next) -> Response {
         span.record("otel.status_code", "error");
         span.record("error.type", status.as_str());
     }
-    metrics::histogram!(
-        HTTP_SERVER_REQUEST_DURATION_SECONDS,
-        "http_request_method" => method,
-        "http_route" => route.clone(),
-        "http_response_status_code" => status.as_str().to_owned(),
-    )
-    .record(duration.as_secs_f64());
+    let labels = HttpServerLabels {
+        http_request_method: method,
+        http_route: route.clone(),
+        http_response_status_code: status.as_str().to_owned(),
+    };
+    exemplars::observe_http_server(labels, duration.as_secs_f64(), &span);
 
     let duration_ms = (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0;
     let status_code = status.as_u16();
