@@ -219,6 +219,42 @@ fn dashboards_and_provisioning_follow_the_conventions() {
     assert!(provider["options"]["path"].as_str().is_some(), "the dashboards provider has no path");
 }
 
+/// Every data link into a Taskwatch dashboard (`/d/<uid>/…?var-<name>=…`) names a dashboard that exists and
+/// variables it has, so a drill-down never lands on "dashboard not found" or an ignored filter.
+#[test]
+fn drill_down_links_lead_to_existing_dashboards_and_variables() {
+    let dashboards = dashboards();
+    let variables = |uid: &str| -> Option<Vec<String>> {
+        let dashboard = dashboards.iter().find(|dashboard| dashboard.json["uid"] == uid)?;
+        let list = dashboard.json["templating"]["list"].as_array().cloned().unwrap_or_default();
+        Some(list.iter().filter_map(|variable| variable["name"].as_str().map(str::to_owned)).collect())
+    };
+    let mut links = 0;
+    let mut problems = Vec::new();
+    for dashboard in &dashboards {
+        for panel in dashboard.json["panels"].as_array().into_iter().flatten() {
+            for link in panel["fieldConfig"]["defaults"]["links"].as_array().into_iter().flatten() {
+                let url = link["url"].as_str().unwrap_or_default();
+                let Some(rest) = url.strip_prefix("/d/") else { continue };
+                links += 1;
+                let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+                let uid = path.split('/').next().unwrap_or_default();
+                let Some(known) = variables(uid) else {
+                    problems.push(format!("{}: {url} names no dashboard", panel["title"]));
+                    continue;
+                };
+                for name in query.split('&').filter_map(|pair| pair.strip_prefix("var-")?.split('=').next()) {
+                    if !known.iter().any(|variable| variable == name) {
+                        problems.push(format!("{}: {url} sets `{name}`, which {uid} does not have", panel["title"]));
+                    }
+                }
+            }
+        }
+    }
+    assert!(links > 0, "no drill-down links at all");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 fn yaml(path: &std::path::Path) -> serde_norway::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
     serde_norway::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
