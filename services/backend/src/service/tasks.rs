@@ -208,6 +208,11 @@ impl TaskService {
             let mut tx = self.begin().await?;
             let current = tasks::find(&mut tx, owner, id).await?.ok_or(TaskError::NotFound)?;
             if !precondition.holds_for(current.version) {
+                // A body invalid whatever the version (an unknown time zone, say) is answered as such (422), not
+                // with the stale precondition (412): fetching the task again would not make it valid.
+                if let Err(invalid @ TaskError::Invalid(_)) = decide(&current, now()) {
+                    return Err(invalid);
+                }
                 return Err(TaskError::PreconditionFailed { current: Some(current.version) });
             }
             let (written, change, event_subject) = match decide(&current, now())? {

@@ -2,7 +2,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 
 use super::binaries::Binaries;
@@ -187,13 +186,12 @@ impl PostgresServer {
     }
 }
 
-/// A port the kernel considers free right now. It is released before Postgres binds it, hence the
-/// retry in [`PostgresServer::start`].
+/// A free port below the ephemeral range ([`crate::ports::free_port`]): the server is stopped and started again
+/// on the same port, and an ephemeral one can meanwhile become the local end of any outgoing connection (seen:
+/// "Address already in use" on the restart). It is released before Postgres binds it, hence the retry in
+/// [`PostgresServer::start`].
 fn free_port() -> Result<u16, Error> {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .map_err(Error::io("finding a free TCP port"))
+    crate::ports::free_port().map_err(Error::io("finding a free TCP port"))
 }
 
 fn append_line(path: &Path, line: &str) -> Result<(), Error> {
