@@ -68,7 +68,8 @@ impl Breakers {
         let (before, after) = circuits.record(destination, healthy);
         let channel = destination.channel.as_str();
         match (before, after) {
-            (BreakerState::Closed, BreakerState::Open) => {
+            // Opened, or opened again by a failed trial.
+            (BreakerState::Closed | BreakerState::HalfOpen, BreakerState::Open) => {
                 tracing::warn!(channel, "circuit to a delivery destination opened");
             }
             (BreakerState::HalfOpen | BreakerState::Open, BreakerState::Closed) => {

@@ -19,7 +19,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::metric_names::HTTP_SERVER_REQUEST_DURATION_SECONDS;
+use crate::metric_names::{HTTP_SERVER_REQUEST_DURATION_SECONDS, REGISTRY};
 use crate::metrics::SECONDS_BUCKETS;
 
 /// The labels of `http_server_request_duration_seconds`: the bounded method, the route template and the status.
@@ -57,23 +57,32 @@ fn exemplars() -> &'static Exemplars {
             Family::new_with_constructor(|| HistogramWithExemplars::new(SECONDS_BUCKETS.iter().copied()));
         registry.register(
             HTTP_SERVER_REQUEST_DURATION_SECONDS,
-            "Duration of HTTP server requests by method, route template and status code.",
+            help(HTTP_SERVER_REQUEST_DURATION_SECONDS),
             http_server.clone(),
         );
         Exemplars { registry, http_server }
     })
 }
 
+/// The help text `metric_names::REGISTRY` gives `name`, so the two registries describe a metric alike.
+fn help(name: &str) -> &'static str {
+    REGISTRY.iter().find(|spec| spec.name == name).map_or("", |spec| spec.help)
+}
+
 /// Records one server request of `seconds` under `labels`, with the trace of `span` as its exemplar when that trace
 /// is recorded.
 pub fn observe_http_server(labels: HttpServerLabels, seconds: f64, span: &tracing::Span) {
-    exemplars().http_server.get_or_create(&labels).observe(seconds, recorded_trace(span), Some(SystemTime::now()));
+    let exemplar = recorded_trace(span);
+    // The clock is read only for an exemplar: a bucket without one has no timestamp to keep.
+    let timestamp = exemplar.as_ref().map(|_| SystemTime::now());
+    exemplars().http_server.get_or_create(&labels).observe(seconds, exemplar, timestamp);
 }
 
 /// The trace of `span` as an exemplar, if it is valid and sampled.
 fn recorded_trace(span: &tracing::Span) -> Option<TraceExemplar> {
     let context = span.context();
-    let span_context = context.span().span_context().clone();
+    let otel_span = context.span();
+    let span_context = otel_span.span_context();
     (span_context.is_valid() && span_context.is_sampled())
         .then(|| TraceExemplar { trace_id: span_context.trace_id().to_string() })
 }

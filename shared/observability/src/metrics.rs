@@ -257,6 +257,10 @@ mod tests {
         assert!(body.contains("\nformat_test_events_total 2\n"), "{body}");
         assert!(body.contains("# TYPE format_test_call_duration_seconds histogram\n"), "{body}");
         assert!(body.contains("# TYPE http_server_request_duration_seconds histogram\n"), "{body}");
+        assert!(
+            body.contains("# HELP http_server_request_duration_seconds Duration of HTTP server requests"),
+            "the exemplar family has the registry's help text: {body}"
+        );
         // Every family once: nothing recorded both through the facade and the exemplar registry.
         let mut families: Vec<&str> = body.lines().filter_map(|line| line.strip_prefix("# TYPE ")).collect();
         let count = families.len();

@@ -73,10 +73,11 @@ impl Breaker {
     }
 
     fn publish(&self, from: BreakerState, to: BreakerState) {
-        metrics::gauge!(CIRCUIT_BREAKER_STATE, "downstream" => self.downstream).set(to.gauge_value());
+        // Set in `new` and on every transition after: a call that changes nothing touches no metric.
         if from == to {
             return;
         }
+        metrics::gauge!(CIRCUIT_BREAKER_STATE, "downstream" => self.downstream).set(to.gauge_value());
         metrics::counter!(CIRCUIT_BREAKER_TRANSITIONS_TOTAL, "downstream" => self.downstream, "to_state" => to.as_str())
             .increment(1);
         match to {
