@@ -158,7 +158,7 @@ async fn an_injected_error_ratio_fires_the_availability_burn_rate_page() {
         [("alertname", "BackendApiAvailabilityErrorBudgetBurn"), ("service", "backend"), ("severity", "critical")];
 
     // Healthy first: the SLI is evaluated on real traffic and is 0, and nothing burns.
-    let sli = r#"slo:sli_error:ratio_rate5m{slo="backend-api-availability"}"#;
+    let sli = r#"taskwatch_slo:sli_error:ratio_rate5m{slo="backend-api-availability"}"#;
     monitoring
         .prometheus
         .wait_for(sli, DEADLINE, |samples| samples.len() == 1 && samples[0].value == 0.0)

@@ -219,6 +219,55 @@ fn dashboards_and_provisioning_follow_the_conventions() {
     assert!(provider["options"]["path"].as_str().is_some(), "the dashboards provider has no path");
 }
 
+/// Series recorded without a `namespace`: constants, the same in every namespace.
+const NAMESPACE_FREE: &[&str] = &["taskwatch_slo:objective:ratio", "taskwatch_slo:error_budget:ratio"];
+
+/// One Prometheus may watch several releases: every dashboard picks one namespace, every selector of every panel
+/// keeps to it, and the service lists come from the `part_of="taskwatch"` target label, never from names
+/// written into a query (a generated service would be missing).
+#[test]
+fn every_panel_keeps_to_the_chosen_namespace_and_no_query_lists_the_services() {
+    let mut problems = Vec::new();
+    for dashboard in dashboards() {
+        let name = dashboard.uid().to_owned();
+        let variables = dashboard.variables();
+        match variables.first() {
+            Some(first) if first.name == "namespace" => {
+                let query = first.query.as_deref().unwrap_or_default();
+                if !query.contains(r#"up{part_of="taskwatch"}"#) {
+                    problems
+                        .push(format!("{name}: $namespace does not list the namespaces Taskwatch runs in: {query}"));
+                }
+            }
+            _ => problems.push(format!("{name}: the first variable is not $namespace")),
+        }
+        for variable in variables.iter().skip(1) {
+            let query = variable.query.as_deref().unwrap_or_default();
+            if query.contains("up{") && !query.contains("part_of=\"taskwatch\"") {
+                problems.push(format!("{name}: ${} lists targets by name: {query}", variable.name));
+            }
+        }
+        for query in dashboard.queries().into_iter().filter(|query| query.is_prometheus()) {
+            if query.expr.contains("backend|") || query.expr.contains("|notification") {
+                problems.push(format!("{name}: `{}` names the services: {}", query.panel, query.expr));
+            }
+            for selector in e2e::monitoring::promql::selectors(&query.expr) {
+                let constant = selector.name.as_deref().is_some_and(|metric| NAMESPACE_FREE.contains(&metric));
+                // ALERTS may add the monitoring's own alerts, which have no namespace (`$namespace|`).
+                let alerts = selector.name.as_deref() == Some("ALERTS")
+                    && selector.matchers.contains(r#"namespace=~"$namespace|""#);
+                if !constant && !alerts && !selector.matchers.contains(r#"namespace=~"$namespace""#) {
+                    problems.push(format!(
+                        "{name}: `{}` reads {:?} from every namespace: {}",
+                        query.panel, selector.name, query.expr
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "dashboards that mix namespaces or list services:\n{}", problems.join("\n"));
+}
+
 /// Every data link into a Taskwatch dashboard (`/d/<uid>/…?var-<name>=…`) names a dashboard that exists and
 /// variables it has, so a drill-down never lands on "dashboard not found" or an ignored filter.
 #[test]
@@ -304,18 +353,23 @@ async fn every_query(prometheus: &Prometheus, dashboards: &[Dashboard]) -> Vec<(
                 .and_then(|rest| rest.strip_suffix(')'))
                 .unwrap_or_else(|| panic!("{}: variable {} is not a query_result(…)", dashboard.uid(), variable.name));
             let label = variable_label(variable.regex.as_deref().unwrap_or_default());
-            let answer = prometheus.query(inner).await;
-            let values: BTreeSet<String> = answer
-                .as_ref()
-                .map(|samples| samples.iter().filter_map(|sample| sample.label(&label).map(str::to_owned)).collect())
-                .unwrap_or_default();
-            results.push((
-                Sent { place: format!("{} variable ${}", dashboard.uid(), variable.name), expr: inner.to_owned() },
-                answer.map_err(|error| error.to_string()),
-            ));
+            // A variable may read the ones before it (the service list of the chosen namespace).
             let mut next = Vec::new();
             for choice in &choices {
-                let mut options: Vec<String> = values.iter().cloned().collect();
+                let expr = substitute(inner, choice);
+                let answer = prometheus.query(&expr).await;
+                let mut options: Vec<String> = answer
+                    .as_ref()
+                    .map(|samples| {
+                        samples.iter().filter_map(|sample| sample.label(&label).map(str::to_owned)).collect()
+                    })
+                    .unwrap_or_default();
+                options.sort();
+                options.dedup();
+                results.push((
+                    Sent { place: format!("{} variable ${} {choice:?}", dashboard.uid(), variable.name), expr },
+                    answer.map_err(|error| error.to_string()),
+                ));
                 if let Some(all) = &variable.all_value {
                     options.push(all.clone());
                 }
@@ -487,7 +541,7 @@ async fn every_panel_query_returns_data_from_prometheus_scraping_the_real_servic
         r#"job:http_server_requests:rate5m{job="backend"} > 0"#,
         "job:taskwatch_reminders_fired:rate5m > 0",
         r#"taskwatch_notification_deliveries_total{outcome="sent"} > 0"#,
-        r#"slo:sli_error:ratio_rate5m{slo="notification-delivery"}"#,
+        r#"taskwatch_slo:sli_error:ratio_rate5m{slo="notification-delivery"}"#,
     ] {
         prometheus.wait_for(ready, PIPELINE_DEADLINE, |samples| !samples.is_empty()).await.expect("healthy data");
     }

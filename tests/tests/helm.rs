@@ -149,7 +149,7 @@ fn monitoring_resources_need_the_values_and_the_crd_api() {
     let with_api = render("monitoring", &["--api-versions", "monitoring.coreos.com/v1"]);
     let with_api = kinds(&with_api);
     assert!(with_api.contains(&"ServiceMonitor"), "kinds rendered: {with_api:?}");
-    assert_eq!(with_api.iter().filter(|kind| **kind == "PrometheusRule").count(), 3, "one per rule file");
+    assert_eq!(with_api.iter().filter(|kind| **kind == "PrometheusRule").count(), 4, "one per rule file");
     assert_eq!(with_api.iter().filter(|kind| **kind == "ConfigMap").count(), 5, "one per dashboard");
 
     // Enabled in values but no Prometheus Operator: nothing that would fail the install.
@@ -401,4 +401,74 @@ fn in_chart_postgres_takes_its_password_from_an_existing_secret() {
     let password = env.iter().find(|variable| variable["name"] == "POSTGRES_PASSWORD").expect("POSTGRES_PASSWORD");
     assert_eq!(password["valueFrom"]["secretKeyRef"]["name"], "taskwatch-credentials");
     assert_eq!(password["valueFrom"]["secretKeyRef"]["key"], "postgres-password");
+}
+
+/// The rules of the rendered PrometheusRule named `<release>-taskwatch-<suffix>`, as JSON.
+fn prometheus_rules(rendered: &str, suffix: &str) -> Vec<Value> {
+    documents(rendered)
+        .into_iter()
+        .filter(|document| {
+            document["kind"] == "PrometheusRule"
+                && document["metadata"]["name"].as_str().is_some_and(|name| name.ends_with(&format!("-{suffix}")))
+        })
+        .flat_map(|document| document["spec"]["groups"].as_array().cloned().unwrap_or_default())
+        .flat_map(|group| group["rules"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+/// Sorted by expression, so the chart's order (service names sorted) and the file's compare.
+fn by_expression(mut rules: Vec<Value>) -> Vec<Value> {
+    rules.sort_by(|a, b| a["expr"].as_str().cmp(&b["expr"].as_str()));
+    rules
+}
+
+#[test]
+fn the_chart_renders_services_yml_for_its_namespace_and_enabled_services_only() {
+    let monitoring = ["--api-versions", "monitoring.coreos.com/v1"];
+    let shipped: Value = serde_norway::from_str(
+        &std::fs::read_to_string(repo_root().join("monitoring/prometheus/rules/services.yml")).expect("services.yml"),
+    )
+    .expect("services.yml parses");
+    let shipped_rules = shipped["groups"][0]["rules"].as_array().cloned().expect("one group of rules");
+    // Release namespace `taskwatch`, every service enabled: exactly compose's rules.
+    let rendered = by_expression(prometheus_rules(&render("monitoring", &monitoring), "services"));
+    assert_eq!(rendered, by_expression(shipped_rules), "the chart's absent rules drifted from services.yml");
+
+    // Another namespace, one service disabled: that namespace's rules, and no page for what is not deployed.
+    let mut extra = monitoring.to_vec();
+    extra.extend(["--namespace", "prod", "--set", "services.recurring-task.enabled=false"]);
+    let rules = prometheus_rules(&render("monitoring", &extra), "services");
+    let expressions: Vec<&str> = rules.iter().filter_map(|rule| rule["expr"].as_str()).collect();
+    assert_eq!(
+        expressions,
+        [
+            r#"absent(up{namespace="prod", job="backend"})"#,
+            r#"absent(up{namespace="prod", job="notification"})"#,
+            r#"absent(up{namespace="prod", job="reminder"})"#,
+        ]
+    );
+}
+
+#[test]
+fn runbook_links_follow_the_runbook_base_url_value() {
+    let base = "https://runbooks.example.com/taskwatch";
+    let rendered = render(
+        "monitoring",
+        &[
+            "--api-versions",
+            "monitoring.coreos.com/v1",
+            "--set",
+            &format!("monitoring.prometheusRule.runbookBaseUrl={base}/"),
+        ],
+    );
+    let mut alerts = 0;
+    for suffix in ["alerts", "slos", "services"] {
+        for rule in prometheus_rules(&rendered, suffix).iter().filter(|rule| rule.get("alert").is_some()) {
+            let url = rule["annotations"]["runbook_url"].as_str().expect("every alert links its runbook");
+            let alert = rule["alert"].as_str().expect("alert name");
+            assert_eq!(url, format!("{base}/{alert}.md"));
+            alerts += 1;
+        }
+    }
+    assert!(alerts > 20, "only {alerts} alerts rendered");
 }

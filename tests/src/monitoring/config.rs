@@ -54,11 +54,17 @@ impl PrometheusConfig {
             .collect()
     }
 
-    /// Scrapes `job` at `targets` (`host:port` each) instead of its shipped addresses.
+    /// Scrapes `job` at `targets` (`host:port` each) instead of its shipped addresses, with the shipped target
+    /// labels (`namespace`, `part_of`) the rules and dashboards select on.
     pub fn targets(mut self, job: &str, targets: &[String]) -> Result<Self, MonitoringError> {
         let scrape = self.job_mut(job)?;
+        let labels =
+            scrape.get("static_configs").and_then(|groups| groups.get(0)).and_then(|group| group.get("labels"));
         let mut group = Mapping::new();
         group.insert("targets".into(), Value::Sequence(targets.iter().map(|t| Value::from(t.as_str())).collect()));
+        if let Some(labels) = labels.cloned() {
+            group.insert("labels".into(), labels);
+        }
         scrape.remove("kubernetes_sd_configs");
         scrape.insert("static_configs".into(), Value::Sequence(vec![Value::Mapping(group)]));
         Ok(self)

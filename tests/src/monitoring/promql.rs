@@ -45,11 +45,26 @@ const AGGREGATIONS: &[&str] = &[
 /// Modifiers whose parenthesised list holds label names, not expressions.
 const LABEL_LIST_MODIFIERS: &[&str] = &["by", "without", "on", "ignoring", "group_left", "group_right"];
 
+/// One instant- or range-vector selector of an expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selector {
+    /// The metric name, written before the matchers or as an `__name__="…"` equality matcher; `None` when a
+    /// regex or nothing names it.
+    pub name: Option<String>,
+    /// The text between the braces, empty for a bare name.
+    pub matchers: String,
+}
+
 /// Every metric name `expr` selects: bare selectors and `{__name__="…"}` matchers. Recording-rule names
 /// (`level:metric:operations`) are returned like any other name.
 pub fn metric_names(expr: &str) -> BTreeSet<String> {
+    selectors(expr).into_iter().filter_map(|selector| selector.name).collect()
+}
+
+/// Every selector of `expr`, in order.
+pub fn selectors(expr: &str) -> Vec<Selector> {
     let chars: Vec<char> = expr.chars().collect();
-    let mut names = BTreeSet::new();
+    let mut found = Vec::new();
     let mut index = 0;
     while index < chars.len() {
         let c = chars[index];
@@ -62,7 +77,8 @@ pub fn metric_names(expr: &str) -> BTreeSet<String> {
             }
         } else if c == '{' {
             let end = matching(&chars, index, '{', '}');
-            names.extend(name_matchers(&chars[index + 1..end.saturating_sub(1).max(index + 1)]));
+            let inside = &chars[index + 1..end.saturating_sub(1).max(index + 1)];
+            found.push(Selector { name: name_matchers(inside).pop(), matchers: inside.iter().collect() });
             index = end;
         } else if c == '[' {
             index = matching(&chars, index, '[', ']');
@@ -97,13 +113,19 @@ pub fn metric_names(expr: &str) -> BTreeSet<String> {
                 && !KEYWORDS.contains(&word.to_ascii_lowercase().as_str())
                 && !AGGREGATIONS.contains(&word.as_str())
             {
-                names.insert(word);
+                let mut matchers = String::new();
+                if let Some(at) = next.filter(|at| chars[*at] == '{') {
+                    let end = matching(&chars, at, '{', '}');
+                    matchers = chars[at + 1..end.saturating_sub(1).max(at + 1)].iter().collect();
+                    index = end;
+                }
+                found.push(Selector { name: Some(word), matchers });
             }
         } else {
             index += 1;
         }
     }
-    names
+    found
 }
 
 fn is_name_start(c: char) -> bool {
@@ -188,6 +210,14 @@ mod tests {
         let expr = "histogram_quantile(0.95, x_bucket[$__rate_interval]) > 1e3 # not_a_metric\n\
                     + label_replace(y, \"dst\", \"$1\", \"src\", \"(.*)\") * 0x1F + z[1h30m:1m] + ${var} + $job";
         assert_eq!(names(expr), ["x_bucket", "y", "z"]);
+    }
+
+    #[test]
+    fn selectors_come_with_their_matchers() {
+        let found = selectors(r#"sum by (job) (rate(a_total{job="x, y"}[5m])) / on (job) b + {__name__="c"}"#);
+        let pairs: Vec<(Option<&str>, &str)> =
+            found.iter().map(|selector| (selector.name.as_deref(), selector.matchers.as_str())).collect();
+        assert_eq!(pairs, [(Some("a_total"), r#"job="x, y""#), (Some("b"), ""), (Some("c"), r#"__name__="c""#)]);
     }
 
     #[test]

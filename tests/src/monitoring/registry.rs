@@ -19,6 +19,10 @@ pub fn registry_path() -> PathBuf {
 pub struct Registry {
     /// Every registered metric, in file order; [`Registry::load`] guarantees unique names.
     pub metrics: Vec<MetricEntry>,
+    /// The monitoring stack's own metrics (Prometheus, Alertmanager, the collector) that the alerts on the
+    /// monitoring read; `emitted_by` names their scrape jobs, never a Taskwatch service.
+    #[serde(default)]
+    pub monitoring_metrics: Vec<MetricEntry>,
 }
 
 /// One metric.
@@ -107,7 +111,7 @@ impl Registry {
         let registry: Registry =
             serde_norway::from_str(&text).map_err(|source| MonitoringError::Yaml { path: path.clone(), source })?;
         let mut seen = BTreeSet::new();
-        for metric in &registry.metrics {
+        for metric in registry.metrics.iter().chain(&registry.monitoring_metrics) {
             if !seen.insert(metric.name.as_str()) {
                 return Err(MonitoringError::Shape(format!("{} is listed twice in {}", metric.name, path.display())));
             }
@@ -125,9 +129,10 @@ impl Registry {
         self.metrics.iter().find(|metric| metric.name == name)
     }
 
-    /// Every name a rule or dashboard may reference (histogram series included).
+    /// Every name a rule or dashboard may reference (histogram series included): the services' and the
+    /// monitoring stack's.
     pub fn series_names(&self) -> BTreeSet<String> {
-        self.metrics.iter().flat_map(MetricEntry::series_names).collect()
+        self.metrics.iter().chain(&self.monitoring_metrics).flat_map(MetricEntry::series_names).collect()
     }
 
     /// The metrics `service` should expose.

@@ -97,40 +97,75 @@ mod tests {
     }
 
     #[test]
-    fn every_slo_has_its_ratios_budget_series_and_four_alerts() {
+    fn every_slo_has_its_rates_ratios_budget_series_and_four_alerts() {
         let (slos, file) = repository_rules();
-        assert_eq!(file["groups"].as_sequence().unwrap().len(), slos.len());
+        let groups: Vec<&str> =
+            file["groups"].as_sequence().unwrap().iter().filter_map(|group| group["name"].as_str()).collect();
+        let expected_groups: Vec<String> = slos
+            .iter()
+            .flat_map(|slo| [format!("taskwatch-slo-{}", slo.name), format!("taskwatch-slo-{}-long", slo.name)])
+            .collect();
+        assert_eq!(groups, expected_groups);
         let rules = rules_of(&file);
         for slo in &slos {
-            let recorded: Vec<&str> = rules
+            let recorded: Vec<String> = rules
                 .iter()
                 .filter(|rule| rule["labels"]["slo"].as_str() == Some(slo.name.as_str()))
-                .filter_map(|rule| rule["record"].as_str())
+                .filter_map(|rule| rule["record"].as_str().map(str::to_owned))
                 .collect();
-            let mut expected: Vec<String> =
-                rules::WINDOWS.iter().map(|window| format!("slo:sli_error:ratio_rate{window}")).collect();
-            expected.extend(
-                [
-                    "slo:objective:ratio",
-                    "slo:error_budget:ratio",
-                    "slo:current_burn_rate:ratio",
-                    "slo:period_burn_rate:ratio",
-                    "slo:period_error_budget_remaining:ratio",
-                ]
-                .map(str::to_owned),
-            );
+            let windows = |windows: &[&str]| -> Vec<String> {
+                windows
+                    .iter()
+                    .flat_map(|window| {
+                        [
+                            rules::series("sli_events", "rate", window),
+                            rules::series("sli_bad_events", "rate", window),
+                            rules::series("sli_error", "ratio_rate", window),
+                        ]
+                    })
+                    .collect()
+            };
+            let mut expected = windows(&rules::SHORT_WINDOWS);
+            expected.extend(["objective:ratio", "error_budget:ratio", "current_burn_rate:ratio"].map(prefixed));
+            expected.push(rules::series("sli_events", "increase", "1m"));
+            for window in rules::LONG_WINDOWS {
+                expected.push(rules::series("sli_events", "increase", window));
+                expected.extend(windows(&[window]));
+            }
+            expected.extend(["period_burn_rate:ratio", "period_error_budget_remaining:ratio"].map(prefixed));
             assert_eq!(recorded, expected, "{}", slo.name);
             let alerts = rules.iter().filter(|rule| rule["alert"].as_str() == Some(slo.alert_name().as_str())).count();
             assert_eq!(alerts, rules::BURN_ALERTS.len(), "{}", slo.name);
         }
     }
 
+    fn prefixed(name: &str) -> String {
+        format!("{}:{name}", rules::PREFIX)
+    }
+
     #[test]
-    fn recorded_series_carry_only_slo_and_service_so_the_windows_join() {
+    fn recorded_series_are_ours_and_carry_only_slo_and_service_so_the_windows_join() {
         let (_, file) = repository_rules();
         for rule in rules_of(&file).into_iter().filter(|rule| rule.get("record").is_some()) {
+            let name = rule["record"].as_str().unwrap();
+            assert!(name.starts_with("taskwatch_slo:"), "{name}: `slo:*` are Sloth's names");
             let keys: Vec<&str> = rule["labels"].as_mapping().unwrap().keys().filter_map(Value::as_str).collect();
-            assert_eq!(keys, ["slo", "service"], "{:?}", rule["record"]);
+            assert_eq!(keys, ["slo", "service"], "{name}");
+        }
+    }
+
+    #[test]
+    fn every_rate_over_counters_and_every_alert_keeps_the_namespace() {
+        let (_, file) = repository_rules();
+        for rule in rules_of(&file) {
+            let expr = rule["expr"].as_str().unwrap();
+            let rates = expr.matches("rate(").count();
+            assert_eq!(
+                expr.matches("sum by (namespace) (rate(").count(),
+                rates,
+                "every rate is summed by namespace in {expr}"
+            );
+            assert!(!expr.contains("sum(") && !expr.contains("vector(0)"), "{expr} would merge namespaces");
         }
     }
 

@@ -82,6 +82,9 @@ pub async fn run(interrupt: &mut Interrupt) -> anyhow::Result<ExitCode> {
     let clock = Instant::now();
     let outcome = check_helm(copy.path(), &generated).await;
     results.push(("helm lint --strict + helm template".into(), report_outcome(outcome), clock.elapsed()));
+    let clock = Instant::now();
+    let outcome = check_monitoring(copy.path()).await;
+    results.push(("paged and listed (promtool test rules)".into(), report_outcome(outcome), clock.elapsed()));
 
     // Removing the copy explicitly reports a failure to; dropping it on an early return cleans up quietly.
     copy.close().context("removing the temporary copy")?;
@@ -232,7 +235,137 @@ async fn check_helm(copy: &Path, generated: &Generated) -> anyhow::Result<Outcom
     .await
     .context("helm template")?;
     verify_deployment(&rendered, generated.port)?;
+    // With kube-prometheus-stack: the sample's absent rule is rendered and its Service is one the ServiceMonitor
+    // scrapes (labelled part-of, the label its relabelling turns into `part_of`).
+    let monitored = captured(
+        Command::new(&helm)
+            .args(["template", "check"])
+            .arg(&chart)
+            .args(["--namespace", "taskwatch", "--kube-version", KUBE_VERSION, "--values"])
+            .arg(chart.join("ci/monitoring-values.yaml"))
+            .args(["--api-versions", "monitoring.coreos.com/v1"]),
+    )
+    .await
+    .context("helm template with monitoring")?;
+    let absent_rule = format!("absent(up{{namespace=\"taskwatch\", job=\"{SAMPLE}\"}})");
+    if !monitored.contains(&absent_rule) {
+        bail!("the chart renders no `{absent_rule}` rule for the sample");
+    }
+    let service_labelled = serde_norway::Deserializer::from_str(&monitored).any(|document| {
+        <Value as serde::Deserialize>::deserialize(document).is_ok_and(|manifest| {
+            manifest["kind"].as_str() == Some("Service")
+                && manifest["metadata"]["labels"]["app.kubernetes.io/component"].as_str() == Some(SAMPLE)
+                && manifest["metadata"]["labels"]["app.kubernetes.io/part-of"].as_str() == Some("taskwatch")
+        })
+    });
+    if !service_labelled {
+        bail!("the sample's Service lacks app.kubernetes.io/part-of=taskwatch, so TaskwatchServiceDown cannot see it");
+    }
     Ok(Outcome::Passed)
+}
+
+/// The sample is paged and on the dashboards without anyone naming it there: a promtool unit test, written for
+/// the copy's own rules, dashboards and scrape labels, shows TaskwatchServiceDown firing for it when its target
+/// fails, TaskwatchServiceAbsent when it has none, and every dashboard's service list returning it.
+async fn check_monitoring(copy: &Path) -> anyhow::Result<Outcome> {
+    let promtool = match which("promtool") {
+        Some(path) => path,
+        None => return Ok(Outcome::Skipped("no promtool on PATH (Debian: `apt-get install prometheus`)".into())),
+    };
+    let config: Value = serde_norway::from_str(
+        &std::fs::read_to_string(copy.join("monitoring/prometheus/prometheus.yml"))
+            .context("reading prometheus.yml")?,
+    )
+    .context("parsing prometheus.yml")?;
+    let job = config["scrape_configs"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .find(|job| job["job_name"].as_str() == Some(SAMPLE))
+        .with_context(|| format!("prometheus.yml has no job {SAMPLE}"))?;
+    let labels = job["static_configs"][0]["labels"].as_mapping().cloned().unwrap_or_default();
+    let label = |name: &str| labels.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let namespace = label("namespace");
+    let series = |job: &str| {
+        let mut matchers: Vec<String> = labels
+            .iter()
+            .filter_map(|(key, value)| Some(format!("{}=\"{}\"", key.as_str()?, value.as_str()?)))
+            .collect();
+        matchers.push(format!("job=\"{job}\", instance=\"{job}:1\""));
+        format!("up{{{}}}", matchers.join(", "))
+    };
+    let firing = |alert: &str| format!("ALERTS{{alertname=\"{alert}\", alertstate=\"firing\", job=\"{SAMPLE}\"}}");
+    let labelled = |alert: &str| {
+        format!(
+            "ALERTS{{alertname=\"{alert}\", alertstate=\"firing\", job=\"{SAMPLE}\", namespace=\"{namespace}\", \
+             service=\"{SAMPLE}\", severity=\"critical\"}}"
+        )
+    };
+    let mut listing = vec![serde_json::json!({
+        "expr": firing("TaskwatchServiceDown"), "eval_time": "2m",
+        "exp_samples": [{ "labels": labelled("TaskwatchServiceDown"), "value": 1 }],
+    })];
+    for variable in dashboard_service_lists(&copy.join("monitoring/grafana/dashboards"))? {
+        let expr = variable.replace("$namespace", &namespace);
+        listing.push(serde_json::json!({
+            "expr": expr, "eval_time": "1m",
+            "exp_samples": [{ "labels": format!("{{job=\"{SAMPLE}\"}}"), "value": 1 }],
+        }));
+    }
+    if listing.len() < 2 {
+        bail!("no dashboard variable lists the services (a query_result over `up`)");
+    }
+    let rules = copy.join("monitoring/prometheus/rules");
+    let unit = serde_json::json!({
+        "rule_files": [rules.join("alerts.yml"), rules.join("recording.yml"), rules.join("services.yml")],
+        "evaluation_interval": "15s",
+        "tests": [
+            {
+                "interval": "15s",
+                "input_series": [{ "series": series(SAMPLE), "values": "0x40" }],
+                "promql_expr_test": listing,
+            },
+            {
+                "interval": "15s",
+                "input_series": [{ "series": series("backend"), "values": "1x40" }],
+                "promql_expr_test": [{
+                    "expr": firing("TaskwatchServiceAbsent"), "eval_time": "6m",
+                    "exp_samples": [{ "labels": labelled("TaskwatchServiceAbsent"), "value": 1 }],
+                }],
+            },
+        ],
+    });
+    let file = copy.join("new-service-monitoring-test.yml");
+    std::fs::write(&file, serde_json::to_string_pretty(&unit)?).context("writing the promtool unit test")?;
+    let output = captured(Command::new(promtool).args(["test", "rules"]).arg(&file)).await?;
+    if !output.contains("SUCCESS") {
+        bail!("promtool test rules:\n{output}");
+    }
+    Ok(Outcome::Passed)
+}
+
+/// The PromQL of every dashboard variable that lists services: `query_result(<expr over up>)`.
+fn dashboard_service_lists(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let mut queries = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let dashboard: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path)?).with_context(|| format!("{}", path.display()))?;
+        for variable in dashboard["templating"]["list"].as_array().into_iter().flatten() {
+            let query = variable["query"]["query"].as_str().unwrap_or_default();
+            let listed = variable["regex"].as_str().is_some_and(|regex| regex.contains("job="));
+            let inner = query.strip_prefix("query_result(").and_then(|rest| rest.strip_suffix(')'));
+            if let Some(inner) = inner.filter(|inner| listed && inner.contains("up{")) {
+                queries.push(inner.to_owned());
+            }
+        }
+    }
+    Ok(queries)
+}
+
+/// `name` found on PATH.
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(name)).find(|path| path.is_file())
 }
 
 fn verify_deployment(rendered: &str, port: u16) -> anyhow::Result<()> {

@@ -108,7 +108,8 @@ pub fn report(name: &ServiceName, topic: &str, generated: &Generated) -> String 
         "Next steps (docs/new-service.md):
   1. cargo test -p {name}                      # the generated test: real Postgres + tansu
   2. replace the handler's effect (src/store.rs, src/handler.rs) and the migration with the real job
-  3. register its metrics in monitoring/telemetry/registry.yaml; add alerts and dashboard panels
+  3. register its metrics in monitoring/telemetry/registry.yaml; it is paged when down and listed on the
+     dashboards already: add alerts and panels for what it does
   4. keep its README configuration table true: compose, the chart and CI check every variable against it
 "
     ));

@@ -1,5 +1,6 @@
-//! Renders validated [`Slo`]s as a Prometheus rule file: SLI error ratios per window, objective, budget, burn
-//! rates, budget remaining, and the SRE workbook's multi-window multi-burn-rate alerts.
+//! Renders validated [`Slo`]s as a Prometheus rule file: SLI event rates and error ratios per window, objective,
+//! budget, burn rates, budget remaining, and the SRE workbook's multi-window multi-burn-rate alerts, all per
+//! namespace so that two releases watched by one Prometheus never mix.
 //!
 //! The YAML is written by hand rather than serialised so the output is stable byte for byte (the drift check
 //! compares it), carries comments, and keeps PromQL in readable literal blocks.
@@ -8,15 +9,26 @@ use std::fmt::Write as _;
 
 use super::spec::{Events, PERIOD, Slo};
 
-/// Where a runbook named after an alert lives (the file is `monitoring/runbooks/<alert>.md` in the repo).
+/// Where a runbook named after an alert lives (the file is `monitoring/runbooks/<alert>.md` in the repo). The
+/// chart replaces this prefix with its `monitoring.runbookBaseUrl` value.
 pub const RUNBOOK_BASE_URL: &str = "https://github.com/taskwatch/taskwatch/blob/main/monitoring/runbooks";
 
-/// The windows the SLI error ratio is recorded over: the alert windows, then the whole period.
-pub const WINDOWS: [&str; 8] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d", PERIOD];
+/// Prefix of every recorded series: our own, so another team's Sloth (`slo:*`) SLOs never join ours.
+pub const PREFIX: &str = "taskwatch_slo";
+
+/// Windows computed from the raw counters, in the SLO's main group at the global evaluation interval.
+pub const SHORT_WINDOWS: [&str; 5] = ["5m", "30m", "1h", "2h", "6h"];
+/// Windows computed from the recorded 5m rates (`avg_over_time`), in a slower group: a 30-day `rate` over raw
+/// series every 15 s would read months of samples per evaluation.
+pub const LONG_WINDOWS: [&str; 3] = ["1d", "3d", PERIOD];
+/// Evaluation interval of the long-window group: its ratios move by minutes' worth in days, and staying under
+/// the 5-minute staleness period keeps them continuous.
+pub const LONG_WINDOW_INTERVAL: &str = "1m";
 
 /// One multi-window alert of the SRE workbook (30-day budget): it fires while the error ratio over both
-/// windows is above `factor` × the budget. The long window measures how much budget is gone; the short one
-/// makes the alert stop soon after the burn does.
+/// windows is above `factor` × the budget and the long window counted at least the SLO's minimum of events.
+/// The long window measures how much budget is gone; the short one makes the alert stop soon after the burn
+/// does; the minimum keeps one bad event among a handful from paging.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BurnAlert {
     pub severity: &'static str,
@@ -43,21 +55,32 @@ const HEADER: &str = "\
 # Change the spec and run `cargo xtask slo`; `cargo xtask slo --check` (a step of `cargo xtask test`) fails
 # while this file differs from what the spec generates.
 #
-# One group per SLO (rules in a group are evaluated in order, so its alerts read this evaluation's ratios):
-#   slo:sli_error:ratio_rate<window>         bad events / all events over 5m, 30m, 1h, 2h, 6h, 1d, 3d and 30d
-#   slo:objective:ratio                      the objective, e.g. 0.999
-#   slo:error_budget:ratio                   1 - objective
-#   slo:current_burn_rate:ratio              5m error ratio / error budget (1 = spending exactly the budget)
-#   slo:period_burn_rate:ratio               30d error ratio / error budget
-#   slo:period_error_budget_remaining:ratio  1 - period burn rate (1 untouched, 0 spent, below 0 overspent)
-#   <Slo>ErrorBudgetBurn                     SRE workbook multi-window multi-burn-rate alerts, 30-day budget:
+# Two groups per SLO. `taskwatch-slo-<name>` runs at the global interval and reads the raw counters over the
+# short windows (5m, 30m, 1h, 2h, 6h); `taskwatch-slo-<name>-long` runs every minute and averages the recorded
+# 5m rates over 1d, 3d and 30d, so no rule reads days of raw samples. Rules in a group are evaluated in order,
+# so each alert reads its group's fresh ratios.
+#   taskwatch_slo:sli_events:rate<window>          events per second (all of them) over the window
+#   taskwatch_slo:sli_bad_events:rate<window>      bad events per second over the window
+#   taskwatch_slo:sli_error:ratio_rate<window>     bad / all (absent when there were no events)
+#   taskwatch_slo:sli_events:increase1m            the 5m event rate x 60, sampled each minute by the long group
+#   taskwatch_slo:sli_events:increase<window>      its sum over 1d, 3d, 30d: the events counted in the part of
+#                                                  the window that has data (an average rate x the window's
+#                                                  length would count a day-old install's hour as a whole day)
+#   taskwatch_slo:objective:ratio                  the objective, e.g. 0.999
+#   taskwatch_slo:error_budget:ratio               1 - objective
+#   taskwatch_slo:current_burn_rate:ratio          5m error ratio / error budget (1 = spending exactly the budget)
+#   taskwatch_slo:period_burn_rate:ratio           30d error ratio / error budget
+#   taskwatch_slo:period_error_budget_remaining:ratio  1 - period burn rate (1 untouched, 0 spent, below 0 overspent)
+#   <Slo>ErrorBudgetBurn                           SRE workbook multi-window multi-burn-rate alerts, 30-day budget:
 #       critical (page):  1h and 5m above 14.4x the budget rate, or 6h and 30m above 6x
 #       warning (ticket): 1d and 2h above 3x, or 3d and 6h above 1x
-#     labelled with long_window, short_window and exhaustion (how long the budget lasts at that rate).
-# Every series carries only the labels `slo` and `service`: the window is part of the metric name, so the
-# long- and short-window sides of an alert's `and` match one to one.
-# No traffic in a window means no ratio sample there (the total must be above zero), hence no burn rate and
-# no alert, never a NaN; a counter of bad events that does not exist yet counts as zero.
+#     each only when the long window counted at least the SLO's min_events (one bad event among a handful is
+#     not a burn), labelled with long_window, short_window and exhaustion (how long the budget lasts).
+# Every series is per `namespace` (one Prometheus may watch several releases; compose and the native stack
+# label their targets `namespace=\"taskwatch\"`) and carries the labels `slo` and `service`: the window is part of
+# the metric name, so the long- and short-window sides of an alert's `and` match one to one, per namespace.
+# The objective and budget are constants, the same in every namespace, so they carry no namespace.
+# A counter of bad events that does not exist yet counts as zero wherever events were counted.
 ";
 
 /// The whole rule file.
@@ -68,40 +91,69 @@ pub fn render(slos: &[Slo]) -> String {
         if index > 0 {
             out.push('\n');
         }
-        render_group(&mut out, slo);
+        render_short_group(&mut out, slo);
+        out.push('\n');
+        render_long_group(&mut out, slo);
     }
     out
 }
 
-fn render_group(out: &mut String, slo: &Slo) {
+/// The name of a recorded series: `taskwatch_slo:<what>:<operation><window>`.
+pub fn series(what: &str, operation: &str, window: &str) -> String {
+    format!("{PREFIX}:{what}:{operation}{window}")
+}
+
+/// Raw counters over the short windows, the constants, and the pages.
+fn render_short_group(out: &mut String, slo: &Slo) {
     let labels = Labels::of(slo);
-    line(out, 1, &format!("- name: slo-{}", slo.name));
+    line(out, 1, &format!("- name: taskwatch-slo-{}", slo.name));
     line(out, 2, "rules:");
     line(out, 3, &format!("# {}", slo.description));
     line(
         out,
         3,
         &format!(
-            "# Objective {} % over {PERIOD} (error budget {} %).",
-            slo.objective_percent, slo.error_budget_percent
+            "# Objective {} % over {PERIOD} (error budget {} %); alerts need {} events in their long window.",
+            slo.objective_percent, slo.error_budget_percent, slo.min_events
         ),
     );
-    for window in WINDOWS {
-        record(out, &format!("slo:sli_error:ratio_rate{window}"), &error_ratio(slo, window), &labels);
+    for window in SHORT_WINDOWS {
+        record(out, &series("sli_events", "rate", window), &counted_events(slo, window), &labels);
+        record(out, &series("sli_bad_events", "rate", window), &bad_events(slo, window, &labels), &labels);
+        record(out, &series("sli_error", "ratio_rate", window), &error_ratio(window, &labels), &labels);
     }
-    record(out, "slo:objective:ratio", &[format!("vector({})", slo.objective)], &labels);
-    record(out, "slo:error_budget:ratio", &[format!("vector({})", slo.error_budget)], &labels);
-    let ratio = |window: &str| format!("slo:sli_error:ratio_rate{window}{}", labels.selector);
-    record(out, "slo:current_burn_rate:ratio", &[format!("{} / {}", ratio("5m"), slo.error_budget)], &labels);
-    record(out, "slo:period_burn_rate:ratio", &[format!("{} / {}", ratio(PERIOD), slo.error_budget)], &labels);
-    record(
-        out,
-        "slo:period_error_budget_remaining:ratio",
-        &[format!("1 - slo:period_burn_rate:ratio{}", labels.selector)],
-        &labels,
-    );
-    for burn in BURN_ALERTS {
-        alert(out, slo, &labels, burn);
+    record(out, &format!("{PREFIX}:objective:ratio"), &[format!("vector({})", slo.objective)], &labels);
+    record(out, &format!("{PREFIX}:error_budget:ratio"), &[format!("vector({})", slo.error_budget)], &labels);
+    let current = format!("{}{} / {}", series("sli_error", "ratio_rate", "5m"), labels.selector, slo.error_budget);
+    record(out, &format!("{PREFIX}:current_burn_rate:ratio"), &[current], &labels);
+    for burn in BURN_ALERTS.iter().filter(|burn| SHORT_WINDOWS.contains(&burn.long)) {
+        alert(out, slo, &labels, *burn);
+    }
+}
+
+/// Day-long windows averaged from the recorded 5m rates, the period's burn and budget, and the tickets.
+fn render_long_group(out: &mut String, slo: &Slo) {
+    let labels = Labels::of(slo);
+    line(out, 1, &format!("- name: taskwatch-slo-{}-long", slo.name));
+    line(out, 2, &format!("interval: {LONG_WINDOW_INTERVAL}"));
+    line(out, 2, "rules:");
+    let sampled = format!("{}{} * 60", series("sli_events", "rate", "5m"), labels.selector);
+    record(out, &series("sli_events", "increase", "1m"), &[sampled], &labels);
+    for window in LONG_WINDOWS {
+        let counted = format!("sum_over_time({}{}[{window}])", series("sli_events", "increase", "1m"), labels.selector);
+        record(out, &series("sli_events", "increase", window), &[counted], &labels);
+        for what in ["sli_events", "sli_bad_events"] {
+            let average = format!("avg_over_time({}{}[{window}])", series(what, "rate", "5m"), labels.selector);
+            record(out, &series(what, "rate", window), &[average], &labels);
+        }
+        record(out, &series("sli_error", "ratio_rate", window), &error_ratio(window, &labels), &labels);
+    }
+    let period = format!("{}{} / {}", series("sli_error", "ratio_rate", PERIOD), labels.selector, slo.error_budget);
+    record(out, &format!("{PREFIX}:period_burn_rate:ratio"), &[period], &labels);
+    let remaining = format!("1 - {PREFIX}:period_burn_rate:ratio{}", labels.selector);
+    record(out, &format!("{PREFIX}:period_error_budget_remaining:ratio"), &[remaining], &labels);
+    for burn in BURN_ALERTS.iter().filter(|burn| LONG_WINDOWS.contains(&burn.long)) {
+        alert(out, slo, &labels, *burn);
     }
 }
 
@@ -120,45 +172,61 @@ impl Labels {
     }
 }
 
-/// The error ratio over `window` as PromQL lines: bad / total, or 1 - good / total; empty when the total is 0.
-fn error_ratio(slo: &Slo, window: &str) -> Vec<String> {
-    let (counted, good) = match &slo.events {
-        Events::Errors(selectors) => (selectors, false),
-        Events::Good(selectors) => (selectors, true),
-    };
-    let mut ratio = match terms(counted, window).as_slice() {
-        [single] => vec![single.clone()],
-        many => parenthesised(many),
-    };
-    ratio.push("/".to_owned());
-    ratio.extend(match terms(&slo.total, window).as_slice() {
-        [single] => vec![format!("({single} > 0)")],
-        many => {
-            let mut lines = many.to_vec();
-            lines.push("> 0".to_owned());
-            parenthesised(&lines)
+/// `sum by (namespace) (rate(selector[window]))`: one counter's events per second, per namespace.
+fn namespace_rate(selector: &str, window: &str) -> String {
+    format!("sum by (namespace) (rate({selector}[{window}]))")
+}
+
+/// All events per second over `window`, per namespace. Several counters are added up, each counting as zero
+/// in a namespace where only the others exist yet (`+` would otherwise drop that namespace).
+fn counted_events(slo: &Slo, window: &str) -> Vec<String> {
+    let rates: Vec<String> = slo.total.iter().map(|selector| namespace_rate(selector, window)).collect();
+    if let [single] = rates.as_slice() {
+        return vec![single.clone()];
+    }
+    let zero = format!("0 * ({})", rates.join(" or "));
+    sum_of_zero_filled(&rates, &zero)
+}
+
+/// Bad events per second over `window`, per namespace: the counted bad events, or all events minus the good
+/// ones. A bad-event counter that does not exist yet is zero wherever events were counted.
+fn bad_events(slo: &Slo, window: &str, labels: &Labels) -> Vec<String> {
+    let events = format!("sum by (namespace) ({}{})", series("sli_events", "rate", window), labels.selector);
+    let zero = format!("0 * {events}");
+    match &slo.events {
+        Events::Errors(selectors) => {
+            let rates: Vec<String> = selectors.iter().map(|selector| namespace_rate(selector, window)).collect();
+            sum_of_zero_filled(&rates, &zero)
         }
-    });
-    if good {
-        let mut lines = vec!["1 - (".to_owned()];
-        lines.extend(ratio.into_iter().map(|text| format!("  {text}")));
-        lines.push(")".to_owned());
-        lines
-    } else {
-        ratio
+        Events::Good(selectors) => {
+            let rates: Vec<String> = selectors.iter().map(|selector| namespace_rate(selector, window)).collect();
+            let mut lines = vec![events, "-".to_owned()];
+            lines.extend(parenthesised(&sum_of_zero_filled(&rates, &zero)));
+            lines
+        }
     }
 }
 
-/// `sum(rate(s[window]))` per selector, to be added up; a selector with no series yet counts as zero.
-fn terms(selectors: &[String], window: &str) -> Vec<String> {
-    selectors
-        .iter()
-        .enumerate()
-        .map(|(index, selector)| {
-            let plus = if index == 0 { "" } else { "+ " };
-            format!("{plus}(sum(rate({selector}[{window}])) or vector(0))")
-        })
-        .collect()
+/// `(a or zero) + (b or zero) …`, one term per line block.
+fn sum_of_zero_filled(rates: &[String], zero: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (index, rate) in rates.iter().enumerate() {
+        if index > 0 {
+            lines.push("+".to_owned());
+        }
+        lines.extend(parenthesised(&[rate.clone(), format!("or {zero}")]));
+    }
+    lines
+}
+
+/// Bad over all events in `window`; no sample (never NaN) when there were no events.
+fn error_ratio(window: &str, labels: &Labels) -> Vec<String> {
+    vec![format!(
+        "{bad}{selector} / ({events}{selector} > 0)",
+        bad = series("sli_bad_events", "rate", window),
+        events = series("sli_events", "rate", window),
+        selector = labels.selector
+    )]
 }
 
 fn parenthesised(lines: &[String]) -> Vec<String> {
@@ -177,9 +245,29 @@ fn record(out: &mut String, name: &str, expr: &[String], labels: &Labels) {
     }
 }
 
+/// A window such as `5m`, `6h` or `30d` in seconds.
+fn window_seconds(window: &str) -> u64 {
+    let (number, unit) = window.split_at(window.len() - 1);
+    let number: u64 = number.parse().expect("windows are constants of the form <number><m|h|d>");
+    number
+        * match unit {
+            "m" => 60,
+            "h" => 3_600,
+            "d" => 86_400,
+            other => unreachable!("window unit {other}"),
+        }
+}
+
 fn alert(out: &mut String, slo: &Slo, labels: &Labels, burn: BurnAlert) {
     let threshold = format!("({} * {})", burn.factor, slo.error_budget);
-    let side = |window: &str| format!("  slo:sli_error:ratio_rate{window}{} > {threshold}", labels.selector);
+    let side =
+        |window: &str| format!("  {}{} > {threshold}", series("sli_error", "ratio_rate", window), labels.selector);
+    let enough = if LONG_WINDOWS.contains(&burn.long) {
+        format!("  {}{} >= {}", series("sli_events", "increase", burn.long), labels.selector, slo.min_events)
+    } else {
+        let rate = series("sli_events", "rate", burn.long);
+        format!("  {rate}{} * {} >= {}", labels.selector, window_seconds(burn.long), slo.min_events)
+    };
     line(out, 3, &format!("- alert: {}", slo.alert_name()));
     expression(
         out,
@@ -190,6 +278,10 @@ fn alert(out: &mut String, slo: &Slo, labels: &Labels, burn: BurnAlert) {
             "and".to_owned(),
             "(".to_owned(),
             side(burn.short),
+            ")".to_owned(),
+            "and".to_owned(),
+            "(".to_owned(),
+            enough,
             ")".to_owned(),
         ],
     );
@@ -207,7 +299,7 @@ fn alert(out: &mut String, slo: &Slo, labels: &Labels, burn: BurnAlert) {
         line(out, 5, &format!("{key}: {}", quoted(&value)));
     }
     let summary = format!(
-        "SLO {} ({}): error budget burn rate above {}x over {} and {}",
+        "SLO {} ({}, {{{{ $labels.namespace }}}}): error budget burn rate above {}x over {} and {}",
         slo.name, slo.service, burn.factor, burn.long, burn.short
     );
     let description = format!(
@@ -247,4 +339,24 @@ fn quoted(text: &str) -> String {
 fn line(out: &mut String, depth: usize, text: &str) {
     // Writing to a String cannot fail.
     let _ = writeln!(out, "{:width$}{text}", "", width = depth * 2);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_convert_to_seconds() {
+        assert_eq!(window_seconds("5m"), 300);
+        assert_eq!(window_seconds("6h"), 21_600);
+        assert_eq!(window_seconds(PERIOD), 2_592_000);
+    }
+
+    #[test]
+    fn every_burn_alert_reads_windows_the_groups_record() {
+        for burn in BURN_ALERTS {
+            assert!(SHORT_WINDOWS.contains(&burn.short), "{burn:?}");
+            assert!(SHORT_WINDOWS.contains(&burn.long) || LONG_WINDOWS.contains(&burn.long), "{burn:?}");
+        }
+    }
 }

@@ -39,6 +39,8 @@ pub enum SpecError {
     Description(String),
     #[error("SLO `{0}`: the SLI needs exactly one of `errors` or `good`, and `total`, each a non-empty list")]
     Events(String),
+    #[error("SLO `{0}`: min_events must be at least 1 (0 would let a single bad event page)")]
+    MinEvents(String),
     #[error("SLO `{slo}`: selector `{selector}` {problem}")]
     Selector { slo: String, selector: String, problem: &'static str },
 }
@@ -47,6 +49,8 @@ pub enum SpecError {
 #[serde(deny_unknown_fields)]
 struct RawSpec {
     period: String,
+    /// The default minimum of events an alert's long window must count before it may fire.
+    min_events: u32,
     slos: Vec<RawSlo>,
 }
 
@@ -57,6 +61,9 @@ struct RawSlo {
     service: String,
     objective: f64,
     description: String,
+    /// Overrides the spec's `min_events` for this SLO.
+    #[serde(default)]
+    min_events: Option<u32>,
     sli: RawSli,
 }
 
@@ -91,6 +98,8 @@ pub struct Slo {
     pub events: Events,
     /// Counted events in all.
     pub total: Vec<String>,
+    /// How many events an alert's long window must count before the alert may fire.
+    pub min_events: u32,
 }
 
 /// How the SLI counts: bad events directly, or good ones (the error ratio is then 1 − good / total).
@@ -130,7 +139,7 @@ pub fn parse(text: &str) -> Result<Vec<Slo>, SpecError> {
     let mut seen = BTreeSet::new();
     let mut slos = Vec::with_capacity(raw.slos.len());
     for slo in raw.slos {
-        let slo = validate(slo)?;
+        let slo = validate(slo, raw.min_events)?;
         if !seen.insert(slo.name.clone()) {
             return Err(SpecError::Duplicate(slo.name));
         }
@@ -139,8 +148,12 @@ pub fn parse(text: &str) -> Result<Vec<Slo>, SpecError> {
     Ok(slos)
 }
 
-fn validate(raw: RawSlo) -> Result<Slo, SpecError> {
-    let RawSlo { name, service, objective, description, sli } = raw;
+fn validate(raw: RawSlo, default_min_events: u32) -> Result<Slo, SpecError> {
+    let RawSlo { name, service, objective, description, min_events, sli } = raw;
+    let min_events = min_events.unwrap_or(default_min_events);
+    if min_events == 0 {
+        return Err(SpecError::MinEvents(name));
+    }
     if !is_kebab(&name) {
         return Err(SpecError::Name(name));
     }
@@ -182,6 +195,7 @@ fn validate(raw: RawSlo) -> Result<Slo, SpecError> {
         description: description.trim().to_owned(),
         events,
         total: sli.total,
+        min_events,
     })
 }
 
@@ -252,6 +266,7 @@ mod tests {
 
     const VALID: &str = r#"
 period: 30d
+min_events: 20
 slos:
   - name: api-availability
     service: api
@@ -277,6 +292,9 @@ slos:
         assert_eq!(slo.error_budget_percent, "0.05");
         assert_eq!(slo.alert_name(), "ApiAvailabilityErrorBudgetBurn");
         assert!(matches!(&slo.events, Events::Errors(selectors) if selectors.len() == 1));
+        assert_eq!(slo.min_events, 20);
+        let overridden = parse(&with("    sli:", "    min_events: 5\n    sli:")).unwrap();
+        assert_eq!(overridden[0].min_events, 5);
     }
 
     #[test]
@@ -306,6 +324,8 @@ slos:
             (with("{job=\"api\"}']", "{job=\"api\"}[5m]']"), "instant-vector"),
             (with("http_requests_total{job=\"api\"}'", "http_in_flight{job=\"api\"}'"), "counter"),
             (with("total: [", "bucket: [\n      total: ["), "unknown field"),
+            (with("    sli:", "    min_events: 0\n    sli:"), "min_events"),
+            (with("min_events: 20\n", ""), "min_events"),
         ];
         for (text, expected) in cases {
             // With its source chain, as `cargo xtask slo` reports it.

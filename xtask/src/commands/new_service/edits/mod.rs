@@ -7,6 +7,7 @@ mod dockerfile;
 mod helm;
 mod prometheus;
 mod scrape;
+mod services_rules;
 mod text;
 
 use super::name::ServiceName;
@@ -54,6 +55,7 @@ pub const FILE_EDITS: &[FileEdit] = &[
     FileEdit { path: "Cargo.toml", apply: cargo_toml::add_member },
     FileEdit { path: "docker-compose.yml", apply: compose::add_service },
     FileEdit { path: "monitoring/prometheus/prometheus.yml", apply: prometheus::add_scrape_job },
+    FileEdit { path: "monitoring/prometheus/rules/services.yml", apply: services_rules::add_absent_rule },
     FileEdit { path: "helm/taskwatch/values.yaml", apply: helm::add_values_entry },
     FileEdit { path: "helm/taskwatch/values.schema.json", apply: helm::allow_in_schema },
     FileEdit { path: "helm/taskwatch/templates/_helpers.tpl", apply: helm::wire_database_secret },

@@ -30,7 +30,7 @@ mod tests {
         let ours = names.iter().position(|name| *name == "audit-log").unwrap();
         assert_eq!(names[ours - 1], "notification", "{names:?}");
         assert_eq!(config["scrape_configs"][ours]["static_configs"][0]["targets"][0].as_str(), Some("127.0.0.1:8084"));
-        assert_eq!(edited.lines().count(), original.lines().count() + 3, "only the job was added");
+        assert_eq!(edited.lines().count(), original.lines().count() + 4, "only the job was added");
         assert!(matches!(add_scrape_job(&edited, &spec()), Err(EditError::Exists(_))));
     }
 }

@@ -4,7 +4,9 @@
 use super::text::{Lines, indent};
 use super::{EditError, Spec};
 
-/// Inserts `- job_name: NAME` with `target` into the list under line `scrape_configs`.
+/// Inserts `- job_name: NAME` with `target` into the list under line `scrape_configs`, labelled like the
+/// other services' targets: the rules aggregate by `namespace`, and `part_of` makes TaskwatchServiceDown and the
+/// dashboards' service lists include the new service.
 pub fn insert_job(lines: &mut Lines, scrape_configs: usize, spec: &Spec, target: &str) -> Result<(), EditError> {
     let end = lines.block_end(scrape_configs);
     let jobs: Vec<(usize, String)> = (scrape_configs + 1..end)
@@ -28,6 +30,7 @@ pub fn insert_job(lines: &mut Lines, scrape_configs: usize, spec: &Spec, target:
             format!("{pad}- job_name: {}", spec.name),
             format!("{pad}  static_configs:"),
             format!("{pad}    - targets: [\"{target}\"]"),
+            format!("{pad}      labels: {{namespace: taskwatch, part_of: taskwatch}}"),
         ],
     );
     Ok(())
@@ -39,11 +42,13 @@ pub fn verify_job(config: &serde_norway::Value, spec: &Spec, target: &str) -> Re
         .as_sequence()
         .ok_or_else(|| EditError::Unverified("`scrape_configs` is not a list".into()))?;
     let ours: Vec<_> = jobs.iter().filter(|job| job["job_name"].as_str() == Some(spec.name.as_str())).collect();
-    let targets = ours.first().map(|job| &job["static_configs"][0]["targets"][0]);
+    let group = ours.first().map(|job| &job["static_configs"][0]);
+    let targets = group.map(|group| &group["targets"][0]);
+    let labelled = group.is_some_and(|group| group["labels"]["part_of"].as_str() == Some("taskwatch"));
     match (ours.len(), targets.and_then(|target| target.as_str())) {
-        (1, Some(found)) if found == target => Ok(()),
+        (1, Some(found)) if found == target && labelled => Ok(()),
         (count, found) => Err(EditError::Unverified(format!(
-            "job `{}` appears {count} times with target {found:?}, expected once with {target}",
+            "job `{}` appears {count} times with target {found:?}, expected once with {target}, labelled part_of=taskwatch",
             spec.name
         ))),
     }
