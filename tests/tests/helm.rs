@@ -32,11 +32,15 @@ const KUBE_VERSION: &str = "1.33.0";
 /// Example values files (under `helm/taskwatch/ci/`, `<case>-values.yaml`) with extra `helm template` flags.
 const CASES: [(&str, &[&str]); 5] = [
     ("default", &[]),
-    ("monitoring", &["--api-versions", "monitoring.coreos.com/v1"]),
+    ("monitoring", MONITORING_APIS),
     ("existing-secret", &[]),
     ("external-deps", &[]),
     ("quick-try", &[]),
 ];
+
+/// The Prometheus Operator's APIs, as `helm template` is told a cluster with kube-prometheus-stack serves them.
+const MONITORING_APIS: &[&str] =
+    &["--api-versions", "monitoring.coreos.com/v1", "--api-versions", "monitoring.coreos.com/v1alpha1"];
 
 fn chart_dir() -> PathBuf {
     repo_root().join("helm/taskwatch")
@@ -299,7 +303,7 @@ fn at<'a>(values: &'a mut serde_norway::Value, path: &str) -> &'a mut serde_norw
 #[test]
 fn the_schema_rejects_invalid_values_and_names_the_problem() {
     type Edit = fn(&mut serde_norway::Value);
-    let cases: [(&str, &str, Edit, &[&str]); 9] = [
+    let cases: [(&str, &str, Edit, &[&str]); 11] = [
         (
             "no Kafka address",
             "default",
@@ -364,6 +368,26 @@ fn the_schema_rejects_invalid_values_and_names_the_problem() {
                 at(v, "ingress").insert("enabled".into(), true.into());
             },
             &["ingress.hosts"],
+        ),
+        (
+            "a webhook URL written into the values instead of a Secret reference",
+            "monitoring",
+            |v| {
+                let receivers = at(v, "monitoring.alertmanagerConfig.receivers");
+                let inline: serde_norway::Value =
+                    serde_norway::from_str("webhookConfigs: [{url: 'https://hooks.example.com/secret-token'}]")
+                        .expect("YAML");
+                receivers.insert("webhook".into(), inline);
+            },
+            &["monitoring.alertmanagerConfig.receivers.webhook"],
+        ),
+        (
+            "an image digest that is not a sha256",
+            "default",
+            |v| {
+                at(v, "services.backend.image").insert("digest".into(), "latest".into());
+            },
+            &["services.backend.image.digest"],
         ),
         (
             "a short JWT secret",
@@ -471,4 +495,152 @@ fn runbook_links_follow_the_runbook_base_url_value() {
         }
     }
     assert!(alerts > 20, "only {alerts} alerts rendered");
+}
+
+/// An Alertmanager matcher string (`name="v"`, `name=~"re"`, `!=`, `!~`) as the AlertmanagerConfig's object.
+fn matcher_object(matcher: &str) -> Value {
+    let name_end = matcher.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).expect("a matcher has an operator");
+    let (name, rest) = matcher.split_at(name_end);
+    let operator = ["=~", "!~", "!=", "="].into_iter().find(|op| rest.starts_with(op)).expect("a known operator");
+    let value = rest[operator.len()..].trim().strip_prefix('"').and_then(|v| v.strip_suffix('"')).expect("quoted");
+    serde_json::json!({ "name": name, "matchType": operator, "value": value.replace("\\\"", "\"") })
+}
+
+/// A route of alertmanager.yml in the AlertmanagerConfig's shape, without its child routes.
+fn route_object(route: &Value) -> Value {
+    let mut object = serde_json::Map::new();
+    object.insert("receiver".into(), route["receiver"].clone());
+    for (file_key, crd_key) in [
+        ("group_by", "groupBy"),
+        ("continue", "continue"),
+        ("group_wait", "groupWait"),
+        ("group_interval", "groupInterval"),
+        ("repeat_interval", "repeatInterval"),
+    ] {
+        if let Some(value) = route.get(file_key) {
+            object.insert(crd_key.into(), value.clone());
+        }
+    }
+    if let Some(matchers) = route["matchers"].as_array() {
+        object.insert(
+            "matchers".into(),
+            matchers.iter().map(|m| matcher_object(m.as_str().expect("a matcher string"))).collect(),
+        );
+    }
+    Value::Object(object)
+}
+
+/// kube-prometheus-stack users get the shipped routing: the AlertmanagerConfig has exactly the routes,
+/// grouping, timings and inhibitions of monitoring/alertmanager/alertmanager.yml (read here with a parser of
+/// our own, not the chart's template), its receivers, and credentials only as Secret references.
+#[test]
+fn the_alertmanager_config_routes_groups_and_inhibits_like_alertmanager_yml() {
+    let shipped_path = repo_root().join("monitoring/alertmanager/alertmanager.yml");
+    let shipped_text = std::fs::read_to_string(&shipped_path).expect("alertmanager.yml");
+    let copy = std::fs::read_to_string(chart_dir().join("files/alertmanager/alertmanager.yml")).expect("chart copy");
+    assert!(
+        copy == shipped_text,
+        "helm/taskwatch/files/alertmanager/alertmanager.yml differs: run `cp monitoring/alertmanager/alertmanager.yml \
+         helm/taskwatch/files/alertmanager/`"
+    );
+    let shipped: Value = serde_norway::from_str(&shipped_text).expect("alertmanager.yml parses");
+
+    let rendered = documents(&render("monitoring", MONITORING_APIS));
+    let config = rendered.iter().find(|doc| doc["kind"] == "AlertmanagerConfig").expect("an AlertmanagerConfig");
+    let spec = &config["spec"];
+
+    let mut expected_route = route_object(&shipped["route"]);
+    let children: Vec<Value> =
+        shipped["route"]["routes"].as_array().expect("routes").iter().map(route_object).collect();
+    expected_route["routes"] = Value::Array(children);
+    assert_eq!(spec["route"], expected_route, "the AlertmanagerConfig's routes differ from alertmanager.yml");
+
+    let expected_inhibitions: Vec<Value> = shipped["inhibit_rules"]
+        .as_array()
+        .expect("inhibit_rules")
+        .iter()
+        .map(|rule| {
+            let objects = |key: &str| -> Value {
+                rule[key].as_array().expect("matchers").iter().map(|m| matcher_object(m.as_str().unwrap())).collect()
+            };
+            serde_json::json!({
+                "sourceMatch": objects("source_matchers"),
+                "targetMatch": objects("target_matchers"),
+                "equal": rule["equal"],
+            })
+        })
+        .collect();
+    assert_eq!(spec["inhibitRules"], Value::Array(expected_inhibitions), "inhibitions differ from alertmanager.yml");
+
+    let names = |receivers: &Value| -> Vec<String> {
+        receivers.as_array().into_iter().flatten().filter_map(|r| r["name"].as_str().map(str::to_owned)).collect()
+    };
+    assert_eq!(names(&spec["receivers"]), names(&shipped["receivers"]));
+    // Credentials are Secret references: no integration carries a URL, key or password of its own.
+    let text = serde_json::to_string(&spec["receivers"]).expect("JSON");
+    for field in ["\"url\":", "\"routingKey\":\"", "\"apiURL\":\"", "\"authPassword\":\""] {
+        assert!(!text.contains(field), "a receiver carries {field} in the clear: {text}");
+    }
+    assert!(text.contains("\"urlSecret\""), "the webhook receivers read their URL from a Secret: {text}");
+}
+
+/// The operator's kinds follow the cluster's APIs, or the force value for renders without a cluster.
+#[test]
+fn operator_resources_follow_the_apis_or_the_force_value() {
+    let kinds_of = |extra: &[&str]| -> BTreeSet<String> {
+        kinds(&render("monitoring", extra)).into_iter().map(str::to_owned).collect()
+    };
+    let operator = ["ServiceMonitor", "PrometheusRule", "AlertmanagerConfig"];
+    let offline = kinds_of(&[]);
+    assert!(operator.iter().all(|kind| !offline.contains(*kind)), "{offline:?}");
+    let only_v1 = kinds_of(&["--api-versions", "monitoring.coreos.com/v1"]);
+    assert!(only_v1.contains("PrometheusRule") && !only_v1.contains("AlertmanagerConfig"), "{only_v1:?}");
+    let forced = kinds_of(&["--set", "monitoring.forceCrdResources=true"]);
+    assert!(operator.iter().all(|kind| forced.contains(*kind)), "{forced:?}");
+}
+
+/// The optional NetworkPolicies: only the backend's port is open beyond the namespace and the monitoring
+/// namespaces, and only to `apiFrom`; every service keeps its pods spread over zones and nodes, each constraint
+/// counting that service's pods only; a digest pins the image.
+#[test]
+fn network_policies_topology_spread_and_digests_render_as_documented() {
+    let rendered = documents(&render("monitoring", MONITORING_APIS));
+    let policies: Vec<&Value> = rendered.iter().filter(|doc| doc["kind"] == "NetworkPolicy").collect();
+    let deployments: Vec<&Value> = rendered.iter().filter(|doc| doc["kind"] == "Deployment").collect();
+    assert_eq!(policies.len(), deployments.len(), "one NetworkPolicy per service");
+    for policy in &policies {
+        let service = policy["metadata"]["labels"]["app.kubernetes.io/component"].as_str().expect("component");
+        let selected = &policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"];
+        assert_eq!(selected, service, "{service}'s policy selects its own pods");
+        let rules = policy["spec"]["ingress"].as_array().expect("ingress rules");
+        for rule in rules {
+            assert_eq!(rule["ports"], serde_json::json!([{ "port": "http" }]), "{service}: only the service port");
+            let peers = rule["from"].as_array().expect("every rule names who may connect (apiFrom is set)");
+            assert!(!peers.is_empty(), "{service}: a rule without peers opens the port to anyone");
+        }
+        let from_ingress_controller = rules.iter().any(|rule| {
+            rule["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "ingress-nginx"
+        });
+        assert_eq!(from_ingress_controller, service == "backend", "{service}: only the backend's API is public");
+    }
+    for deployment in deployments {
+        let service = deployment["metadata"]["labels"]["app.kubernetes.io/component"].as_str().expect("component");
+        let spec = &deployment["spec"]["template"]["spec"];
+        let constraints = spec["topologySpreadConstraints"].as_array().expect("topology spread constraints");
+        let keys: Vec<&str> = constraints.iter().filter_map(|c| c["topologyKey"].as_str()).collect();
+        assert_eq!(keys, ["topology.kubernetes.io/zone", "kubernetes.io/hostname"], "{service}");
+        for constraint in constraints {
+            assert_eq!(constraint["labelSelector"]["matchLabels"]["app.kubernetes.io/component"], service);
+            assert_eq!(constraint["whenUnsatisfiable"], "ScheduleAnyway", "{service}: schedules on one node too");
+        }
+        let image = spec["containers"][0]["image"].as_str().expect("image");
+        if service == "backend" {
+            assert!(image.starts_with("registry.example.com/taskwatch/backend:0.1.0@sha256:"), "{image}");
+        } else {
+            assert!(!image.contains('@'), "{image}");
+        }
+    }
+    // Off by default: no policy a cluster without an enforcing CNI would pretend to honour.
+    let defaults = documents(&render("default", &[]));
+    assert!(!defaults.iter().any(|doc| doc["kind"] == "NetworkPolicy"));
 }

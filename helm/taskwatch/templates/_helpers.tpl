@@ -148,3 +148,45 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end }}
+
+{{/*
+One route of monitoring/alertmanager/alertmanager.yml in the AlertmanagerConfig's shape (camelCase fields,
+structured matchers); its child routes are the caller's business.
+*/}}
+{{- define "taskwatch.amRoute" -}}
+receiver: {{ .receiver }}
+{{- with .group_by }}
+groupBy: {{ toJson . }}
+{{- end }}
+{{- if hasKey . "continue" }}
+continue: {{ .continue }}
+{{- end }}
+{{- with .matchers }}
+matchers:
+  {{- include "taskwatch.amMatchers" . | trim | nindent 2 }}
+{{- end }}
+{{- with .group_wait }}
+groupWait: {{ . }}
+{{- end }}
+{{- with .group_interval }}
+groupInterval: {{ . }}
+{{- end }}
+{{- with .repeat_interval }}
+repeatInterval: {{ . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Alertmanager matcher strings (`name="value"`, `name=~"regex"`, `!=`, `!~`) as the CRD's {name, value, matchType}.
+*/}}
+{{- define "taskwatch.amMatchers" -}}
+{{- $pattern := `^([a-zA-Z_][a-zA-Z0-9_]*)(=~|!~|!=|=)"(.*)"$` }}
+{{- range . }}
+{{- if not (regexMatch $pattern .) }}
+{{- fail (printf "alertmanager.yml: matcher %q is not name<op>\"value\"" .) }}
+{{- end }}
+- name: {{ regexReplaceAll $pattern . "${1}" }}
+  matchType: {{ regexReplaceAll $pattern . "${2}" | quote }}
+  value: {{ regexReplaceAll $pattern . "${3}" | quote }}
+{{- end }}
+{{- end }}
