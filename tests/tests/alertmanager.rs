@@ -486,7 +486,7 @@ fn the_demo_config_routes_and_inhibits_exactly_like_the_shipped_config() {
     };
     let shipped = read(&alertmanager_config_path());
     let demo = read(&demo_config_path());
-    for key in ["route", "inhibit_rules", "templates"] {
+    for key in ["route", "inhibit_rules", "templates", "time_intervals"] {
         assert_eq!(shipped[key], demo[key], "demo.yml's `{key}` differs from alertmanager.yml's");
     }
     let names = |config: &Value| -> Vec<String> {
@@ -630,4 +630,52 @@ async fn a_dependency_down_inhibits_what_follows_from_it_in_its_own_namespace_on
         (alert("TaskwatchConsumerPartitionsUnowned", "notification", "staging", &[]), None),
     ];
     post_and_wait_for_states(&alertmanager, &expected).await;
+}
+
+/// The maintenance window (`time_intervals` + `mute_time_intervals` in alertmanager.yml): while it is current, a
+/// warning is held back (Alertmanager logs the muted flush) and a page still goes out. The window is made
+/// current by the test copy; every other test runs with a window that never comes.
+#[tokio::test]
+async fn in_the_maintenance_window_warnings_wait_and_pages_go_out() {
+    let sink = WebhookReceiver::start().await.expect("webhook receiver");
+    let config = TestConfig::from_repo(&format!("http://{}", sink.address()), Timings::FAST)
+        .and_then(TestConfig::in_maintenance_window)
+        .expect("test copy in its maintenance window");
+    let alertmanager = Alertmanager::start(&config).await.expect("alertmanager starts");
+    let warning = [
+        ("alertname", "TaskwatchHighLatency"),
+        ("namespace", "taskwatch"),
+        ("service", "backend"),
+        ("severity", "warning"),
+    ];
+    let page = [
+        ("alertname", "TaskwatchServiceDown"),
+        ("namespace", "taskwatch"),
+        ("service", "reminder"),
+        ("severity", "critical"),
+    ];
+    alertmanager.post_alerts(&[Alert::new(&warning), Alert::new(&page)]).await.expect("alerts posted");
+
+    let paged = sink
+        .wait_for(
+            |request| {
+                Notification::parse(request)
+                    .is_some_and(|n| n.reports("pager", "firing", &[("alertname", "TaskwatchServiceDown")]))
+            },
+            DEADLINE,
+        )
+        .await;
+    assert!(paged.is_some(), "the page did not go out in the maintenance window:\n{}", alertmanager.output());
+    let muted = testkit::wait::until_some(DEADLINE, || async {
+        alertmanager.output().contains("Notifications not sent, route is within mute time").then_some(())
+    })
+    .await;
+    assert!(muted.is_ok(), "Alertmanager never held a notification back:\n{}", alertmanager.output());
+    // The muted flush has happened: had it sent, the chat receiver would have the warning now.
+    let chatted = sink
+        .requests()
+        .iter()
+        .filter_map(Notification::parse)
+        .any(|n| n.receiver == "chat" && n.mentions(&[("alertname", "TaskwatchHighLatency")]));
+    assert!(!chatted, "the warning reached chat inside the maintenance window");
 }

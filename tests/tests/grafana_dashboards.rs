@@ -268,6 +268,57 @@ fn every_panel_keeps_to_the_chosen_namespace_and_no_query_lists_the_services() {
     assert!(problems.is_empty(), "dashboards that mix namespaces or list services:\n{}", problems.join("\n"));
 }
 
+/// The logs panels say what they select: every label of a Loki stream selector is named in the panel's
+/// description, and the service dashboard links to its service's traces in Tempo's Explore view.
+#[test]
+fn logs_panels_describe_their_selector_and_the_service_dashboard_links_to_its_traces() {
+    let mut problems = Vec::new();
+    for dashboard in dashboards() {
+        let panels = dashboard.panels();
+        for query in dashboard.queries().into_iter().filter(|query| query.datasource == "loki") {
+            let description = panels
+                .iter()
+                .find(|panel| panel["title"].as_str() == Some(query.panel.as_str()))
+                .and_then(|panel| panel["description"].as_str())
+                .unwrap_or_default();
+            let selector = query.expr.split_once('{').and_then(|(_, rest)| rest.split_once('}')).map(|(s, _)| s);
+            for label in selector.unwrap_or_default().split(',').filter_map(|m| m.split(['=', '!']).next()) {
+                let label = label.trim();
+                if !label.is_empty() && !description.contains(&format!("`{label}`")) {
+                    problems.push(format!(
+                        "{} / {}: the description does not name `{label}`",
+                        dashboard.uid(),
+                        query.panel
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+    let service = dashboards().into_iter().find(|d| d.uid() == "taskwatch-service").expect("the service dashboard");
+    let explore: Vec<Value> = service.json["links"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|link| link["url"].as_str())
+        .filter(|url| url.starts_with("/explore?"))
+        .filter_map(|url| {
+            let parsed = reqwest::Url::parse(&format!("http://grafana{url}")).ok()?;
+            let panes = parsed.query_pairs().find(|(key, _)| key == "panes")?.1.into_owned();
+            serde_json::from_str(&panes).ok()
+        })
+        .collect();
+    let to_tempo = explore.iter().any(|panes| {
+        let pane = &panes["a"];
+        pane["datasource"] == "tempo"
+            && pane["queries"][0]["query"]
+                .as_str()
+                .is_some_and(|q| q.contains("resource.service.name") && q.contains("${service}"))
+    });
+    assert!(to_tempo, "no Explore link to the service's traces in Tempo: {explore:?}");
+}
+
 /// Every data link into a Taskwatch dashboard (`/d/<uid>/…?var-<name>=…`) names a dashboard that exists and
 /// variables it has, so a drill-down never lands on "dashboard not found" or an ignored filter.
 #[test]

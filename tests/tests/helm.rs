@@ -516,6 +516,7 @@ fn route_object(route: &Value) -> Value {
         ("group_wait", "groupWait"),
         ("group_interval", "groupInterval"),
         ("repeat_interval", "repeatInterval"),
+        ("mute_time_intervals", "muteTimeIntervals"),
     ] {
         if let Some(value) = route.get(file_key) {
             object.insert(crd_key.into(), value.clone());
@@ -554,6 +555,38 @@ fn the_alertmanager_config_routes_groups_and_inhibits_like_alertmanager_yml() {
         shipped["route"]["routes"].as_array().expect("routes").iter().map(route_object).collect();
     expected_route["routes"] = Value::Array(children);
     assert_eq!(spec["route"], expected_route, "the AlertmanagerConfig's routes differ from alertmanager.yml");
+
+    // The maintenance window: the same named intervals, their times in the CRD's spelling.
+    let expected_windows: Vec<Value> = shipped["time_intervals"]
+        .as_array()
+        .expect("time_intervals")
+        .iter()
+        .map(|interval| {
+            let windows: Vec<Value> = interval["time_intervals"]
+                .as_array()
+                .expect("a list of windows")
+                .iter()
+                .map(|window| {
+                    let mut object = serde_json::Map::new();
+                    for key in ["weekdays", "months", "years"] {
+                        if let Some(value) = window.get(key) {
+                            object.insert(key.into(), value.clone());
+                        }
+                    }
+                    if let Some(times) = window["times"].as_array() {
+                        let times = times
+                            .iter()
+                            .map(|t| serde_json::json!({ "startTime": t["start_time"], "endTime": t["end_time"] }))
+                            .collect();
+                        object.insert("times".into(), Value::Array(times));
+                    }
+                    Value::Object(object)
+                })
+                .collect();
+            serde_json::json!({ "name": interval["name"], "timeIntervals": windows })
+        })
+        .collect();
+    assert_eq!(spec["muteTimeIntervals"], Value::Array(expected_windows), "the maintenance window differs");
 
     let expected_inhibitions: Vec<Value> = shipped["inhibit_rules"]
         .as_array()

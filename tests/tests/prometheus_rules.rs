@@ -213,3 +213,17 @@ async fn a_real_prometheus_loads_the_shipped_configuration_and_evaluates_every_r
         assert!(jobs.contains(job), "no scrape job {job}: {jobs:?}");
     }
 }
+
+/// Every runbook tells the on-call how to silence its alert for planned work (or why never to).
+#[test]
+fn every_runbook_says_how_to_silence_its_alert() {
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(runbooks_dir()).expect("runbooks readable") {
+        let path = entry.expect("a runbook entry").path();
+        let text = std::fs::read_to_string(&path).expect("runbook readable");
+        if !text.contains("\n## Silence it\n") {
+            missing.push(path.display().to_string());
+        }
+    }
+    assert!(missing.is_empty(), "runbooks without a `## Silence it` section: {missing:?}");
+}

@@ -174,6 +174,9 @@ groupInterval: {{ . }}
 {{- with .repeat_interval }}
 repeatInterval: {{ . }}
 {{- end }}
+{{- with .mute_time_intervals }}
+muteTimeIntervals: {{ toJson . }}
+{{- end }}
 {{- end }}
 
 {{/*

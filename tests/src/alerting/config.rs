@@ -84,10 +84,20 @@ impl TestConfig {
         let config_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let root = document.as_mapping_mut().ok_or_else(|| shape("the document is not a mapping"))?;
         rewrite(root)?;
+        set_time_intervals(root, Window::Never)?;
         let route = root.get_mut("route").ok_or_else(|| shape("there is no `route`"))?;
         shorten_timings(route, timings, true)?;
         absolute_templates(root, &config_dir)?;
         Ok(Self { document })
+    }
+
+    /// Every time interval (the maintenance window) rewritten to span all of time, so the routes that mute
+    /// during it are muted now. By default the test copies replace them with one that never comes, so no test
+    /// depends on the day it runs.
+    pub fn in_maintenance_window(mut self) -> Result<Self, AlertingError> {
+        let root = self.document.as_mapping_mut().ok_or_else(|| shape("the document is not a mapping"))?;
+        set_time_intervals(root, Window::Always)?;
+        Ok(self)
     }
 
     /// The receivers' names, in file order.
@@ -150,6 +160,31 @@ fn redirect_receivers(root: &mut Mapping, sink_base_url: &str) -> Result<(), Ale
         webhook.insert("send_resolved".into(), send_resolved.into());
         webhook.insert("max_alerts".into(), 0.into());
         receiver.insert("webhook_configs".into(), Value::Sequence(vec![Value::Mapping(webhook)]));
+    }
+    Ok(())
+}
+
+/// What a rewritten time interval covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Window {
+    /// A year long past: the interval is never current.
+    Never,
+    /// Every minute of every day.
+    Always,
+}
+
+/// Replaces what every named interval under `time_intervals` covers, keeping the names the routes refer to.
+fn set_time_intervals(root: &mut Mapping, window: Window) -> Result<(), AlertingError> {
+    let Some(intervals) = root.get_mut("time_intervals") else { return Ok(()) };
+    let intervals = intervals.as_sequence_mut().ok_or_else(|| shape("`time_intervals` is not a list"))?;
+    let covered: Value = match window {
+        Window::Never => serde_norway::from_str("[{years: ['1970']}]"),
+        Window::Always => serde_norway::from_str("[{times: [{start_time: '00:00', end_time: '24:00'}]}]"),
+    }
+    .map_err(|source| AlertingError::Yaml { path: "<time interval>".into(), source })?;
+    for interval in intervals {
+        let interval = interval.as_mapping_mut().ok_or_else(|| shape("a time interval is not a mapping"))?;
+        interval.insert("time_intervals".into(), covered.clone());
     }
     Ok(())
 }
