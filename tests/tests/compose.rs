@@ -278,3 +278,49 @@ fn the_collector_stamps_the_services_deployment_environment() {
         assert_eq!(environment, stamped, "{service}'s deployment.environment.name and the collector's differ");
     }
 }
+
+/// Alertmanager's configuration and credentials, as the service mounts them.
+fn alertmanager_mounts(model: &Value) -> Vec<(String, String)> {
+    services(model)["alertmanager"]["volumes"]
+        .as_array()
+        .expect("alertmanager has volumes")
+        .iter()
+        .filter_map(|volume| Some((volume["source"].as_str()?.to_owned(), volume["target"].as_str()?.to_owned())))
+        .collect()
+}
+
+/// Compose mails every alert to Mailpit unless `.env` names a configuration with real receivers; then that file
+/// is mounted, and every credential file it reads is in the mounted secrets directory, under a name the
+/// directory's README documents (the files themselves are git-ignored).
+#[test]
+fn alertmanager_uses_the_demo_receivers_unless_env_names_real_ones() {
+    let root = repo_root();
+    let config_target = "/etc/alertmanager/alertmanager.yml";
+    let demo = alertmanager_mounts(&rendered());
+    let mounted = |mounts: &[(String, String)], target: &str| {
+        mounts.iter().find(|(_, t)| t == target).map(|(source, _)| source.clone()).expect("mounted")
+    };
+    assert!(mounted(&demo, config_target).ends_with("monitoring/alertmanager/demo.yml"), "{demo:?}");
+    let secrets = mounted(&demo, "/etc/alertmanager/secrets");
+    assert!(secrets.ends_with("monitoring/alertmanager/secrets"), "{secrets}");
+
+    let real: Value = serde_json::from_str(&run(Command::new(compose_binary())
+        .current_dir(&root)
+        .env("ALERTMANAGER_CONFIG", "alertmanager.yml")
+        .arg("--project-directory")
+        .arg(&root)
+        .args(["--file", "docker-compose.yml", "--env-file", ".env.example", "config", "--format", "json"])))
+    .expect("compose config renders JSON");
+    let real = alertmanager_mounts(&real);
+    assert!(mounted(&real, config_target).ends_with("monitoring/alertmanager/alertmanager.yml"), "{real:?}");
+
+    let shipped = std::fs::read_to_string(root.join("monitoring/alertmanager/alertmanager.yml")).expect("config");
+    let readme = std::fs::read_to_string(root.join("monitoring/alertmanager/secrets/README.md")).expect("README");
+    let files: Vec<&str> =
+        shipped.lines().filter_map(|line| line.split_once("_file:").map(|(_, path)| path.trim())).collect();
+    assert!(files.len() >= 3, "the shipped receivers read their credentials from files: {files:?}");
+    for path in files {
+        let name = path.strip_prefix("/etc/alertmanager/secrets/").unwrap_or_else(|| panic!("{path} is elsewhere"));
+        assert!(readme.contains(&format!("`{name}`")), "secrets/README.md does not document {name}");
+    }
+}
