@@ -2,7 +2,12 @@
 //! dead-letter producer metrics from `messaging`, pool metrics from `database`; there is no outbox here). Every
 //! label value is a bounded enum: channels, outcomes — never addresses, hosts or ids.
 
+use std::sync::LazyLock;
 use std::time::Duration;
+
+use observability::exemplars::{ExemplarHistogram, RecordedTrace};
+use observability::metrics::DELAY_SECONDS_BUCKETS;
+use prometheus_client::encoding::EncodeLabelSet;
 
 use crate::channel::Channel;
 
@@ -12,8 +17,25 @@ pub const DELIVERIES_TOTAL: &str = "taskwatch_notification_deliveries_total";
 /// Counter · attempts · `channel`. Sends actually tried against an SMTP server or webhook (retries included;
 /// deliveries deferred by an open circuit are not attempts).
 pub const ATTEMPTS_TOTAL: &str = "taskwatch_notification_attempts_total";
-/// Histogram · seconds · `channel`. From the reminder's `remind_at` to the destination accepting it.
+/// Histogram · seconds · `channel`. From the reminder's `remind_at` to the destination accepting it; each bucket's
+/// exemplar names the delivery's trace (the reminder's, continued).
 pub const DELIVERY_LATENCY_SECONDS: &str = "taskwatch_notification_delivery_latency_seconds";
+
+/// The `channel` label of [`DELIVERY_LATENCY_SECONDS`].
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabel {
+    /// [`Channel::as_str`].
+    channel: &'static str,
+}
+
+/// [`DELIVERY_LATENCY_SECONDS`], in the exemplar registry (see `observability::exemplars`).
+static DELIVERY_LATENCY: LazyLock<ExemplarHistogram<ChannelLabel>> = LazyLock::new(|| {
+    ExemplarHistogram::register(
+        DELIVERY_LATENCY_SECONDS,
+        "Time from a reminder's remind_at to its delivery being accepted.",
+        DELAY_SECONDS_BUCKETS,
+    )
+});
 /// Counter · dead letters · `channel`. Deliveries given up on (attempts exhausted or permanently refused) and
 /// written to `notifications.dlq`.
 pub const DEAD_LETTERS_TOTAL: &str = "taskwatch_notification_dead_letters_total";
@@ -88,11 +110,7 @@ impl IntakeOutcome {
 pub fn describe() {
     metrics::describe_counter!(DELIVERIES_TOTAL, "Delivery attempts by channel and outcome.");
     metrics::describe_counter!(ATTEMPTS_TOTAL, "Sends tried against an SMTP server or webhook, retries included.");
-    metrics::describe_histogram!(
-        DELIVERY_LATENCY_SECONDS,
-        metrics::Unit::Seconds,
-        "Time from a reminder's remind_at to its delivery being accepted."
-    );
+    LazyLock::force(&DELIVERY_LATENCY);
     metrics::describe_counter!(DEAD_LETTERS_TOTAL, "Deliveries given up on and written to notifications.dlq.");
     metrics::describe_gauge!(DELIVERIES_PENDING, "Deliveries neither sent nor dead.");
     metrics::describe_gauge!(
@@ -129,9 +147,10 @@ pub fn attempted(channel: Channel) {
     metrics::counter!(ATTEMPTS_TOTAL, "channel" => channel.as_str()).increment(1);
 }
 
-/// Records in [`DELIVERY_LATENCY_SECONDS`] how long after its `remind_at` a delivery was accepted.
-pub fn delivered_after(channel: Channel, latency: Duration) {
-    metrics::histogram!(DELIVERY_LATENCY_SECONDS, "channel" => channel.as_str()).record(latency.as_secs_f64());
+/// Records in [`DELIVERY_LATENCY_SECONDS`] how long after its `remind_at` a delivery was accepted, with the
+/// delivery's `trace` as the exemplar when it was recorded.
+pub fn delivered_after(channel: Channel, latency: Duration, trace: Option<RecordedTrace>) {
+    DELIVERY_LATENCY.observe(&ChannelLabel { channel: channel.as_str() }, latency.as_secs_f64(), trace);
 }
 
 /// Counts one delivery whose dead letter the broker acknowledged in [`DEAD_LETTERS_TOTAL`].

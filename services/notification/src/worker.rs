@@ -17,6 +17,7 @@ use events::CloudEvent;
 use events::reminder::ReminderDue;
 use messaging::MessageHeaders;
 use observability::Shutdown;
+use observability::exemplars::RecordedTrace;
 use sqlx::PgPool;
 use tokio::sync::Notify;
 use tracing::Instrument as _;
@@ -181,7 +182,9 @@ impl DeliveryWorker {
                 if store::mark_sent(&self.pool, delivery, attempts).await? == Recorded::Yes {
                     metrics::delivery(delivery.channel, DeliveryOutcome::Sent);
                     let latency = (Utc::now() - delivery.remind_at).to_std().unwrap_or_default();
-                    metrics::delivered_after(delivery.channel, latency);
+                    // The current span is this delivery's (`deliver` instruments `attempt` with it).
+                    let trace = RecordedTrace::of_span(&tracing::Span::current());
+                    metrics::delivered_after(delivery.channel, latency, trace);
                     tracing::info!(attempts, "delivered");
                 }
                 Ok(Outcome::Sent)

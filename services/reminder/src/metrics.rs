@@ -1,7 +1,11 @@
 //! The service's own metrics (HTTP and health metrics come from `observability`, consumer and producer metrics
 //! from `messaging`, outbox and pool metrics from `outbox` and `database`). Every label value is bounded.
 
+use std::sync::LazyLock;
 use std::time::Duration;
+
+use observability::exemplars::{ExemplarHistogram, NoLabels, RecordedTrace};
+use observability::metrics::DELAY_SECONDS_BUCKETS;
 
 use crate::store::jobs::Backlog;
 use crate::store::tasks::Applied;
@@ -16,8 +20,15 @@ pub const MISSED_TOTAL: &str = "taskwatch_reminders_missed_total";
 /// Histogram · seconds. A fired job's `remind_at` → the claim that fired it (the transaction that wrote its
 /// `reminder.due.v1` to the outbox; observed once it committed), by the database's clock. This is the scheduler's own lateness, the part of
 /// a reminder's timeliness this service decides; the outbox's publish lag (`taskwatch_outbox_publish_lag_seconds`)
-/// follows it. Missed jobs are not observed here.
+/// follows it. Missed jobs are not observed here. Each bucket's exemplar names the trace of the firing (the task's).
 pub const FIRE_DELAY_SECONDS: &str = "taskwatch_reminder_fire_delay_seconds";
+
+/// The help text of [`FIRE_DELAY_SECONDS`].
+const FIRE_DELAY_HELP: &str = "Delay from a reminder's remind_at to the claim that fired it.";
+
+/// [`FIRE_DELAY_SECONDS`], in the exemplar registry (see `observability::exemplars`).
+static FIRE_DELAY: LazyLock<ExemplarHistogram<NoLabels>> =
+    LazyLock::new(|| ExemplarHistogram::register(FIRE_DELAY_SECONDS, FIRE_DELAY_HELP, DELAY_SECONDS_BUCKETS));
 /// Counter · reminders. Jobs that were not fired on time ([`ON_TIME`]): counted once per job when it is still
 /// pending that long after its time, or fires later than that, or is missed, whichever comes first. The
 /// reminder-timeliness SLO's bad events: a scheduler that fires nothing burns the budget, not only a late one.
@@ -95,11 +106,7 @@ pub fn describe() {
     metrics::describe_gauge!(JOBS_PENDING, "Reminder jobs waiting to fire, due or not.");
     metrics::describe_counter!(FIRED_TOTAL, "Reminder jobs fired (reminder.due.v1 committed to the outbox).");
     metrics::describe_counter!(MISSED_TOTAL, "Reminder jobs due longer ago than the maximum lateness; not sent.");
-    metrics::describe_histogram!(
-        FIRE_DELAY_SECONDS,
-        metrics::Unit::Seconds,
-        "Delay from a reminder's remind_at to the claim that fired it."
-    );
+    LazyLock::force(&FIRE_DELAY);
     metrics::describe_counter!(TASK_EVENTS_TOTAL, "Task events consumed, by what they did to the reminder jobs.");
     metrics::describe_counter!(OVERDUE_TOTAL, "Reminder jobs not fired within 30 s of their time (counted once each).");
     metrics::describe_gauge!(
@@ -132,9 +139,9 @@ pub fn overdue(count: u64) {
 
 /// Counts one fired job and records how long after its `remind_at` it was claimed ([`FIRED_TOTAL`],
 /// [`FIRE_DELAY_SECONDS`]).
-pub fn fired(delay: Duration) {
+pub fn fired(delay: Duration, trace: Option<RecordedTrace>) {
     metrics::counter!(FIRED_TOTAL).increment(1);
-    metrics::histogram!(FIRE_DELAY_SECONDS).record(delay.as_secs_f64());
+    FIRE_DELAY.observe(&NoLabels {}, delay.as_secs_f64(), trace);
 }
 
 /// Counts `count` jobs settled as missed ([`MISSED_TOTAL`]).

@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use events::topics::REMINDERS;
+use observability::exemplars::RecordedTrace;
 use opentelemetry::trace::TraceContextExt as _;
 use outbox::{Enqueued, Outbox, OutboxMessage};
 use sqlx::{PgConnection, PgPool};
@@ -139,8 +140,11 @@ impl Scheduler {
             .into_iter()
             .partition(|job| judge(job.remind_at, job.claimed_at, self.config.max_lateness) == Verdict::Fire);
         let mut enqueued = Vec::with_capacity(fire.len());
+        let mut traces = Vec::with_capacity(fire.len());
         for job in &fire {
-            enqueued.push(write_due_event(&mut tx, &self.outbox, job).await?);
+            let (receipt, trace) = write_due_event(&mut tx, &self.outbox, job).await?;
+            enqueued.push(receipt);
+            traces.push(trace);
         }
         let fired: Vec<Uuid> = fire.iter().map(|job| job.id).collect();
         let missed: Vec<Uuid> = miss.iter().map(|job| job.id).collect();
@@ -151,9 +155,9 @@ impl Scheduler {
         // Counted only once committed: a rolled-back batch fires again and must not count twice.
         enqueued.into_iter().for_each(Enqueued::committed);
         let mut overdue = 0;
-        for job in &fire {
+        for (job, trace) in fire.iter().zip(traces) {
             let delay = (job.claimed_at - job.remind_at).to_std().unwrap_or(Duration::ZERO);
-            metrics::fired(delay);
+            metrics::fired(delay, trace);
             overdue += u64::from(delay > metrics::ON_TIME && !job.overdue_counted);
         }
         overdue += miss.iter().map(|job| u64::from(!job.overdue_counted)).sum::<u64>();
@@ -173,8 +177,13 @@ impl Scheduler {
 }
 
 /// Writes the job's `reminder.due.v1` into the outbox inside the claim transaction, in a span that continues the
-/// trace of the task event that planned the job; the outbox row carries that span's context to the relay.
-async fn write_due_event(tx: &mut PgConnection, outbox: &Outbox, job: &DueJob) -> Result<Enqueued, SchedulerError> {
+/// trace of the task event that planned the job; the outbox row carries that span's context to the relay. Also
+/// returns that trace when it is recorded, for the fire delay's exemplar.
+async fn write_due_event(
+    tx: &mut PgConnection,
+    outbox: &Outbox,
+    job: &DueJob,
+) -> Result<(Enqueued, Option<RecordedTrace>), SchedulerError> {
     let stored = TraceContext::from_map(job.trace_context.0.clone());
     let span = tracing::info_span!(
         "reminder.fire",
@@ -188,6 +197,7 @@ async fn write_due_event(tx: &mut PgConnection, outbox: &Outbox, job: &DueJob) -
         // Fails only without an OpenTelemetry layer, when there is no trace to continue anyway.
         let _ = span.set_parent(parent);
     }
+    let recorded = RecordedTrace::of_span(&span);
     let trace = TraceContext::of_span(&span).unwrap_or(stored);
     let event = due_event(job);
     let message = OutboxMessage {
@@ -204,7 +214,7 @@ async fn write_due_event(tx: &mut PgConnection, outbox: &Outbox, job: &DueJob) -
             .await
             .map_err(|source| SchedulerError::Outbox { job_id: job.id, source })?;
         tracing::info!(event_id = %event.id, "reminder fired");
-        Ok(enqueued)
+        Ok((enqueued, recorded))
     }
     .instrument(span)
     .await

@@ -128,7 +128,7 @@ async fn downtime_catch_up_fires_what_is_late_and_misses_what_is_too_late() {
     assert_eq!(rows.len(), 1, "a missed job is not sent");
     let fired_remind_at = instant(&rows[0].0["data"]["remind_at"]);
     assert!(fired_remind_at > now() - minutes(6) && fired_remind_at < now() - minutes(4), "{fired_remind_at}");
-    let metrics = recorder.render();
+    let metrics = observability::metrics::scrape_text(&recorder);
     assert_eq!(series_value(&metrics, "taskwatch_reminders_missed_total"), Some(1.0), "{metrics}");
     assert_eq!(series_value(&metrics, "taskwatch_reminders_fired_total"), Some(1.0), "{metrics}");
     assert_eq!(series_value(&metrics, "taskwatch_reminder_fire_delay_seconds_count"), Some(1.0), "{metrics}");

@@ -131,6 +131,17 @@ where
     )
 }
 
+/// What `/metrics` answers a scraper that does not ask for OpenMetrics: every metric of `handle` and the exemplar
+/// histograms, in the Prometheus text format. For tests that read the metrics without serving them.
+pub fn scrape_text(handle: &PrometheusHandle) -> String {
+    render_text(handle.render())
+}
+
+/// What `/metrics` answers a scraper that asks for OpenMetrics (Prometheus does): exemplars included.
+pub fn scrape_openmetrics(handle: &PrometheusHandle) -> String {
+    render_openmetrics(&handle.render())
+}
+
 /// The exporter's text followed by the exemplar histograms in the same format.
 fn render_text(mut body: String) -> String {
     // Writing into a String cannot fail.

@@ -15,6 +15,7 @@ use chrono::Utc;
 use futures::future::join_all;
 use messaging::{MessageHeaders, OutgoingMessage, Producer, TopicSpec};
 use observability::Backoff;
+use observability::exemplars::RecordedTrace;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::time::Instant;
@@ -160,7 +161,8 @@ impl Relay {
                     // Published but not marked: the row is sent again after its lease; consumers dedupe on the id.
                     tracing::warn!(%error, cause = %error.source, event_id = %row.id, "marking an outbox row published failed");
                 }
-                metrics::published((Utc::now() - row.created_at).to_std().unwrap_or_default());
+                let lag = (Utc::now() - row.created_at).to_std().unwrap_or_default();
+                metrics::published(lag, RecordedTrace::of_headers(&row.headers.0));
                 true
             }
             Err(error) => {

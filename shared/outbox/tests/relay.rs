@@ -154,7 +154,7 @@ async fn a_committed_event_is_published_once_with_its_key_and_trace_headers() {
     wait_until_all_published(&db.pool()).await;
     assert!(reader.extra(Duration::from_secs(2)).await.is_empty(), "published once");
 
-    let text = metrics.render();
+    let text = observability::metrics::scrape_text(&metrics);
     for series in [
         "taskwatch_outbox_events_written_total{event_type=\"test.numbered.v1\"} 1",
         "taskwatch_outbox_pending_events 0",
@@ -163,6 +163,12 @@ async fn a_committed_event_is_published_once_with_its_key_and_trace_headers() {
         assert!(text.lines().any(|line| line == series), "{series} missing from\n{text}");
     }
     assert!(text.contains("taskwatch_outbox_publish_lag_seconds_count 1"), "lag recorded:\n{text}");
+    // Its exemplar names the event's trace, in the OpenMetrics a Prometheus scrape asks for.
+    let openmetrics = observability::metrics::scrape_openmetrics(&metrics);
+    let exemplar = openmetrics
+        .lines()
+        .find(|line| line.starts_with("taskwatch_outbox_publish_lag_seconds_bucket") && line.contains(" # {"));
+    assert!(exemplar.is_some_and(|line| line.contains(&format!("trace_id=\"{trace_id}\""))), "{openmetrics}");
     relay.stop().await;
     reader.stop().await;
 }
