@@ -16,7 +16,7 @@ use e2e::alerting::{
 use serde_json::json;
 use serde_norway::Value;
 use testkit::smtp::SmtpSink;
-use testkit::webhook::WebhookReceiver;
+use testkit::webhook::{ReceivedRequest, WebhookReceiver};
 
 const SERVICES: [&str; 4] = ["backend", "reminder", "recurring-task", "notification"];
 
@@ -328,6 +328,17 @@ async fn post_and_wait_for_states(alertmanager: &Alertmanager, expected: &[(Labe
     wait_for_states(alertmanager, expected).await;
 }
 
+/// The first notification (already received or still to come) telling `receiver` that `alertname` fires.
+async fn firing_notification(sink: &WebhookReceiver, receiver: &str, alertname: &str) -> Option<ReceivedRequest> {
+    sink.wait_for(
+        |request| {
+            Notification::parse(request).is_some_and(|n| n.reports(receiver, "firing", &[("alertname", alertname)]))
+        },
+        DEADLINE,
+    )
+    .await
+}
+
 async fn start_alertmanager() -> (WebhookReceiver, Alertmanager) {
     let sink = WebhookReceiver::start().await.expect("webhook receiver");
     let config = TestConfig::from_repo(&format!("http://{}", sink.address()), Timings::FAST).expect("test copy");
@@ -442,15 +453,7 @@ async fn a_down_service_inhibits_only_its_own_latency_error_and_burn_alerts() {
             .await;
         assert!(arrived.is_some(), "the reminder's latency alert never reached {receiver}:\n{}", alertmanager.output());
     }
-    let paged = sink
-        .wait_for(
-            |request| {
-                Notification::parse(request)
-                    .is_some_and(|n| n.reports("pager", "firing", &[("alertname", "TaskwatchServiceDown")]))
-            },
-            DEADLINE,
-        )
-        .await;
+    let paged = firing_notification(&sink, "pager", "TaskwatchServiceDown").await;
     assert!(paged.is_some(), "the down alert was not paged:\n{}", alertmanager.output());
 
     // Every active alert is its own group (alertname × service), all posted at once with the same group_wait:
@@ -656,15 +659,7 @@ async fn in_the_maintenance_window_warnings_wait_and_pages_go_out() {
     ];
     alertmanager.post_alerts(&[Alert::new(&warning), Alert::new(&page)]).await.expect("alerts posted");
 
-    let paged = sink
-        .wait_for(
-            |request| {
-                Notification::parse(request)
-                    .is_some_and(|n| n.reports("pager", "firing", &[("alertname", "TaskwatchServiceDown")]))
-            },
-            DEADLINE,
-        )
-        .await;
+    let paged = firing_notification(&sink, "pager", "TaskwatchServiceDown").await;
     assert!(paged.is_some(), "the page did not go out in the maintenance window:\n{}", alertmanager.output());
     let muted = testkit::wait::until_some(DEADLINE, || async {
         alertmanager.output().contains("Notifications not sent, route is within mute time").then_some(())

@@ -677,3 +677,35 @@ fn network_policies_topology_spread_and_digests_render_as_documented() {
     let defaults = documents(&render("default", &[]));
     assert!(!defaults.iter().any(|doc| doc["kind"] == "NetworkPolicy"));
 }
+
+/// The runbooks' `kubectl -l <label>=<service>` selectors use a label the chart's pods carry with the service's
+/// name as its value (`app.kubernetes.io/component`), so the command a page links to finds the pods.
+#[test]
+fn runbook_pod_selectors_use_the_charts_service_label() {
+    let rendered = documents(&render("default", &[]));
+    let pod_labels: Vec<serde_json::Map<String, Value>> = rendered
+        .iter()
+        .filter(|doc| doc["kind"] == "Deployment")
+        .map(|doc| doc["spec"]["template"]["metadata"]["labels"].as_object().cloned().expect("pod labels"))
+        .collect();
+    let mut selectors = 0;
+    for entry in std::fs::read_dir(repo_root().join("monitoring/runbooks")).expect("runbooks") {
+        let path = entry.expect("a runbook").path();
+        let text = std::fs::read_to_string(&path).expect("readable");
+        for (_, rest) in text.match_indices("-l ").map(|(at, _)| text.split_at(at + 3)) {
+            let selector = rest.split(|c: char| c.is_whitespace() || c == '`').next().unwrap_or_default();
+            let Some((key, "<service>")) = selector.split_once('=') else { continue };
+            selectors += 1;
+            for labels in &pod_labels {
+                let service = labels["app.kubernetes.io/component"].as_str().expect("component label");
+                assert_eq!(
+                    labels.get(key).and_then(Value::as_str),
+                    Some(service),
+                    "{}: `-l {selector}` does not select the chart's {service} pods",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(selectors >= 3, "the runbooks name pods by label {selectors} times");
+}

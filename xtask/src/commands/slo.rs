@@ -189,6 +189,28 @@ mod tests {
         }
     }
 
+    /// The day-long windows never read raw series: only the short windows `rate` over counters, and the long ones
+    /// average the recorded 5m rates (a 30-day `rate` over raw series every evaluation is what they replace).
+    #[test]
+    fn only_short_windows_read_raw_counters() {
+        let (_, file) = repository_rules();
+        for rule in rules_of(&file) {
+            let expr = rule["expr"].as_str().unwrap();
+            for (_, rest) in expr.match_indices("rate(").map(|(at, _)| expr.split_at(at)) {
+                if rest.starts_with("rate(taskwatch_slo:") {
+                    continue;
+                }
+                let window = rest.split_once('[').and_then(|(_, w)| w.split_once(']')).map(|(w, _)| w).unwrap();
+                assert!(rules::SHORT_WINDOWS.contains(&window), "a raw rate over {window}: {expr}");
+            }
+            for long in rules::LONG_WINDOWS {
+                if expr.contains(&format!("[{long}]")) {
+                    assert!(expr.contains("_over_time(taskwatch_slo:"), "{long} over raw series: {expr}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn differences_are_located_by_line() {
         assert_eq!(first_difference("a\nb\n", "a\nb\n"), None);
