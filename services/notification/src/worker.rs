@@ -213,6 +213,8 @@ impl DeliveryWorker {
         if store::give_up(&self.pool, delivery, attempts, &failure.message).await? == Recorded::ClaimLost {
             return Ok(Outcome::Dead);
         }
+        // On the delivery's span (`deliver` instruments `attempt` with it): the trace shows why it was given up.
+        observability::record_exception(&tracing::Span::current(), failure);
         self.bury(delivery, attempts, &failure.message).await
     }
 

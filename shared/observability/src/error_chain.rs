@@ -1,7 +1,11 @@
-//! One way to print an error with its causes, for log fields, dead-letter reasons and problem details.
+//! One way to print an error with its causes, for log fields, dead-letter reasons and problem details, and one way
+//! to put it on a span as an OpenTelemetry exception event.
 
 use std::error::Error;
 use std::fmt;
+
+use opentelemetry::KeyValue;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// Displays `error` followed by each of its sources, `": "`-joined: transport errors keep the useful part
 /// (refused, DNS, TLS) in the chain. A cause whose text the line already holds is skipped, so an error that
@@ -28,6 +32,29 @@ impl fmt::Display for ErrorChain<'_> {
 /// `error` and its sources as one line; see [`ErrorChain`].
 pub fn error_chain(error: &(dyn Error + '_)) -> String {
     ErrorChain(error).to_string()
+}
+
+/// Records `error` on `span` as an OpenTelemetry exception event (semantic conventions: `exception.type` the error's
+/// Rust type, `exception.message` its text, `exception.stacktrace` its cause chain, one `caused by:` line per
+/// source, Rust errors having no stack trace of their own) and marks the span failed, so Tempo shows the error
+/// where it happened. For an error that ends a request with a 5xx or makes a service give up on an event.
+pub fn record_exception<E: Error + ?Sized>(span: &tracing::Span, error: &E) {
+    let mut causes = Vec::new();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        causes.push(format!("caused by: {cause}"));
+        source = cause.source();
+    }
+    let message = error.to_string();
+    let mut attributes = vec![
+        KeyValue::new("exception.type", std::any::type_name::<E>()),
+        KeyValue::new("exception.message", message.clone()),
+    ];
+    if !causes.is_empty() {
+        attributes.push(KeyValue::new("exception.stacktrace", causes.join("\n")));
+    }
+    span.add_event("exception", attributes);
+    span.set_status(opentelemetry::trace::Status::error(message));
 }
 
 #[cfg(test)]

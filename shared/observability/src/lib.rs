@@ -132,7 +132,7 @@ pub mod trace_headers;
 pub use backoff::{Backoff, Delays, InvalidBackoff};
 pub use client::{BreakerState, ClientConfig, ClientError, ServiceClient};
 pub use config::{ConfigError, DurationValue, Env, Secret};
-pub use error_chain::{ErrorChain, error_chain};
+pub use error_chain::{ErrorChain, error_chain, record_exception};
 pub use health::{CheckFuture, Health};
 pub use http::{HttpConfig, RequestId, instrument, serve};
 pub use problem::{FieldError, PROBLEM_TYPE_PREFIX, Problem, ProblemType};

@@ -109,13 +109,16 @@ fn store_failure(error: &StoreError) -> Problem {
         && matches!(source, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
     {
         tracing::error!(error = %ErrorChain(error), "database unavailable");
+        observability::record_exception(&tracing::Span::current(), error);
         return Problem::service_unavailable("The database is unavailable; retry shortly.")
             .with_header(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
     }
     internal(error)
 }
 
-fn internal(error: &dyn std::error::Error) -> Problem {
+/// A 500: logged with its causes and recorded on the request's span as an exception event.
+fn internal<E: std::error::Error>(error: &E) -> Problem {
     tracing::error!(error = %ErrorChain(error), "request failed");
+    observability::record_exception(&tracing::Span::current(), error);
     Problem::internal()
 }

@@ -376,6 +376,7 @@ impl Consumer {
                 Ok(event) => event,
                 Err(error) => {
                     tracing::warn!(%error, "message is not a CloudEvent; dead-lettering it");
+                    observability::record_exception(&tracing::Span::current(), &error);
                     return self.dead_letter(message, &format!("undecodable: {error}"), shutdown).await;
                 }
             };
@@ -413,6 +414,7 @@ impl Consumer {
                     Err(error) => {
                         let reason = error_chain(&error);
                         tracing::warn!(reason, "handler rejected the message; dead-lettering it");
+                        observability::record_exception(&tracing::Span::current(), &error);
                         return self.dead_letter(message, &reason, shutdown).await;
                     }
                 }

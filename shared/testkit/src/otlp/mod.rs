@@ -18,7 +18,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest
 use prost::Message;
 use tokio::task::JoinHandle;
 
-pub use span::ReceivedSpan;
+pub use span::{ReceivedEvent, ReceivedSpan};
 
 use crate::Error;
 use crate::collected::Collected;

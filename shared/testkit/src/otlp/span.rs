@@ -25,12 +25,28 @@ pub struct ReceivedSpan {
     /// The span's own attributes, values rendered as text (numbers and booleans as Rust prints them,
     /// arrays as `[a, b]`, bytes as hex).
     pub attributes: BTreeMap<String, String>,
+    /// The span's events in order (an OpenTelemetry exception is an event named `exception`).
+    pub events: Vec<ReceivedEvent>,
+}
+
+/// One event of a span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedEvent {
+    /// The event's name.
+    pub name: String,
+    /// Its attributes, rendered as [`ReceivedSpan::attributes`] are.
+    pub attributes: BTreeMap<String, String>,
 }
 
 impl ReceivedSpan {
     /// The attribute's rendered value, if the span has it.
     pub fn attribute(&self, key: &str) -> Option<&str> {
         self.attributes.get(key).map(String::as_str)
+    }
+
+    /// The span's exception events (OpenTelemetry semantic conventions: `exception.type`, `exception.message`, …).
+    pub fn exceptions(&self) -> Vec<&ReceivedEvent> {
+        self.events.iter().filter(|event| event.name == "exception").collect()
     }
 }
 
@@ -53,6 +69,11 @@ pub(crate) fn flatten(request: ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
                 name: span.name,
                 service_name: service_name.clone(),
                 attributes: attributes(&span.attributes),
+                events: span
+                    .events
+                    .iter()
+                    .map(|event| ReceivedEvent { name: event.name.clone(), attributes: attributes(&event.attributes) })
+                    .collect(),
             });
         }
     }
