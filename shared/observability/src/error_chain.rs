@@ -37,7 +37,8 @@ pub fn error_chain(error: &(dyn Error + '_)) -> String {
 /// Records `error` on `span` as an OpenTelemetry exception event (semantic conventions: `exception.type` the error's
 /// Rust type, `exception.message` its text, `exception.stacktrace` its cause chain, one `caused by:` line per
 /// source, Rust errors having no stack trace of their own) and marks the span failed, so Tempo shows the error
-/// where it happened. For an error that ends a request with a 5xx or makes a service give up on an event.
+/// where it happened, and reports it when error reporting is on ([`crate::error_reporting`]). For an error that ends
+/// a request with a 5xx or makes a service give up on an event.
 pub fn record_exception<E: Error + ?Sized>(span: &tracing::Span, error: &E) {
     let mut causes = Vec::new();
     let mut source = error.source();
@@ -46,6 +47,8 @@ pub fn record_exception<E: Error + ?Sized>(span: &tracing::Span, error: &E) {
         source = cause.source();
     }
     let message = error.to_string();
+    let trace_id = crate::exemplars::RecordedTrace::of_span(span).map(|trace| trace.trace_id().to_owned());
+    crate::error_reporting::report(std::any::type_name::<E>(), &message, &causes, trace_id);
     let mut attributes = vec![
         KeyValue::new("exception.type", std::any::type_name::<E>()),
         KeyValue::new("exception.message", message.clone()),

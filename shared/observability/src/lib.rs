@@ -28,6 +28,7 @@
 //! | `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` | `parentbased_always_on` / `1.0` | sampler and ratio |
 //! | `OTEL_TRACES_EXPORTER` | `otlp` | `none` turns export off |
 //! | `OTEL_SDK_DISABLED` | `false` | `true` turns export off (spans still get ids for log correlation) |
+//! | `SENTRY_DSN` | unset | Sentry-compatible error reports ([`error_reporting`]); unset: none are sent |
 //! | `HTTP_REQUEST_TIMEOUT` | `10s` | per-request deadline → 504 ([`HttpConfig::from_env`]) |
 //! | `HTTP_BODY_LIMIT_BYTES` | `65536` | larger bodies → 413 |
 //! | `HTTP_DRAIN_TIMEOUT` | `20s` | bound on draining in-flight requests at shutdown |
@@ -114,6 +115,7 @@ pub mod breaker;
 pub mod client;
 pub mod config;
 pub mod error_chain;
+pub mod error_reporting;
 pub mod exemplars;
 pub mod faults;
 pub mod health;

@@ -21,6 +21,7 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::ServiceInfo;
 use crate::config::{ConfigError, Env};
+use crate::error_reporting::{self, ErrorReportingGuard, Reporter, SentryDsn};
 use crate::json_log::JsonLogLayer;
 use crate::metrics::{MetricsError, PrometheusHandle};
 use crate::otel::TraceSettings;
@@ -84,6 +85,9 @@ pub struct TelemetrySettings {
     pub log_filter: LogFilter,
     /// The `OTEL_*` settings: service name, sampler and where spans are exported.
     pub traces: TraceSettings,
+    /// `SENTRY_DSN` (optional): where error reports go; unset, nothing is reported
+    /// ([`crate::error_reporting`]).
+    pub sentry_dsn: Option<SentryDsn>,
 }
 
 impl TelemetrySettings {
@@ -92,6 +96,7 @@ impl TelemetrySettings {
         Self {
             log_filter: env.with_default("RUST_LOG", LogFilter::default()),
             traces: TraceSettings::from_env(env, service),
+            sentry_dsn: env.optional("SENTRY_DSN"),
         }
     }
 }
@@ -147,14 +152,26 @@ where
         .try_init()
         .map_err(|error| TelemetryError::Subscriber(error.to_string()))?;
     install_panic_hook();
+    let environment = settings
+        .traces
+        .resource_attributes
+        .iter()
+        .find(|(key, _)| key == "deployment.environment.name" || key == "deployment.environment")
+        .map(|(_, value)| value.clone());
+    let reporter = Reporter {
+        release: format!("{}@{}", settings.traces.service_name, settings.traces.service_version),
+        environment,
+    };
+    let errors = error_reporting::init(settings.sentry_dsn.as_ref(), &reporter);
     tracing::info!(
         service = %settings.traces.service_name,
         version = %settings.traces.service_version,
         traces = %settings.traces.export,
         log_filter = %settings.log_filter,
+        error_reporting = settings.sentry_dsn.is_some(),
         "telemetry initialised"
     );
-    Ok(TelemetryGuard { provider, metrics })
+    Ok(TelemetryGuard { provider, metrics, _errors: errors })
 }
 
 /// Routes panics through the log pipeline: the default hook writes plain text to stderr, which a
@@ -178,6 +195,8 @@ fn install_panic_hook() {
 pub struct TelemetryGuard {
     provider: SdkTracerProvider,
     metrics: PrometheusHandle,
+    /// Sends queued error reports when the guard is dropped.
+    _errors: ErrorReportingGuard,
 }
 
 impl TelemetryGuard {
