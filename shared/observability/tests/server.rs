@@ -11,7 +11,7 @@ use axum::Router;
 use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
-use common::{RawConnection, TestServer, eventually, http_client, test_telemetry};
+use common::{RawConnection, TestServer, TestTelemetry, eventually, http_client, test_telemetry};
 use observability::http::{HttpConfig, REQUEST_ID_HEADER, instrument};
 use observability::metric_names::{HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION_SECONDS};
 use observability::problem::PROBLEM_JSON;
@@ -270,7 +270,7 @@ async fn oversized_bodies_get_413_problem_whether_announced_or_streamed() {
 
 #[tokio::test]
 async fn slow_handlers_get_a_504_problem() {
-    let _telemetry = test_telemetry("info");
+    let telemetry = test_telemetry("info");
     let router = Router::new().route(
         "/slow",
         get(|| async {
@@ -285,6 +285,24 @@ async fn slow_handlers_get_a_504_problem() {
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(body["detail"].as_str().unwrap().contains("300 ms"));
     server.stop().await;
+    assert_exception_on(&telemetry, "GET /slow", "RequestTimedOut", "300 ms").await;
+}
+
+/// The request span `name` ended with an exception event of `type_suffix` whose message mentions `message`.
+async fn assert_exception_on(telemetry: &TestTelemetry, name: &str, type_suffix: &str, message: &str) {
+    eventually("the request span is exported", || {
+        telemetry.spans.get_finished_spans().unwrap().iter().any(|span| span.name == name)
+    })
+    .await;
+    let spans = telemetry.spans.get_finished_spans().unwrap();
+    let span = spans.iter().find(|span| span.name == name).expect("the request span");
+    let exception = span.events.iter().find(|event| event.name == "exception").expect("an exception event");
+    let attribute = |key: &str| {
+        exception.attributes.iter().find(|kv| kv.key.as_str() == key).map(|kv| kv.value.to_string()).unwrap_or_default()
+    };
+    assert!(attribute("exception.type").ends_with(type_suffix), "{exception:?}");
+    assert!(attribute("exception.message").contains(message), "{exception:?}");
+    assert!(matches!(span.status, opentelemetry::trace::Status::Error { .. }), "{:?}", span.status);
 }
 
 async fn explode() -> &'static str {
@@ -317,6 +335,7 @@ async fn a_panicking_handler_answers_500_problem_logs_it_and_keeps_the_connectio
     assert_eq!(panic_line["request_id"], "panic-1");
     let access = telemetry.logs.with_message("request completed");
     assert!(access.iter().any(|line| line["request_id"] == "panic-1" && line["status"] == 500), "{access:?}");
+    assert_exception_on(&telemetry, "GET /boom", "HandlerPanicked", "handler exploded").await;
 }
 
 #[tokio::test]

@@ -31,6 +31,10 @@ pub(crate) async fn inject_http_faults(request: Request, next: Next) -> Response
     }
     if fault.has_errors() && rand::random_range(0.0..1.0) < fault.error_ratio {
         let status = StatusCode::from_u16(fault.error_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        if status.is_server_error() {
+            // As a real failure would: the demo's injected 5xx shows in the trace (and the error reports).
+            crate::record_exception(&tracing::Span::current(), &InjectedFault(status));
+        }
         return Problem::fault_injected(status)
             .with_detail("injected by the fault switch (/admin/faults)")
             .with_extension("fault", "http_errors")
@@ -38,6 +42,11 @@ pub(crate) async fn inject_http_faults(request: Request, next: Next) -> Response
     }
     next.run(request).await
 }
+
+/// An error the HTTP fault switch made up: the exception its 5xx records.
+#[derive(Debug, thiserror::Error)]
+#[error("injected by the fault switch (/admin/faults): {0}")]
+struct InjectedFault(StatusCode);
 
 /// `latency` plus a uniformly random share of `jitter`.
 fn added_latency(fault: &HttpFault) -> Duration {

@@ -14,6 +14,18 @@ use crate::problem::{PROBLEM_JSON, Problem};
 
 pub(super) type PanicHandler = fn(Box<dyn Any + Send + 'static>) -> Response;
 
+/// A handler that panicked: the exception its 500 records.
+#[derive(Debug, thiserror::Error)]
+#[error("request handler panicked: {0}")]
+struct HandlerPanicked(String);
+
+/// A handler that ran past the deadline: the exception its 504 records.
+#[derive(Debug, thiserror::Error)]
+#[error("the request did not complete within {timeout_ms} ms")]
+struct RequestTimedOut {
+    timeout_ms: u64,
+}
+
 /// A panicking handler answers 500 instead of dropping the connection; the panic is logged.
 pub(super) fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     let message = panic
@@ -22,6 +34,7 @@ pub(super) fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".to_owned());
     tracing::error!(panic = %message, "request handler panicked");
+    crate::record_exception(&tracing::Span::current(), &HandlerPanicked(message));
     Problem::internal().into_response()
 }
 
@@ -32,6 +45,7 @@ pub(super) async fn enforce_timeout(State(timeout): State<Duration>, request: Re
         Err(_) => {
             let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
             tracing::warn!(timeout_ms, "request timed out");
+            crate::record_exception(&tracing::Span::current(), &RequestTimedOut { timeout_ms });
             Problem::new(StatusCode::GATEWAY_TIMEOUT)
                 .with_detail(format!("The request did not complete within {timeout_ms} ms."))
                 .into_response()
