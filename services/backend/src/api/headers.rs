@@ -28,27 +28,36 @@ pub fn if_match(headers: &HeaderMap) -> Result<Option<Precondition>, ApiError> {
         return Ok(None);
     }
     let malformed = || Problem::bad_request("If-Match must be `*` or a list of entity tags such as \"3\".");
-    let mut versions = Vec::new();
-    let mut tags = 0;
+    let mut tags = Vec::new();
     for value in values {
         let text = value.to_str().map_err(|_| malformed())?;
-        for tag in text.split(',').map(str::trim).filter(|tag| !tag.is_empty()) {
-            tags += 1;
-            if tag == "*" {
-                return Ok(Some(Precondition::None));
-            }
-            if tag.starts_with("W/") {
-                continue;
-            }
-            let inner = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).ok_or_else(malformed)?;
-            // A well-formed tag that is not one of ours simply never matches.
-            if let Ok(number) = inner.parse::<i64>() {
-                versions.push(Version::new(number));
-            }
+        tags.extend(text.split(',').map(str::trim).filter(|tag| !tag.is_empty()));
+    }
+    // `*` stands alone: "any current version" cannot be listed beside particular ones.
+    match tags.as_slice() {
+        ["*"] => return Ok(Some(Precondition::None)),
+        tags if tags.contains(&"*") => return Err(malformed().into()),
+        _ => {}
+    }
+    let mut versions = Vec::new();
+    for tag in tags.iter().copied() {
+        // RFC 9110 entity-tag: an optional `W/`, then a quoted string of etagc (visible ASCII but `"`; the
+        // documented pattern also leaves out `,`, the list separator). Anything else is malformed, weak or not.
+        let (weak, opaque) = tag.strip_prefix("W/").map_or((false, tag), |rest| (true, rest));
+        let inner = opaque.strip_prefix('"').and_then(|t| t.strip_suffix('"')).ok_or_else(malformed)?;
+        if !inner.bytes().all(|byte| matches!(byte, b'!' | b'#'..=b'+' | b'-'..=b'~')) {
+            return Err(malformed().into());
+        }
+        if weak {
+            continue;
+        }
+        // A well-formed tag that is not one of ours simply never matches.
+        if let Ok(number) = inner.parse::<i64>() {
+            versions.push(Version::new(number));
         }
     }
     // A header without a single tag is a client mistake, not a precondition that can fail.
-    if tags == 0 {
+    if tags.is_empty() {
         return Err(malformed().into());
     }
     Ok(Some(Precondition::OneOf(versions)))
@@ -92,6 +101,10 @@ mod tests {
         );
         assert_eq!(if_match(&headers("W/\"3\"")).expect("ok"), Some(Precondition::OneOf(vec![])));
         assert!(if_match(&headers("3")).is_err());
+        // A weak tag must be quoted too (schemathesis sent `W/d&0Q`, which the OpenAPI pattern refuses).
+        assert!(if_match(&headers("W/d&0Q")).is_err());
+        assert!(if_match(&headers("\"a b\"")).is_err(), "no space inside a tag");
+        assert!(if_match(&headers("\"1\", *")).is_err(), "`*` stands alone");
         assert!(if_match(&headers("")).is_err(), "no tag at all is malformed");
         assert!(if_match(&headers(" , ")).is_err());
     }

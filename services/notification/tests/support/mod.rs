@@ -231,9 +231,15 @@ impl Drop for DeadLetterReader {
     }
 }
 
+/// How long one scrape of a test's service may take. Without a bound, a connection that stalls on a loaded machine
+/// would hang the waiting test for ever instead of being tried again by its deadline loop.
+const SCRAPE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Notification {
+    /// The service's `/metrics`, or `None` when it does not answer within [`SCRAPE_TIMEOUT`].
     pub async fn metrics(&self) -> Option<String> {
-        let response = reqwest::get(format!("{}/metrics", self.url)).await.ok()?;
+        let client = reqwest::Client::builder().timeout(SCRAPE_TIMEOUT).build().ok()?;
+        let response = client.get(format!("{}/metrics", self.url)).send().await.ok()?;
         response.text().await.ok()
     }
 
