@@ -214,6 +214,21 @@ impl Stack {
         self.replicas_of(service).next().map(Replica::base_url).unwrap_or_default()
     }
 
+    /// Each of `services` as a Prometheus scrape job: its job name and every replica's `host:port`, for
+    /// [`crate::monitoring::PrometheusConfig::only_jobs`].
+    pub fn scrape_jobs(&self, services: &[Service]) -> Vec<(&'static str, Vec<String>)> {
+        services
+            .iter()
+            .map(|service| {
+                let targets = self
+                    .replicas_of(*service)
+                    .map(|replica| replica.base_url().trim_start_matches("http://").to_owned())
+                    .collect();
+                (service.name(), targets)
+            })
+            .collect()
+    }
+
     /// The database every service uses (each in its own schema).
     pub fn database_url(&self) -> &str {
         self.postgres.url()

@@ -47,18 +47,15 @@ impl Monitoring {
         let rules = tempfile::tempdir().expect("temporary directory");
         let rule_files = with_for_durations(rules.path(), FOR).expect("rule copies");
         let alertmanager_address = format!("127.0.0.1:{}", alertmanager.port());
-        let mut config = PrometheusConfig::from_repo()
+        // Prometheus' own port is chosen when it starts, so it is not scraped; nothing here alerts on it.
+        let mut jobs = stack.scrape_jobs(&Service::ALL);
+        jobs.push(("alertmanager", vec![alertmanager_address.clone()]));
+        let config = PrometheusConfig::from_repo()
             .and_then(|config| config.intervals(INTERVAL, INTERVAL))
             .and_then(|config| config.rule_files(&rule_files))
             .and_then(|config| config.alertmanager(Some(&alertmanager_address)))
-            .and_then(|config| config.targets("alertmanager", std::slice::from_ref(&alertmanager_address)))
-            // Its own port is chosen when it starts; nothing here alerts on it.
-            .and_then(|config| config.without_job("prometheus"))
+            .and_then(|config| config.only_jobs(&jobs))
             .expect("prometheus test config");
-        for service in Service::ALL {
-            let target = stack.url(service).trim_start_matches("http://").to_owned();
-            config = config.targets(service.name(), &[target]).expect("job for the service");
-        }
         let prometheus = Prometheus::start(&config).await.expect("prometheus starts");
         for service in Service::ALL {
             prometheus.wait_until_scraped(service.name(), DEADLINE).await.expect("service scraped");

@@ -19,18 +19,7 @@ const API_BUCKETS: &str = r#"http_server_request_duration_seconds_bucket{job="ba
 #[tokio::test]
 async fn prometheus_holds_trace_id_exemplars_that_lead_to_exported_traces() {
     let stack = Stack::builder().services(&[Service::Backend]).start().await.expect("stack starts");
-    let target = stack.url(Service::Backend).trim_start_matches("http://").to_owned();
-    let config = PrometheusConfig::from_repo()
-        .and_then(|config| config.intervals("1s", "1s"))
-        .and_then(|config| config.alertmanager(None))
-        .and_then(|config| config.without_job("alertmanager"))
-        .and_then(|config| config.without_job("prometheus"))
-        .and_then(|config| config.without_job(Service::Reminder.name()))
-        .and_then(|config| config.without_job(Service::RecurringTask.name()))
-        .and_then(|config| config.without_job(Service::Notification.name()))
-        .and_then(|config| config.targets(Service::Backend.name(), &[target]))
-        .expect("prometheus test config");
-    let prometheus = Prometheus::start(&config).await.expect("prometheus starts");
+    let prometheus = prometheus_scraping(&stack, &[Service::Backend]).await;
     prometheus.wait_until_scraped(Service::Backend.name(), DEADLINE).await.expect("backend scraped");
 
     let api = stack.api("exemplar-user").expect("client");
@@ -54,21 +43,12 @@ async fn prometheus_holds_trace_id_exemplars_that_lead_to_exported_traces() {
 
 /// A Prometheus scraping exactly `services` of `stack`, every second.
 async fn prometheus_scraping(stack: &Stack, services: &[Service]) -> Prometheus {
-    let mut config = PrometheusConfig::from_repo()
+    let jobs = stack.scrape_jobs(services);
+    let config = PrometheusConfig::from_repo()
         .and_then(|config| config.intervals("1s", "1s"))
         .and_then(|config| config.alertmanager(None))
+        .and_then(|config| config.only_jobs(&jobs))
         .expect("prometheus test config");
-    for job in config.jobs() {
-        let service = services.iter().find(|service| service.name() == job);
-        config = match service {
-            Some(service) => {
-                let target = stack.url(*service).trim_start_matches("http://").to_owned();
-                config.targets(&job, &[target])
-            }
-            None => config.without_job(&job),
-        }
-        .expect("prometheus test config");
-    }
     Prometheus::start(&config).await.expect("prometheus starts")
 }
 

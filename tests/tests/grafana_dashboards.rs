@@ -535,16 +535,12 @@ async fn every_panel_query_returns_data_from_prometheus_scraping_the_real_servic
         .await
         .expect("stack starts");
 
-    let mut config = PrometheusConfig::from_repo()
+    let jobs = stack.scrape_jobs(&Service::ALL);
+    let config = PrometheusConfig::from_repo()
         .and_then(|config| config.intervals(SCRAPE, SCRAPE))
         .and_then(|config| config.alertmanager(None))
-        .and_then(|config| config.without_job("alertmanager"))
-        .and_then(|config| config.without_job("prometheus"))
+        .and_then(|config| config.only_jobs(&jobs))
         .expect("prometheus test config");
-    for service in Service::ALL {
-        let target = stack.url(service).trim_start_matches("http://").to_owned();
-        config = config.targets(service.name(), &[target]).expect("job for the service");
-    }
     let prometheus = Prometheus::start(&config).await.expect("prometheus starts");
     for service in Service::ALL {
         prometheus.wait_until_scraped(service.name(), DEADLINE).await.expect("service scraped");

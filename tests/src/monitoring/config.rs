@@ -70,6 +70,20 @@ impl PrometheusConfig {
         Ok(self)
     }
 
+    /// Scrapes exactly `jobs` (each a shipped job and its `host:port` targets, shipped labels kept) and drops every
+    /// other shipped job, so a test scrapes only what it started, whatever jobs the shipped file gains later.
+    pub fn only_jobs(mut self, jobs: &[(&str, Vec<String>)]) -> Result<Self, MonitoringError> {
+        for (job, targets) in jobs {
+            self = self.targets(job, targets)?;
+        }
+        for shipped in self.jobs() {
+            if !jobs.iter().any(|(job, _)| *job == shipped) {
+                self = self.without_job(&shipped)?;
+            }
+        }
+        Ok(self)
+    }
+
     /// Removes `job` (a test with nothing to scrape there).
     pub fn without_job(mut self, job: &str) -> Result<Self, MonitoringError> {
         let jobs = self.scrape_configs_mut()?;
