@@ -226,12 +226,7 @@ fn install(dir: &Path) -> Result<(), GrafanaError> {
 }
 
 fn find(tool: &'static str, install: &'static str) -> Result<PathBuf, GrafanaError> {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join(tool))
-        .find(|candidate| candidate.is_file())
-        .ok_or(GrafanaError::ToolMissing { tool, install })
+    testkit::workspace::on_path(tool).ok_or(GrafanaError::ToolMissing { tool, install })
 }
 
 /// Runs `command` to completion: its stdout, or an error with everything it printed.

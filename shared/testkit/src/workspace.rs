@@ -26,6 +26,15 @@ pub fn cache_dir() -> Option<PathBuf> {
     Some(base.join("taskwatch"))
 }
 
+/// Where `program` is on `PATH`: the first executable file of that name; `None` when there is none.
+pub fn on_path(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| {
+        candidate.metadata().is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    })
+}
+
 /// The workspace root (this crate lives in `shared/testkit`).
 fn root() -> PathBuf {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -14,17 +14,7 @@ pub const ALERTMANAGER: (&str, &str) = ("prometheus-alertmanager", "prometheus-a
 
 /// Where `tool` is on `PATH`; a missing tool is an error naming the `package` that installs it.
 pub fn find((tool, package): (&'static str, &'static str)) -> Result<PathBuf, AlertingError> {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join(tool))
-        .find(|candidate| is_executable(candidate))
-        .ok_or(AlertingError::ToolMissing { tool, package })
-}
-
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    path.metadata().is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    testkit::workspace::on_path(tool).ok_or(AlertingError::ToolMissing { tool, package })
 }
 
 /// What a finished tool run printed.

@@ -57,6 +57,5 @@ pub fn is_installed() -> bool {
 }
 
 fn find_on_path() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(PROGRAM)).find(|candidate| candidate.is_file())
+    crate::workspace::on_path(PROGRAM)
 }

@@ -160,11 +160,7 @@ async fn run_cargo(
 /// A cached tool under `$XDG_CACHE_HOME/taskwatch` or `~/.cache/taskwatch` (where the compose and helm test
 /// suites install them, see `tests/src/tool_cache.rs`), if present.
 fn cached_tool(relative: &str) -> Option<PathBuf> {
-    let cache = match std::env::var_os("XDG_CACHE_HOME").filter(|dir| !dir.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".cache"),
-    };
-    let path = cache.join("taskwatch").join(relative);
+    let path = testkit::workspace::cache_dir()?.join(relative);
     path.is_file().then_some(path)
 }
 
@@ -268,7 +264,7 @@ async fn check_helm(copy: &Path, generated: &Generated) -> anyhow::Result<Outcom
 /// the copy's own rules, dashboards and scrape labels, shows TaskwatchServiceDown firing for it when its target
 /// fails, TaskwatchServiceAbsent when it has none, and every dashboard's service list returning it.
 async fn check_monitoring(copy: &Path) -> anyhow::Result<Outcome> {
-    let promtool = match which("promtool") {
+    let promtool = match testkit::workspace::on_path("promtool") {
         Some(path) => path,
         None => return Ok(Outcome::Skipped("no promtool on PATH (Debian: `apt-get install prometheus`)".into())),
     };
@@ -361,11 +357,6 @@ fn dashboard_service_lists(dir: &Path) -> anyhow::Result<Vec<String>> {
         }
     }
     Ok(queries)
-}
-
-/// `name` found on PATH.
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(name)).find(|path| path.is_file())
 }
 
 fn verify_deployment(rendered: &str, port: u16) -> anyhow::Result<()> {
