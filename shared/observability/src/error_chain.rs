@@ -47,8 +47,7 @@ pub fn record_exception<E: Error + ?Sized>(span: &tracing::Span, error: &E) {
         source = cause.source();
     }
     let message = error.to_string();
-    let trace_id = crate::exemplars::RecordedTrace::of_span(span).map(|trace| trace.trace_id().to_owned());
-    crate::error_reporting::report(std::any::type_name::<E>(), &message, &causes, trace_id);
+    crate::error_reporting::report(std::any::type_name::<E>(), &message, &causes, span);
     let mut attributes = vec![
         KeyValue::new("exception.type", std::any::type_name::<E>()),
         KeyValue::new("exception.message", message.clone()),

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use sentry::protocol::{Event, Exception, Level, Values};
 
+use crate::exemplars::RecordedTrace;
 use crate::redact::scrub;
 
 /// `SENTRY_DSN`: where reports go (`https://<public key>@<host>/<project id>`). Validated on start-up, and never
@@ -66,20 +67,22 @@ pub(crate) fn init(dsn: Option<&SentryDsn>, reporter: &Reporter) -> ErrorReporti
     options.environment = reporter.environment.clone().map(Into::into);
     options.send_default_pii = false;
     options.default_integrations = false;
-    // The last net: whatever built the event, its texts are scrubbed like log lines.
+    // Every event, whatever built it, has its texts scrubbed like log lines before it leaves.
     options.before_send = Some(Arc::new(|event| Some(scrubbed(event))));
     ErrorReportingGuard(Some(sentry::init(options)))
 }
 
-/// Reports one error: its Rust type (the grouping key), its message and its causes, with the trace it happened in.
-pub(crate) fn report(error_type: &str, message: &str, causes: &[String], trace_id: Option<String>) {
+/// Reports one error: its Rust type (the grouping key), its message and its causes, with the trace of `span` (the
+/// span it happened in). Off, it returns before reading the span.
+pub(crate) fn report(error_type: &str, message: &str, causes: &[String], span: &tracing::Span) {
     if sentry::Hub::current().client().is_none() {
         return;
     }
+    let trace_id = RecordedTrace::of_span(span).map(|trace| trace.trace_id().to_owned());
     sentry::capture_event(event(error_type, message, causes, trace_id));
 }
 
-/// The report of one error, scrubbed.
+/// The report of one error, as built; the client's `before_send` scrubs it (and any other event) on its way out.
 fn event(error_type: &str, message: &str, causes: &[String], trace_id: Option<String>) -> Event<'static> {
     // Sentry lists the innermost exception last: the error, then each cause.
     let mut exceptions =
@@ -101,7 +104,7 @@ fn event(error_type: &str, message: &str, causes: &[String], trace_id: Option<St
     if let Some(trace_id) = trace_id {
         event.tags.insert("trace_id".to_owned(), trace_id);
     }
-    scrubbed(event)
+    event
 }
 
 /// `event` with every free text scrubbed as log lines are.
@@ -137,8 +140,9 @@ mod tests {
         ];
         let message = format!("store failed for alice@example.com via {}", secrets[1]);
         let causes = vec![format!("upstream said {}", secrets[0])];
-        let event =
-            event("backend::store::StoreError", &message, &causes, Some("4bf92f3577b34da6a3ce929d0e0e4736".into()));
+        // What the client sends: the event as `before_send` lets it out.
+        let trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".to_owned());
+        let event = scrubbed(event("backend::store::StoreError", &message, &causes, trace_id));
 
         let text = serde_json::to_string(&event).expect("an event serialises");
         for secret in secrets {

@@ -122,31 +122,27 @@ where
                 .filter_map(|value| value.to_str().ok())
                 .any(|accept| accept.contains("application/openmetrics-text"));
             let (content_type, body) = if openmetrics {
-                (OPENMETRICS_CONTENT_TYPE, render_openmetrics(&handle.render()))
+                (OPENMETRICS_CONTENT_TYPE, scrape_openmetrics(&handle))
             } else {
-                (PROMETHEUS_CONTENT_TYPE, render_text(handle.render()))
+                (PROMETHEUS_CONTENT_TYPE, scrape_text(&handle))
             };
             async move { ([(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], body).into_response() }
         }),
     )
 }
 
-/// What `/metrics` answers a scraper that does not ask for OpenMetrics: every metric of `handle` and the exemplar
-/// histograms, in the Prometheus text format. For tests that read the metrics without serving them.
+/// What `/metrics` answers a scraper that does not ask for OpenMetrics: every metric of `handle`, then the exemplar
+/// histograms in the same Prometheus text format. Also for tests that read the metrics without serving them.
 pub fn scrape_text(handle: &PrometheusHandle) -> String {
-    render_text(handle.render())
-}
-
-/// What `/metrics` answers a scraper that asks for OpenMetrics (Prometheus does): exemplars included.
-pub fn scrape_openmetrics(handle: &PrometheusHandle) -> String {
-    render_openmetrics(&handle.render())
-}
-
-/// The exporter's text followed by the exemplar histograms in the same format.
-fn render_text(mut body: String) -> String {
+    let mut body = handle.render();
     // Writing into a String cannot fail.
     let _ = crate::exemplars::render_text(&mut body);
     body
+}
+
+/// What `/metrics` answers a scraper that asks for OpenMetrics (Prometheus does): exemplars included. Also for tests.
+pub fn scrape_openmetrics(handle: &PrometheusHandle) -> String {
+    render_openmetrics(&handle.render())
 }
 
 /// The exporter's text made OpenMetrics, then the exemplar histograms and `# EOF`. OpenMetrics allows no blank line
@@ -279,7 +275,7 @@ mod tests {
         families.dedup();
         assert_eq!(families.len(), count, "a family appears twice:\n{body}");
 
-        let text = render_text(handle.render());
+        let text = scrape_text(&handle);
         assert!(!text.contains("# EOF"), "{text}");
         let route = [("http_route", "/format-test")];
         let count_samples =
