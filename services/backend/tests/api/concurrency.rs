@@ -51,25 +51,21 @@ async fn patch_without_if_match_is_428_and_garbage_if_match_is_400() {
     let app = TestApp::start().await;
     let task = app.create_simple_task("alice", "Guarded").await;
     let path = format!("/v1/tasks/{}", task["id"].as_str().expect("id"));
-    let response =
-        app.as_user("alice", Method::PATCH, &path).json(&json!({ "title": "x" })).send().await.expect("patch");
-    expect_problem(response, StatusCode::PRECONDITION_REQUIRED).await;
-    let response = app
-        .as_user("alice", Method::PATCH, &path)
-        .header("if-match", "1")
-        .json(&json!({ "title": "x" }))
-        .send()
-        .await
-        .expect("patch");
-    expect_problem(response, StatusCode::BAD_REQUEST).await;
-    let response = app
-        .as_user("alice", Method::PATCH, &path)
-        .header("if-match", "W/\"1\"")
-        .json(&json!({ "title": "x" }))
-        .send()
-        .await
-        .expect("patch");
-    expect_problem(response, StatusCode::PRECONDITION_FAILED).await;
+    let title = json!({ "title": "x" });
+    expect_problem(patch(&app, &path, None, &title).await, StatusCode::PRECONDITION_REQUIRED).await;
+    expect_problem(patch(&app, &path, Some("1"), &title).await, StatusCode::BAD_REQUEST).await;
+    // A weak tag is well-formed only quoted, as the OpenAPI pattern says (schemathesis sent this one).
+    expect_problem(patch(&app, &path, Some("W/d&0Q"), &title).await, StatusCode::BAD_REQUEST).await;
+    expect_problem(patch(&app, &path, Some("W/\"1\""), &title).await, StatusCode::PRECONDITION_FAILED).await;
+}
+
+/// `PATCH path` as alice with `body`, and `If-Match` when given.
+async fn patch(app: &TestApp, path: &str, if_match: Option<&str>, body: &Value) -> reqwest::Response {
+    let mut request = app.as_user("alice", Method::PATCH, path).json(body);
+    if let Some(if_match) = if_match {
+        request = request.header("if-match", if_match);
+    }
+    request.send().await.expect("patch")
 }
 
 /// A body no version could accept is 422 even under a stale If-Match: fetching the task again would not help, so
@@ -80,22 +76,10 @@ async fn an_invalid_patch_is_422_whatever_its_if_match_and_a_valid_stale_one_412
     let task = app.create_simple_task("alice", "Zoned").await;
     let path = format!("/v1/tasks/{}", task["id"].as_str().expect("id"));
     for if_match in ["\"1\"", "\"7\""] {
-        let response = app
-            .as_user("alice", Method::PATCH, &path)
-            .header("if-match", if_match)
-            .json(&json!({ "time_zone": "__not_a_zone__" }))
-            .send()
-            .await
-            .expect("patch");
+        let response = patch(&app, &path, Some(if_match), &json!({ "time_zone": "__not_a_zone__" })).await;
         expect_problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     }
-    let response = app
-        .as_user("alice", Method::PATCH, &path)
-        .header("if-match", "\"7\"")
-        .json(&json!({ "time_zone": "Europe/Berlin" }))
-        .send()
-        .await
-        .expect("patch");
+    let response = patch(&app, &path, Some("\"7\""), &json!({ "time_zone": "Europe/Berlin" })).await;
     expect_problem(response, StatusCode::PRECONDITION_FAILED).await;
 }
 
