@@ -227,3 +227,44 @@ fn every_runbook_says_how_to_silence_its_alert() {
     }
     assert!(missing.is_empty(), "runbooks without a `## Silence it` section: {missing:?}");
 }
+
+/// One Prometheus may watch several releases: every aggregation and every vector match in every shipped rule
+/// keeps `namespace`, so two releases' series never merge (the promtool cases with two namespaces show it for
+/// the alerts that page; this holds it for every rule, including ones added later).
+#[test]
+fn every_aggregation_and_match_keeps_the_namespace() {
+    let mut merging = Vec::new();
+    for file in rule_files().expect("rule files listed") {
+        let document = read_yaml(&file).expect("rule file parses");
+        for rule in document["groups"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .flat_map(|group| group["rules"].as_sequence().into_iter().flatten())
+        {
+            let expr = rule["expr"].as_str().unwrap_or_default();
+            let name = rule["record"].as_str().or(rule["alert"].as_str()).unwrap_or("?");
+            // `by (…)` and `on (…)` label lists; `ignoring`/`without` would drop labels, and no rule uses them.
+            for keyword in ["by (", "by(", "on (", "on("] {
+                for (at, _) in expr.match_indices(keyword) {
+                    // A modifier, not the tail of a longer name (`ratio_rate_by(`).
+                    let word_start = expr[..at].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+                    if !word_start {
+                        continue;
+                    }
+                    let list = expr[at + keyword.len()..].split(')').next().unwrap_or_default();
+                    if !list.split(',').any(|label| label.trim() == "namespace") {
+                        merging.push(format!("{}: {name}: `{keyword}{list})`", display(&file)));
+                    }
+                }
+            }
+            for keyword in ["sum(", "max(", "min(", "count(", "avg("] {
+                if expr.contains(keyword) {
+                    merging
+                        .push(format!("{}: {name}: `{keyword}…)` aggregates every namespace into one", display(&file)));
+                }
+            }
+        }
+    }
+    assert!(merging.is_empty(), "rules that merge namespaces:\n{}", merging.join("\n"));
+}
