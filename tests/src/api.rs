@@ -65,17 +65,38 @@ impl Api {
 
     /// `POST /v1/tasks`, expecting 201; returns the created task.
     pub async fn create_task(&self, body: &Value) -> Result<Value, ApiError> {
-        self.call(Method::POST, "/v1/tasks", Some(body), None, 201).await
+        self.call(Method::POST, "/v1/tasks", Some(body), &[], 201).await
     }
 
     /// [`Api::create_task`] with the caller's trace context, as an instrumented client would send it.
     pub async fn create_task_traced(&self, body: &Value, trace: &TraceParent) -> Result<Value, ApiError> {
-        self.call(Method::POST, "/v1/tasks", Some(body), Some(trace), 201).await
+        self.call(Method::POST, "/v1/tasks", Some(body), &[("traceparent", trace.header())], 201).await
     }
 
     /// `POST /v1/tasks/{id}/complete`, expecting 200.
     pub async fn complete(&self, task_id: &str) -> Result<Value, ApiError> {
-        self.call(Method::POST, &format!("/v1/tasks/{task_id}/complete"), None, None, 200).await
+        self.call(Method::POST, &format!("/v1/tasks/{task_id}/complete"), None, &[], 200).await
+    }
+
+    /// `PATCH /v1/tasks/{id}` with `If-Match` for `version`, expecting 200; returns the updated task.
+    pub async fn update(&self, task_id: &str, version: i64, patch: &Value) -> Result<Value, ApiError> {
+        let if_match = [("if-match", format!("\"{version}\""))];
+        self.call(Method::PATCH, &format!("/v1/tasks/{task_id}"), Some(patch), &if_match, 200).await
+    }
+
+    /// `POST /v1/tasks/{id}/reopen`, expecting 200.
+    pub async fn reopen(&self, task_id: &str) -> Result<Value, ApiError> {
+        self.call(Method::POST, &format!("/v1/tasks/{task_id}/reopen"), None, &[], 200).await
+    }
+
+    /// `DELETE /v1/tasks/{id}`, expecting 204.
+    pub async fn delete(&self, task_id: &str) -> Result<Value, ApiError> {
+        self.call(Method::DELETE, &format!("/v1/tasks/{task_id}"), None, &[], 204).await
+    }
+
+    /// The bearer token this client sends.
+    pub fn token(&self) -> &str {
+        &self.token
     }
 
     /// `PUT /v1/me/notification-settings`, expecting 200.
@@ -85,12 +106,12 @@ impl Api {
         webhook_url: Option<&str>,
     ) -> Result<Value, ApiError> {
         let body = json!({ "email": email, "webhook_url": webhook_url });
-        self.call(Method::PUT, "/v1/me/notification-settings", Some(&body), None, 200).await
+        self.call(Method::PUT, "/v1/me/notification-settings", Some(&body), &[], 200).await
     }
 
     /// `GET /v1/tasks/{id}`, expecting 200.
     pub async fn task(&self, task_id: &str) -> Result<Value, ApiError> {
-        self.call(Method::GET, &format!("/v1/tasks/{task_id}"), None, None, 200).await
+        self.call(Method::GET, &format!("/v1/tasks/{task_id}"), None, &[], 200).await
     }
 
     /// Every task of the user with `status` (`open` or `completed`), following the cursor.
@@ -102,7 +123,7 @@ impl Api {
             if let Some(cursor) = &cursor {
                 path.push_str(&format!("&cursor={cursor}"));
             }
-            let page = self.call(Method::GET, &path, None, None, 200).await?;
+            let page = self.call(Method::GET, &path, None, &[], 200).await?;
             tasks.extend(page["items"].as_array().cloned().unwrap_or_default());
             match page["next_cursor"].as_str() {
                 Some(next) => cursor = Some(next.to_owned()),
@@ -131,7 +152,7 @@ impl Api {
         method: Method,
         path: &str,
         body: Option<&Value>,
-        trace: Option<&TraceParent>,
+        headers: &[(&str, String)],
         expected: u16,
     ) -> Result<Value, ApiError> {
         let url = format!("{}{path}", self.base_url);
@@ -139,8 +160,8 @@ impl Api {
         if let Some(body) = body {
             request = request.json(body);
         }
-        if let Some(trace) = trace {
-            request = request.header("traceparent", trace.header());
+        for (name, value) in headers {
+            request = request.header(*name, value);
         }
         let transport = |source| ApiError::Transport { method: method.clone(), path: path.to_owned(), source };
         let response = request.send().await.map_err(transport)?;

@@ -31,6 +31,7 @@ pub mod monitoring;
 mod running;
 pub mod settle;
 pub mod signature;
+pub mod sse;
 mod stack;
 pub mod time;
 pub mod tool_cache;

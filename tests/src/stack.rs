@@ -1,7 +1,7 @@
 //! The whole Taskwatch system for one test: every dependency started fresh, the four services as real
 //! processes wired to them, and the controls a fault test needs.
 
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 use testkit::kafka::Broker;
@@ -263,6 +263,24 @@ impl Stack {
             }
         }
         Ok(())
+    }
+
+    /// `http://127.0.0.1:PORT` of replica `index` (0-based, in start order) of `service`; `None` beyond its count.
+    pub fn replica_url(&self, service: Service, index: usize) -> Option<String> {
+        self.replicas_of(service).nth(index).map(Replica::base_url)
+    }
+
+    /// SIGTERM to replica `index` (0-based, in start order) of `service` only, and its exit status once it exited;
+    /// the others keep running.
+    pub async fn stop_replica(&mut self, service: Service, index: usize) -> Result<ExitStatus, HarnessError> {
+        let replica = self
+            .replicas
+            .iter_mut()
+            .filter(|replica| replica.service == service)
+            .nth(index)
+            .ok_or(HarnessError::NotStarted(service))?;
+        let mut process = replica.process.take().ok_or(HarnessError::NotStarted(service))?;
+        Ok(process.terminate(STOP_GRACE).await?)
     }
 
     /// SIGKILL to replica `index` (0-based, in start order) of `service` only; the others keep running.

@@ -23,6 +23,7 @@ use e2e::kafka::RawMessage;
 use e2e::monitoring::exposition::{self, Family};
 use e2e::monitoring::registry::Registry;
 use e2e::monitoring::{PROMTOOL, dashboard_files, promql, read_yaml, rule_files};
+use e2e::sse::TaskStreamClient;
 use e2e::time::{rfc3339, seconds_from_now};
 use e2e::{PIPELINE_DEADLINE, Service, Stack, metric_samples, metric_sum};
 use serde_json::json;
@@ -170,6 +171,8 @@ async fn the_running_services_emit_exactly_the_registered_metrics() {
         .expect("stack starts");
     let task_events = stack.tap("task-events").expect("task-events reader");
     let alice = stack.api("contract").expect("client");
+    // A task stream open through the changes below, so the stream's lag histogram has its series.
+    let stream = TaskStreamClient::open(&stack.url(Service::Backend), alice.token(), None).await.expect("stream opens");
     alice.save_notification_settings(Some(EMAIL), Some(&stack.webhook.url())).await.expect("settings saved");
     drive_api_errors(&stack).await;
 
@@ -193,6 +196,7 @@ async fn the_running_services_emit_exactly_the_registered_metrics() {
     let series = first["series_id"].as_str().expect("series id");
     let next = alice.wait_for_open_in_series(series, PIPELINE_DEADLINE).await;
     assert!(next.is_some(), "no next occurrence:\n{}", stack.output(Service::RecurringTask));
+    assert!(!stream.wait_for_count(1, PIPELINE_DEADLINE).await.is_empty(), "the task stream sent nothing");
 
     // Not a CloudEvent, on each consumed topic: every consumer dead-letters it.
     for topic in ["task-events", "reminders"] {

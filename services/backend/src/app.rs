@@ -11,11 +11,13 @@ use runtime::Service;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::rate_limit::Limiter;
+use crate::api::stream::TaskStream;
 use crate::api::{self, ApiState};
 use crate::auth::TokenVerifier;
 use crate::config::Config;
 use crate::service::{SettingsService, TaskService};
 use crate::service_token::ServiceToken;
+use crate::stream::Hub;
 use crate::{metrics, store};
 
 const LIMITER_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
@@ -31,8 +33,8 @@ pub enum BuildError {
 
 /// The backend for the runtime: the `/v1` API, `/internal/v1`, `/openapi.json` and `/docs` beside the probes.
 /// Readiness checks Postgres. Start-up step: migrations (waiting up to `DATABASE_STARTUP_TIMEOUT` for Postgres;
-/// safe with many replicas starting at once). Workers: the outbox relay (unless switched off), the pool sampler,
-/// the rate limiters' cleanup and the purge of expired idempotency keys.
+/// safe with many replicas starting at once). Workers: the outbox relay and the task stream's feed (unless
+/// switched off), the pool sampler, the rate limiters' cleanup and the purge of expired idempotency keys.
 pub fn build(config: &Config, metrics_handle: PrometheusHandle) -> Result<Service, BuildError> {
     metrics::describe();
     let pool = database::connect(&config.database, crate::SERVICE.name);
@@ -44,12 +46,18 @@ pub fn build(config: &Config, metrics_handle: PrometheusHandle) -> Result<Servic
     } else {
         (None, None)
     };
+    let hub = config.task_stream.as_ref().map(|stream| (Hub::new(stream.limits), stream.clone()));
     let state = ApiState {
         tasks: TaskService::new(pool.clone()),
         settings: SettingsService::new(pool.clone(), config.webhook_policy),
         verifier: Arc::new(TokenVerifier::new(&config.auth)),
         service_token: config.internal_service_token.as_ref().map(|token| Arc::new(ServiceToken::new(token))),
         user_limiter: user_limiter.clone(),
+        stream: hub.as_ref().map(|(hub, config)| TaskStream {
+            hub: Arc::clone(hub),
+            heartbeat: config.heartbeat,
+            reconnect: config.reconnect,
+        }),
     };
     let database = config.database.clone();
     let service = Service::new(crate::SERVICE, &config.base, metrics_handle)
@@ -81,6 +89,15 @@ pub fn build(config: &Config, metrics_handle: PrometheusHandle) -> Result<Servic
             }
         })
     });
+    let service = match hub {
+        Some((hub, stream)) => service.worker("task stream feed", move |shutdown: Shutdown| {
+            crate::stream::feed::run(stream.kafka, hub, stream.limits.resume_window, shutdown)
+        }),
+        None => {
+            tracing::warn!("task stream disabled (TASK_STREAM_ENABLED=false or KAFKA_BROKERS unset)");
+            service
+        }
+    };
     Ok(match &config.outbox_relay {
         Some(relay) => {
             let relay = crate::relay::new(pool, relay.clone())?;

@@ -12,6 +12,7 @@ pub use outbox::RelayConfig;
 use runtime::BaseConfig;
 
 use crate::domain::WebhookPolicy;
+use crate::stream::StreamConfig;
 
 /// HS256 keys shorter than the hash output weaken the signature (RFC 7518 §3.2).
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
@@ -39,6 +40,8 @@ pub struct Config {
     pub internal_service_token: Option<Secret>,
     /// The outbox relay; `None` when it is switched off (the API then only writes outbox rows).
     pub outbox_relay: Option<RelayConfig>,
+    /// The live task stream (`GET /v1/tasks/stream`); `None` when it is switched off (it then answers 503).
+    pub task_stream: Option<StreamConfig>,
     /// Which webhook URLs users may save (`WEBHOOK_ALLOW_PRIVATE_TARGETS`).
     pub webhook_policy: WebhookPolicy,
 }
@@ -103,7 +106,7 @@ impl Config {
             if internal_service_token.as_ref().is_some_and(|token| token.expose().len() < MIN_SERVICE_TOKEN_BYTES) {
                 env.invalid("INTERNAL_SERVICE_TOKEN", format!("must be at least {MIN_SERVICE_TOKEN_BYTES} bytes"));
             }
-            let outbox_relay = read_relay(env, crate::SERVICE);
+            let (outbox_relay, task_stream) = read_kafka_users(env, crate::SERVICE);
             let webhook_policy = if env.with_default("WEBHOOK_ALLOW_PRIVATE_TARGETS", false) {
                 WebhookPolicy::AllowPrivate
             } else {
@@ -119,6 +122,7 @@ impl Config {
                 idempotency_ttl,
                 internal_service_token,
                 outbox_relay: outbox_relay?,
+                task_stream: task_stream?,
                 webhook_policy,
             })
         })
@@ -127,14 +131,22 @@ impl Config {
 
 /// `OUTBOX_RELAY_ENABLED`: `true` needs `KAFKA_BROKERS`; `false` switches the relay off; unset means "on when
 /// `KAFKA_BROKERS` is set", so an API-only setup (no broker) still starts. `Some(None)`: valid, relay off.
-fn read_relay(env: &mut Env, service: ServiceInfo) -> Option<Option<RelayConfig>> {
-    let enabled = env.optional::<bool>("OUTBOX_RELAY_ENABLED");
-    let wanted = enabled.unwrap_or_else(|| env.raw("KAFKA_BROKERS").is_some());
-    if !wanted {
-        return Some(None);
+/// The two users of Kafka: the outbox relay (`OUTBOX_RELAY_ENABLED`) and the task stream's feed
+/// (`TASK_STREAM_ENABLED`), each on by default when `KAFKA_BROKERS` is set. `Some(None)` is "off"; `None` is
+/// "invalid", recorded in `env`.
+type KafkaUsers = (Option<Option<RelayConfig>>, Option<Option<StreamConfig>>);
+
+fn read_kafka_users(env: &mut Env, service: ServiceInfo) -> KafkaUsers {
+    let brokers_set = env.raw("KAFKA_BROKERS").is_some();
+    let relay_wanted = env.optional::<bool>("OUTBOX_RELAY_ENABLED").unwrap_or(brokers_set);
+    let stream_wanted = env.optional::<bool>("TASK_STREAM_ENABLED").unwrap_or(brokers_set);
+    if !relay_wanted && !stream_wanted {
+        return (Some(None), Some(None));
     }
     let kafka = KafkaConfig::from_env(env, service);
-    RelayConfig::from_env(env, kafka).map(Some)
+    let relay = if relay_wanted { RelayConfig::from_env(env, kafka.clone()).map(Some) } else { Some(None) };
+    let stream = if stream_wanted { StreamConfig::from_env(env, kafka).map(Some) } else { Some(None) };
+    (relay, stream)
 }
 
 impl AuthConfig {

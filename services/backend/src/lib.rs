@@ -19,3 +19,4 @@ pub mod service;
 pub mod service_token;
 pub mod snapshot;
 pub mod store;
+pub mod stream;

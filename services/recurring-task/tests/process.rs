@@ -90,7 +90,7 @@ async fn completion_survives_a_backend_outage_and_redelivery_creates_nothing_new
     .await
     .expect("the service starts once its topics exist");
 
-    // The completion as the backend's relay publishes it: the outbox row's payload keyed by the series, its
+    // The completion as the backend's relay publishes it: the outbox row's payload keyed (here) by the series, its
     // stored trace context parenting the producer span.
     let producer =
         Producer::new(&KafkaConfig::new(broker.bootstrap().parse().unwrap(), "recurring-task-test")).unwrap();

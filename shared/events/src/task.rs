@@ -71,9 +71,11 @@ impl TaskEvent {
         CloudEvent::new(SOURCE, subject, self)
     }
 
-    /// The Kafka key: the series id, so every occurrence of one recurring task stays on one partition, in order.
+    /// The Kafka key: the owner's id, so all of one user's changes sit on one partition, in order. That keeps
+    /// every occurrence of one recurring task in order (a series has one owner), and lets every reader of the
+    /// topic see one user's changes in the same order, which the task stream's resume relies on.
     pub fn partition_key(&self) -> String {
-        self.task.series_id.to_string()
+        self.task.owner_id.clone()
     }
 }
 

@@ -7,6 +7,7 @@
 //! | Topics | [`ensure_topics`] / [`ensure_topics_within`] | creates missing topics at start-up (waiting, bounded, for a broker that is still starting) |
 //! | Producer | [`Producer::send`] | idempotent, waits for the broker's ack, producer span, trace context in headers; replaces its client after an outage left it fenced |
 //! | Consumer | [`Consumer::run`] / [`run`] | at-least-once loop: offsets stored after the handler's `Ok`, retry in place, dead-letter topic |
+//! | Tail | [`TopicTail`] | every partition of a topic, from a point in time, without a group: fan-out to every replica |
 //! | Headers | [`MessageHeaders`] | header map with W3C trace context inject/extract |
 //! | Metrics | [`metric_names`] | the documented list of what this crate emits |
 //!
@@ -70,6 +71,7 @@ mod error;
 pub mod headers;
 pub mod metric_names;
 mod producer;
+mod tail;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 mod topics;
@@ -81,4 +83,5 @@ pub use consumer::{
 pub use error::{ClientError, ConsumeError, TopicError, TopicsNotReady};
 pub use headers::MessageHeaders;
 pub use producer::{BrokerUnreachable, Delivery, OutgoingMessage, Producer, PublishError};
+pub use tail::{PartitionStart, TailError, TailStart, TopicTail};
 pub use topics::{TopicSpec, ensure_topics, ensure_topics_within};

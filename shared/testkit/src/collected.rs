@@ -106,6 +106,22 @@ impl<T: Clone> Collected<T> {
         }
     }
 
+    /// Waits until at least `len` items were collected or collecting finished; `false` when `timeout` passes first.
+    pub async fn wait_for_len(&self, len: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.len() >= len || self.is_finished() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return false;
+            }
+        }
+    }
+
     /// Waits until [`Collected::finish`] has been called; `false` when `timeout` passes first.
     pub async fn wait_until_finished(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;

@@ -317,6 +317,55 @@ impl From<&Task> for TaskResponse {
     }
 }
 
+/// What happened to a task, in a task stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskChangeKind {
+    /// A new task, including the next occurrence of a recurring one.
+    Created,
+    /// Its editable fields changed.
+    Updated,
+    /// It was marked done.
+    Completed,
+    /// It was marked open again.
+    Reopened,
+    /// It was deleted; `task` is the task as it was.
+    Deleted,
+}
+
+impl From<events::task::TaskChange> for TaskChangeKind {
+    fn from(change: events::task::TaskChange) -> Self {
+        use events::task::TaskChange;
+        match change {
+            TaskChange::Created => Self::Created,
+            TaskChange::Updated => Self::Updated,
+            TaskChange::Completed => Self::Completed,
+            TaskChange::Reopened => Self::Reopened,
+            TaskChange::Deleted => Self::Deleted,
+        }
+    }
+}
+
+/// One change in the task stream (`GET /v1/tasks/stream`): the `data` of each event.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TaskChangeMessage {
+    /// The change's id, also the event's SSE `id`: reconnect with it as `Last-Event-ID` to resume after it.
+    pub id: Uuid,
+    /// What happened.
+    pub change: TaskChangeKind,
+    /// When it happened.
+    pub time: DateTime<Utc>,
+    /// The task after the change (for `deleted`, as it was), as `GET /v1/tasks/{id}` shows it.
+    pub task: TaskResponse,
+}
+
+impl TaskChangeMessage {
+    /// The message for change `id` of `kind` to `task`, made at `time`.
+    pub fn new(id: Uuid, kind: events::task::TaskChange, time: DateTime<Utc>, task: &Task) -> Self {
+        Self { id, change: kind.into(), time, task: task.into() }
+    }
+}
+
 /// One page of tasks in the order (due_at, nulls last; id).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TaskListResponse {

@@ -12,6 +12,7 @@ pub mod openapi;
 mod path;
 pub mod rate_limit;
 mod settings;
+pub mod stream;
 mod tasks;
 
 use std::net::IpAddr;
@@ -40,6 +41,8 @@ pub struct ApiState {
     pub service_token: Option<Arc<ServiceToken>>,
     /// `None` when rate limiting is switched off.
     pub user_limiter: Option<Arc<Limiter<OwnerId>>>,
+    /// The live task stream; `None` when it is switched off (`GET /v1/tasks/stream` then answers 503).
+    pub stream: Option<stream::TaskStream>,
 }
 
 /// The `/v1` routes, limited per client address when `client_limiter` is set, the `/internal/v1` routes, plus
@@ -47,6 +50,7 @@ pub struct ApiState {
 pub fn router(state: ApiState, client_limiter: Option<Arc<Limiter<IpAddr>>>) -> Router {
     let v1 = Router::new()
         .route("/v1/tasks", post(tasks::create_task).get(tasks::list_tasks))
+        .route("/v1/tasks/stream", get(stream::stream_tasks))
         .route("/v1/tasks/{id}", get(tasks::get_task).patch(tasks::update_task).delete(tasks::delete_task))
         .route("/v1/tasks/{id}/complete", post(tasks::complete_task))
         .route("/v1/tasks/{id}/reopen", post(tasks::reopen_task))

@@ -18,7 +18,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest
 use prost::Message;
 use tokio::task::JoinHandle;
 
-pub use span::{ReceivedEvent, ReceivedSpan};
+pub use span::{ReceivedEvent, ReceivedLink, ReceivedSpan};
 
 use crate::Error;
 use crate::collected::Collected;

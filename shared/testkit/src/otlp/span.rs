@@ -27,6 +27,17 @@ pub struct ReceivedSpan {
     pub attributes: BTreeMap<String, String>,
     /// The span's events in order (an OpenTelemetry exception is an event named `exception`).
     pub events: Vec<ReceivedEvent>,
+    /// The spans this one links to (another trace's span that caused it, for instance), in order.
+    pub links: Vec<ReceivedLink>,
+}
+
+/// One link of a span: the linked span's ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedLink {
+    /// 32 hex digits.
+    pub trace_id_hex: String,
+    /// 16 hex digits.
+    pub span_id_hex: String,
 }
 
 /// One event of a span.
@@ -73,6 +84,14 @@ pub(crate) fn flatten(request: ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
                     .events
                     .iter()
                     .map(|event| ReceivedEvent { name: event.name.clone(), attributes: attributes(&event.attributes) })
+                    .collect(),
+                links: span
+                    .links
+                    .iter()
+                    .map(|link| ReceivedLink {
+                        trace_id_hex: hex::encode(&link.trace_id),
+                        span_id_hex: hex::encode(&link.span_id),
+                    })
                     .collect(),
             });
         }

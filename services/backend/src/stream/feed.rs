@@ -1,0 +1,141 @@
+//! The feed: every `task-events` change into the hub, in every replica.
+//!
+//! A [`TopicTail`] rather than a consumer group, because each replica must see every change for the streams
+//! connected to it (a group would give each change to one replica only). It starts at the beginning of the resume
+//! window, so a replica that has just started can resume a stream another replica served, and it commits nothing:
+//! the log it fills lives in memory and is rebuilt from the topic at every start.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use events::task::TaskEvent;
+use messaging::{IncomingMessage, KafkaConfig, TailError, TopicTail};
+use observability::Shutdown;
+use observability::backoff::Backoff;
+use opentelemetry::trace::TraceContextExt as _;
+
+use super::hub::{Hub, StreamEvent};
+use crate::api::dto::TaskChangeMessage;
+use crate::domain::OwnerId;
+use crate::{metrics, snapshot};
+
+/// Reads `task-events` into `hub` until `shutdown`, then closes every stream.
+///
+/// Start-up failures (broker down, topic missing) are retried with `retry` until they succeed; read errors are
+/// logged and retried, the tail reconnecting by itself. `taskwatch_task_stream_feed_up` is 0 meanwhile.
+pub async fn run(
+    kafka: KafkaConfig,
+    hub: Arc<Hub>,
+    resume_window: Duration,
+    shutdown: Shutdown,
+) -> Result<(), TailError> {
+    metrics::stream_feed(false, None);
+    let tail = TopicTail::new(&kafka, events::topics::TASK_EVENTS)?;
+    let retry = kafka.retry_backoff;
+    let reading = async {
+        start(&tail, &hub, resume_window, retry).await;
+        follow(&tail, &hub, kafka.lag_interval, retry).await;
+    };
+    tokio::select! {
+        () = shutdown.requested() => {}
+        () = reading => {}
+    }
+    hub.close();
+    Ok(())
+}
+
+/// Assigns the topic's partitions from the start of the resume window, retrying until the broker answers.
+async fn start(tail: &TopicTail, hub: &Hub, resume_window: Duration, retry: Backoff) {
+    let mut delays = retry.delays();
+    loop {
+        let since = SystemTime::now() - resume_window;
+        match tail.start_at(since).await {
+            Ok(started) => {
+                // Without a lookup by time the tail reads from now on: nothing older can be resumed.
+                let horizon = if started.by_time { DateTime::<Utc>::from(since) } else { Utc::now() };
+                hub.read_from(horizon);
+                tracing::info!(
+                    partitions = started.partitions.len(),
+                    by_time = started.by_time,
+                    "task stream feed started"
+                );
+                metrics::stream_feed(true, None);
+                return;
+            }
+            Err(error) => {
+                let delay = delays.next_delay();
+                tracing::warn!(error = %observability::ErrorChain(&error), retry_in_ms = delay.as_millis(), "task stream feed cannot start yet");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// Publishes every change the tail reads, and samples its lag every `lag_interval`.
+async fn follow(tail: &TopicTail, hub: &Hub, lag_interval: Duration, retry: Backoff) {
+    let mut sample = tokio::time::interval(lag_interval);
+    sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut delays = retry.delays();
+    loop {
+        tokio::select! {
+            _ = sample.tick() => match tail.lag().await {
+                Ok(lag) => metrics::stream_feed(true, Some(lag)),
+                Err(error) => {
+                    tracing::warn!(%error, "the task stream feed cannot reach the broker");
+                    metrics::stream_feed(false, None);
+                }
+            },
+            received = tail.recv() => match received {
+                Ok(message) => {
+                    delays = retry.delays();
+                    if let Some(event) = stream_event(message) {
+                        hub.publish(event);
+                    }
+                }
+                Err(error) => {
+                    let delay = delays.next_delay();
+                    tracing::warn!(%error, retry_in_ms = delay.as_millis(), "reading task-events for the task stream failed");
+                    metrics::stream_feed(false, None);
+                    tokio::time::sleep(delay).await;
+                }
+            },
+        }
+    }
+}
+
+/// The change as streams send it; `None` (logged) for an event that is not a task change this version reads.
+/// Such events are the group consumers' to dead-letter; a stream just does not show them.
+fn stream_event(message: IncomingMessage) -> Option<StreamEvent> {
+    let producer = message.headers.extract_context().span().span_context().clone();
+    let event = match message.event.into_typed::<TaskEvent>() {
+        Ok(event) => event,
+        Err(error) => {
+            tracing::warn!(%error, "a task-events message is not a task change; the task stream skips it");
+            return None;
+        }
+    };
+    let owner = match OwnerId::parse(&event.data.task.owner_id) {
+        Ok(owner) => owner,
+        Err(_) => {
+            tracing::warn!(event_id = %event.id, "a task change has no valid owner; the task stream skips it");
+            return None;
+        }
+    };
+    let task = match snapshot::from_snapshot(event.data.task) {
+        Ok(task) => task,
+        Err(error) => {
+            tracing::warn!(event_id = %event.id, %error, "a task change carries an invalid task; the task stream skips it");
+            return None;
+        }
+    };
+    let message = TaskChangeMessage::new(event.id, event.data.change, event.time, &task);
+    let data = match serde_json::to_string(&message) {
+        Ok(data) => data,
+        Err(error) => {
+            tracing::warn!(event_id = %event.id, %error, "a task change cannot be written as JSON; the task stream skips it");
+            return None;
+        }
+    };
+    Some(StreamEvent { id: event.id, owner, time: event.time, data, producer: producer.is_valid().then_some(producer) })
+}
