@@ -27,6 +27,7 @@ use std::time::Duration;
 use e2e::grafana::{Dashboard, SchemaToolchain, grafana_dir, substitute};
 use e2e::kafka::RawMessage;
 use e2e::monitoring::{Prometheus, PrometheusConfig, Sample};
+use e2e::sse::TaskStreamClient;
 use e2e::time::{rfc3339, seconds_from_now};
 use e2e::{DEADLINE, INTERNAL_SERVICE_TOKEN, PIPELINE_DEADLINE, Service, Stack};
 use serde_json::{Value, json};
@@ -549,8 +550,12 @@ async fn every_panel_query_returns_data_from_prometheus_scraping_the_real_servic
     // Steady API traffic for the whole test: lists, creations, reads of a missing task (404s).
     let alice = stack.api("grafana").expect("client");
     alice.save_notification_settings(Some("grafana@example.com"), Some(&stack.webhook.url())).await.expect("settings");
+    let traffic_user = stack.api("grafana-traffic").expect("client");
+    // The traffic user's task stream stays open, so its creations are streamed (the live task stream panels).
+    let _traffic_stream =
+        TaskStreamClient::open(&stack.url(Service::Backend), traffic_user.token(), None).await.expect("stream opens");
     let traffic = {
-        let user = stack.api("grafana-traffic").expect("client");
+        let user = traffic_user;
         tokio::spawn(async move {
             for round in 0u64.. {
                 let _ = user.tasks_with_status("open").await;
@@ -587,6 +592,7 @@ async fn every_panel_query_returns_data_from_prometheus_scraping_the_real_servic
     for ready in [
         r#"job:http_server_requests:rate5m{job="backend"} > 0"#,
         "job:taskwatch_reminders_fired:rate5m > 0",
+        "rate(taskwatch_task_stream_lag_seconds_count[1m]) > 0",
         r#"taskwatch_notification_deliveries_total{outcome="sent"} > 0"#,
         r#"taskwatch_slo:sli_error:ratio_rate5m{slo="notification-delivery"}"#,
     ] {
