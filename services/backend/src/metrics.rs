@@ -60,14 +60,21 @@ pub enum StreamRefusal {
     TotalLimit,
     /// `Last-Event-ID` is outside the resume window (410).
     ResumeGone,
+    /// A resume before the feed could start reading (503).
+    FeedStarting,
     /// The service is shutting down (503).
     ShuttingDown,
 }
 
 impl StreamRefusal {
     /// Every reason, pre-registered at zero.
-    pub const ALL: [StreamRefusal; 4] =
-        [StreamRefusal::UserLimit, StreamRefusal::TotalLimit, StreamRefusal::ResumeGone, StreamRefusal::ShuttingDown];
+    pub const ALL: [StreamRefusal; 5] = [
+        StreamRefusal::UserLimit,
+        StreamRefusal::TotalLimit,
+        StreamRefusal::ResumeGone,
+        StreamRefusal::FeedStarting,
+        StreamRefusal::ShuttingDown,
+    ];
 
     /// The label value.
     pub const fn label(self) -> &'static str {
@@ -75,6 +82,7 @@ impl StreamRefusal {
             StreamRefusal::UserLimit => "user_limit",
             StreamRefusal::TotalLimit => "total_limit",
             StreamRefusal::ResumeGone => "resume_gone",
+            StreamRefusal::FeedStarting => "feed_starting",
             StreamRefusal::ShuttingDown => "shutting_down",
         }
     }

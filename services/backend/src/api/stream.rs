@@ -52,8 +52,9 @@ pub struct TaskStream {
         (status = 410, description = "Last-Event-ID is outside the resume window", content_type = "application/problem+json"),
         (status = 429, description = "Too many streams open for this user, or rate limited; see Retry-After",
             content_type = "application/problem+json"),
-        (status = 503, description = "The stream is off, the server serves as many streams as it may, or it is \
-            shutting down; see Retry-After", content_type = "application/problem+json"),
+        (status = 503, description = "The stream is off, the server serves as many streams as it may, a resume \
+            came before the stream reached the broker, or the server is shutting down; see Retry-After",
+            content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -108,6 +109,13 @@ fn refusal(refused: Refused) -> ApiError {
             "Event {id} is not within the stream's resume window: list your tasks again and reconnect without \
              Last-Event-ID."
         )),
+        Refused::Starting => {
+            let (name, value) = retry_after(2);
+            Problem::service_unavailable(
+                "The stream cannot resume yet: it has not reached the event broker since this server started. Retry.",
+            )
+            .with_header(name, value)
+        }
         Refused::Closed => {
             let (name, value) = retry_after(1);
             Problem::service_unavailable("The server is shutting down; reconnect.").with_header(name, value)

@@ -72,6 +72,10 @@ pub enum Refused {
         /// The id asked for.
         id: Uuid,
     },
+    /// A resume came before the feed has started reading (the broker was not reachable yet): what this replica
+    /// will have logged is not known.
+    #[error("the stream's feed has not started yet")]
+    Starting,
     /// The service is shutting down.
     #[error("the service is shutting down")]
     Closed,
@@ -83,6 +87,7 @@ impl Refused {
             Refused::UserLimit { .. } => StreamRefusal::UserLimit,
             Refused::TotalLimit { .. } => StreamRefusal::TotalLimit,
             Refused::Gone { .. } => StreamRefusal::ResumeGone,
+            Refused::Starting => StreamRefusal::FeedStarting,
             Refused::Closed => StreamRefusal::ShuttingDown,
         }
     }
@@ -147,6 +152,8 @@ struct State {
     /// Changes created (by their UUIDv7 time, in Unix ms) before this may be missing from the log: dropped from
     /// it, or written before the feed's start. A `Last-Event-ID` older than this and not logged is gone.
     horizon_ms: u64,
+    /// Whether the feed has started reading (and set the horizon).
+    reading: bool,
     streams: HashMap<OwnerId, Vec<Listener>>,
     /// Streams the hub closed, with why; read by their registration's drop.
     ended: HashMap<u64, StreamDisconnect>,
@@ -172,7 +179,7 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// An empty hub; until [`Hub::read_from`] is called every `Last-Event-ID` is treated as not yet read.
+    /// An empty hub; until [`Hub::read_from`] is called a resume is refused as [`Refused::Starting`].
     pub fn new(limits: HubLimits) -> Arc<Self> {
         let state = State { horizon_ms: unix_ms(Utc::now()), ..State::default() };
         Arc::new(Self { limits, state: Mutex::new(state), logged: watch::channel(0).0 })
@@ -185,7 +192,9 @@ impl Hub {
 
     /// The feed now reads every change made since `since`: changes older than that are gone for resuming.
     pub fn read_from(&self, since: DateTime<Utc>) {
-        self.lock().horizon_ms = unix_ms(since);
+        let mut state = self.lock();
+        state.horizon_ms = unix_ms(since);
+        state.reading = true;
     }
 
     /// Logs `event` and hands it to its owner's streams. A change already logged (the relay publishes at least
@@ -269,6 +278,7 @@ impl Hub {
         }
         let replay = match resume_after {
             None => Vec::new(),
+            Some(_) if !state.reading => return Err(Refused::Starting),
             Some(id) => match state.sequences.get(&id).copied() {
                 // Another user's change is as unknown as one never made: nothing about it is revealed.
                 Some(sequence) if self.logged_owner(&state, sequence) == Some(owner) => state
@@ -484,6 +494,19 @@ mod tests {
         assert_eq!(hub.subscribe(&alice, Some(published[0])).await.unwrap_err(), Refused::Gone { id: published[0] });
         let resumed = hub.subscribe(&alice, Some(published[2])).await.expect("still logged");
         assert_eq!(ids(&resumed.replay), published[3..].to_vec());
+    }
+
+    #[tokio::test]
+    async fn a_resume_before_the_feed_started_is_refused_but_a_live_stream_opens() {
+        let hub = Hub::new(limits());
+        let alice = owner("alice");
+        assert_eq!(hub.subscribe(&alice, Some(Uuid::now_v7())).await.unwrap_err(), Refused::Starting);
+        let mut live = hub.subscribe(&alice, None).await.expect("a live stream needs no history");
+        hub.read_from(Utc::now());
+        let event = change("alice");
+        let id = event.id;
+        hub.publish(event);
+        assert_eq!(next_live(&mut live).await, Some(id));
     }
 
     #[tokio::test]
