@@ -1,5 +1,7 @@
 //! `TopicTail` against a real broker (tansu): every partition from a point in time, in each of two tails.
 
+// Each test binary uses a different part of the shared support module.
+#[allow(dead_code)]
 mod support;
 
 use std::time::{Duration, SystemTime};
