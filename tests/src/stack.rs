@@ -273,24 +273,14 @@ impl Stack {
     /// SIGTERM to replica `index` (0-based, in start order) of `service` only, and its exit status once it exited;
     /// the others keep running.
     pub async fn stop_replica(&mut self, service: Service, index: usize) -> Result<ExitStatus, HarnessError> {
-        let replica = self
-            .replicas
-            .iter_mut()
-            .filter(|replica| replica.service == service)
-            .nth(index)
-            .ok_or(HarnessError::NotStarted(service))?;
+        let replica = self.replica_mut(service, index)?;
         let mut process = replica.process.take().ok_or(HarnessError::NotStarted(service))?;
         Ok(process.terminate(STOP_GRACE).await?)
     }
 
     /// SIGKILL to replica `index` (0-based, in start order) of `service` only; the others keep running.
     pub fn kill_replica(&mut self, service: Service, index: usize) -> Result<(), HarnessError> {
-        let replica = self
-            .replicas
-            .iter_mut()
-            .filter(|replica| replica.service == service)
-            .nth(index)
-            .ok_or(HarnessError::NotStarted(service))?;
+        let replica = self.replica_mut(service, index)?;
         if let Some(mut process) = replica.process.take() {
             process.kill()?;
         }
@@ -461,6 +451,15 @@ impl Stack {
                 panic!("this stack shares the test Postgres server; build it with dedicated_postgres()")
             }
         }
+    }
+
+    /// Replica `index` (0-based, in start order) of `service`.
+    fn replica_mut(&mut self, service: Service, index: usize) -> Result<&mut Replica, HarnessError> {
+        self.replicas
+            .iter_mut()
+            .filter(|replica| replica.service == service)
+            .nth(index)
+            .ok_or(HarnessError::NotStarted(service))
     }
 
     fn replicas_of(&self, service: Service) -> impl Iterator<Item = &Replica> {
