@@ -84,7 +84,8 @@ pub async fn run(interrupt: &mut Interrupt) -> anyhow::Result<ExitCode> {
     results.push(("helm lint --strict + helm template".into(), report_outcome(outcome), clock.elapsed()));
     let clock = Instant::now();
     let outcome = check_monitoring(copy.path()).await;
-    results.push(("paged and listed (promtool test rules)".into(), report_outcome(outcome), clock.elapsed()));
+    let label = "paged and listed; the repository's cases and chart copies hold (promtool test rules)";
+    results.push((label.into(), report_outcome(outcome), clock.elapsed()));
 
     // Removing the copy explicitly reports a failure to; dropping it on an early return cleans up quietly.
     copy.close().context("removing the temporary copy")?;
@@ -333,11 +334,46 @@ async fn check_monitoring(copy: &Path) -> anyhow::Result<Outcome> {
     });
     let file = copy.join("new-service-monitoring-test.yml");
     std::fs::write(&file, serde_json::to_string_pretty(&unit)?).context("writing the promtool unit test")?;
-    let output = captured(Command::new(promtool).args(["test", "rules"]).arg(&file)).await?;
+    let output = captured(Command::new(&promtool).args(["test", "rules"]).arg(&file)).await?;
     if !output.contains("SUCCESS") {
         bail!("promtool test rules:\n{output}");
     }
+    repository_cases_still_hold(copy, &promtool).await?;
     Ok(Outcome::Passed)
+}
+
+/// With the sample's rule in `services.yml`, the repository's own promtool cases over that file still pass (the
+/// generator gives the sample a target in the cases that list targets), and the chart's copies of the rules are
+/// still byte copies of `monitoring/prometheus/rules` (the generator edits both).
+async fn repository_cases_still_hold(copy: &Path, promtool: &Path) -> anyhow::Result<()> {
+    let rules = copy.join("monitoring/prometheus/rules");
+    for entry in std::fs::read_dir(&rules).context("listing the rules")? {
+        let path = entry.context("listing the rules")?.path();
+        let Some(name) = path.file_name() else { continue };
+        let chart_copy = copy.join("helm/taskwatch/files/rules").join(name);
+        if std::fs::read(&path).ok() != std::fs::read(&chart_copy).ok() {
+            bail!("{} is no longer a copy of {}", chart_copy.display(), path.display());
+        }
+    }
+    let tests = copy.join("monitoring/prometheus/tests");
+    for entry in std::fs::read_dir(&tests).context("listing the promtool tests")? {
+        let path = entry.context("listing the promtool tests")?.path();
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let unit: Value = serde_norway::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        let covers_services = unit["rule_files"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .any(|file| file.as_str().is_some_and(|file| file.ends_with("services.yml")));
+        if !covers_services {
+            continue;
+        }
+        let output = captured(Command::new(promtool).args(["test", "rules"]).arg(&path)).await?;
+        if !output.contains("SUCCESS") {
+            bail!("{} fails with the sample in services.yml:\n{output}", path.display());
+        }
+    }
+    Ok(())
 }
 
 /// The PromQL of every dashboard variable that lists services: `query_result(<expr over up>)`.

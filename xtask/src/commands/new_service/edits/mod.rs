@@ -56,6 +56,8 @@ pub const FILE_EDITS: &[FileEdit] = &[
     FileEdit { path: "docker-compose.yml", apply: compose::add_service },
     FileEdit { path: "monitoring/prometheus/prometheus.yml", apply: prometheus::add_scrape_job },
     FileEdit { path: "monitoring/prometheus/rules/services.yml", apply: services_rules::add_absent_rule },
+    FileEdit { path: "helm/taskwatch/files/rules/services.yml", apply: services_rules::add_absent_rule },
+    FileEdit { path: "monitoring/prometheus/tests/alerts_test.yml", apply: services_rules::add_target_to_absent_tests },
     FileEdit { path: "helm/taskwatch/values.yaml", apply: helm::add_values_entry },
     FileEdit { path: "helm/taskwatch/values.schema.json", apply: helm::allow_in_schema },
     FileEdit { path: "helm/taskwatch/templates/_helpers.tpl", apply: helm::wire_database_secret },
