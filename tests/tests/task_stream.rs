@@ -187,7 +187,12 @@ async fn a_stream_resumes_changes_made_while_it_was_away_and_refuses_what_it_can
 
 #[tokio::test]
 async fn limits_heartbeats_telemetry_and_shutdown_behave_as_documented() {
-    let mut stack = two_backends(&[("TASK_STREAM_MAX_PER_USER", "2"), ("TASK_STREAM_HEARTBEAT", "1s")]).await;
+    let mut stack = two_backends(&[
+        ("TASK_STREAM_MAX_PER_USER", "2"),
+        ("TASK_STREAM_MAX_CONNECTIONS", "3"),
+        ("TASK_STREAM_HEARTBEAT", "1s"),
+    ])
+    .await;
     let second = replica(&stack, 1);
     let alice = Api::for_user(&second, "stream-limits").expect("client");
     let token = alice.token().to_owned();
@@ -227,6 +232,12 @@ async fn limits_heartbeats_telemetry_and_shutdown_behave_as_documented() {
     })
     .await;
     assert_eq!(heartbeat, Ok(true), "no heartbeat comment on an idle stream");
+    // Three streams are open on this replica (two of alice's, the heartbeat one): a fourth, anyone's, is 503.
+    let full = TaskStreamClient::open(&second, &mint_token("stream-fourth").expect("token"), None)
+        .await
+        .expect_err("the replica serves as many streams as it may");
+    assert_eq!((full.status, full.content_type.as_str()), (503, "application/problem+json"), "{:?}", full.body);
+    assert!(full.retry_after.is_some(), "503 without Retry-After");
     drop(raw);
 
     // Telemetry: the stream span links to the trace that made the change; the metrics count what happened.
@@ -255,6 +266,7 @@ async fn limits_heartbeats_telemetry_and_shutdown_behave_as_documented() {
     assert!(sample("taskwatch_task_stream_lag_seconds_count", &[]) >= Some(2.0));
     // At least the third stream; the reopening above may have been refused too until the server saw the close.
     assert!(sample("taskwatch_task_streams_refused_total", &[("reason", "user_limit")]) >= Some(1.0));
+    assert_eq!(sample("taskwatch_task_streams_refused_total", &[("reason", "total_limit")]), Some(1.0));
     assert!(sample("taskwatch_task_stream_disconnects_total", &[("reason", "client_closed")]) >= Some(1.0));
     assert_eq!(sample("taskwatch_task_stream_feed_up", &[]), Some(1.0));
 
