@@ -24,7 +24,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 
 use crate::client_context::TracingContext;
-use crate::config::{KafkaConfig, millis};
+use crate::config::KafkaConfig;
 use crate::consumer::IncomingMessage;
 use crate::error::ClientError;
 use crate::headers::MessageHeaders;
@@ -110,8 +110,7 @@ impl TopicTail {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
-            .set("auto.offset.reset", "latest")
-            .set("socket.timeout.ms", millis(config.request_timeout));
+            .set("auto.offset.reset", "latest");
         let consumer: StreamConsumer<TracingContext> = client
             .create_with_context(TracingContext)
             .map_err(|source| ClientError { role: "topic tail", brokers: config.brokers.to_string(), source })?;
@@ -150,14 +149,7 @@ impl TopicTail {
             }
             match CloudEvent::decode(message.payload().unwrap_or_default()) {
                 Ok(event) => {
-                    return Ok(IncomingMessage {
-                        topic: message.topic().to_owned(),
-                        partition: message.partition(),
-                        offset: message.offset(),
-                        key: message.key().map(<[u8]>::to_vec),
-                        headers: MessageHeaders::from_kafka(message.headers()),
-                        event,
-                    });
+                    return Ok(IncomingMessage::read(&message, MessageHeaders::from_kafka(message.headers()), event));
                 }
                 Err(error) => tracing::warn!(
                     topic = message.topic(),

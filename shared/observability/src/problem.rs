@@ -245,10 +245,9 @@ impl Problem {
 
     /// 429 telling the client when to come back.
     pub fn too_many_requests(retry_after_secs: u64) -> Self {
-        let retry_after = HeaderValue::from(retry_after_secs.max(1));
         Self::new(StatusCode::TOO_MANY_REQUESTS)
             .with_detail(format!("Rate limit exceeded; retry after {} s.", retry_after_secs.max(1)))
-            .with_header(header::RETRY_AFTER, retry_after)
+            .with_retry_after(retry_after_secs)
     }
 
     /// 500 that never leaks internals: the cause belongs in the logs, not the body.
@@ -260,6 +259,11 @@ impl Problem {
     /// 503 `service-unavailable`: a dependency is down and the client may retry.
     pub fn service_unavailable(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE).with_detail(detail)
+    }
+
+    /// Adds `Retry-After`: how many seconds (at least 1) the client should wait before trying again.
+    pub fn with_retry_after(self, seconds: u64) -> Self {
+        self.with_header(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)))
     }
 
     /// Replaces the title (by default the status's reason phrase); keep it the same for every problem of a type.

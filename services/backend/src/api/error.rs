@@ -110,8 +110,7 @@ fn store_failure(error: &StoreError) -> Problem {
     {
         tracing::error!(error = %ErrorChain(error), "database unavailable");
         observability::record_exception(&tracing::Span::current(), error);
-        return Problem::service_unavailable("The database is unavailable; retry shortly.")
-            .with_header(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        return Problem::service_unavailable("The database is unavailable; retry shortly.").with_retry_after(1);
     }
     internal(error)
 }

@@ -92,36 +92,24 @@ fn last_event_id(request_headers: &HeaderMap) -> Result<Option<Uuid>, ApiError> 
 
 /// The problem that tells the client why its stream was not opened and what to do.
 fn refusal(refused: Refused) -> ApiError {
-    let retry_after = |seconds: u64| (header::RETRY_AFTER, HeaderValue::from(seconds));
-    let problem = match refused {
-        Refused::UserLimit { limit } => {
-            let (name, value) = retry_after(5);
-            Problem::of(ProblemType::RateLimited)
-                .with_detail(format!("You have {limit} task streams open already; close one first."))
-                .with_header(name, value)
-        }
+    match refused {
+        Refused::UserLimit { limit } => Problem::too_many_requests(5)
+            .with_detail(format!("You have {limit} task streams open already; close one first.")),
         Refused::TotalLimit { limit } => {
-            let (name, value) = retry_after(5);
             Problem::service_unavailable(format!("This server serves {limit} task streams already; retry later."))
-                .with_header(name, value)
+                .with_retry_after(5)
         }
         Refused::Gone { id } => Problem::of(ProblemType::Gone).with_detail(format!(
             "Event {id} is not within the stream's resume window: list your tasks again and reconnect without \
              Last-Event-ID."
         )),
-        Refused::Starting => {
-            let (name, value) = retry_after(2);
-            Problem::service_unavailable(
-                "The stream cannot resume yet: it has not reached the event broker since this server started. Retry.",
-            )
-            .with_header(name, value)
-        }
-        Refused::Closed => {
-            let (name, value) = retry_after(1);
-            Problem::service_unavailable("The server is shutting down; reconnect.").with_header(name, value)
-        }
-    };
-    problem.into()
+        Refused::Starting => Problem::service_unavailable(
+            "The stream cannot resume yet: it has not reached the event broker since this server started. Retry.",
+        )
+        .with_retry_after(2),
+        Refused::Closed => Problem::service_unavailable("The server is shutting down; reconnect.").with_retry_after(1),
+    }
+    .into()
 }
 
 /// The replay, then the live changes, as SSE events; the registration lives (and the stream stays counted as

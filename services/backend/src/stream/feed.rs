@@ -104,38 +104,39 @@ async fn follow(tail: &TopicTail, hub: &Hub, lag_interval: Duration, retry: Back
     }
 }
 
-/// The change as streams send it; `None` (logged) for an event that is not a task change this version reads.
-/// Such events are the group consumers' to dead-letter; a stream just does not show them.
+/// Why a `task-events` message is not shown on the streams. Such events are the group consumers' to dead-letter;
+/// a stream just does not show them.
+#[derive(Debug, thiserror::Error)]
+enum Unstreamable {
+    /// Not a task change this version reads.
+    #[error("not a task change")]
+    NotATaskChange(#[from] events::DecodeError),
+    /// The owner id is not one the API accepts.
+    #[error("the task has no valid owner")]
+    InvalidOwner,
+    /// The task does not pass the domain's checks.
+    #[error("the task is invalid")]
+    InvalidTask(#[from] crate::domain::InvalidStoredTask),
+    /// The message could not be written as JSON.
+    #[error("the change cannot be written as JSON")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Makes the change of `message` a stream event, or logs why it is skipped.
 fn stream_event(message: IncomingMessage) -> Option<StreamEvent> {
+    let event_id = message.event.id;
+    to_stream_event(message)
+        .inspect_err(|error| {
+            tracing::warn!(%event_id, error = %observability::ErrorChain(error), "the task stream skips a task-events message");
+        })
+        .ok()
+}
+
+fn to_stream_event(message: IncomingMessage) -> Result<StreamEvent, Unstreamable> {
     let producer = message.headers.extract_context().span().span_context().clone();
-    let event = match message.event.into_typed::<TaskEvent>() {
-        Ok(event) => event,
-        Err(error) => {
-            tracing::warn!(%error, "a task-events message is not a task change; the task stream skips it");
-            return None;
-        }
-    };
-    let owner = match OwnerId::parse(&event.data.task.owner_id) {
-        Ok(owner) => owner,
-        Err(_) => {
-            tracing::warn!(event_id = %event.id, "a task change has no valid owner; the task stream skips it");
-            return None;
-        }
-    };
-    let task = match snapshot::from_snapshot(event.data.task) {
-        Ok(task) => task,
-        Err(error) => {
-            tracing::warn!(event_id = %event.id, %error, "a task change carries an invalid task; the task stream skips it");
-            return None;
-        }
-    };
-    let message = TaskChangeMessage::new(event.id, event.data.change, event.time, &task);
-    let data = match serde_json::to_string(&message) {
-        Ok(data) => data,
-        Err(error) => {
-            tracing::warn!(event_id = %event.id, %error, "a task change cannot be written as JSON; the task stream skips it");
-            return None;
-        }
-    };
-    Some(StreamEvent { id: event.id, owner, time: event.time, data, producer: producer.is_valid().then_some(producer) })
+    let event = message.event.into_typed::<TaskEvent>()?;
+    let owner = OwnerId::parse(&event.data.task.owner_id).map_err(|_| Unstreamable::InvalidOwner)?;
+    let task = snapshot::from_snapshot(event.data.task)?;
+    let data = serde_json::to_string(&TaskChangeMessage::new(event.id, event.data.change, event.time, &task))?;
+    Ok(StreamEvent { id: event.id, owner, time: event.time, data, producer: producer.is_valid().then_some(producer) })
 }

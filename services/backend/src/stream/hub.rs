@@ -165,8 +165,8 @@ struct State {
 /// What one attempt to open a stream found.
 enum Attempt {
     Opened(Subscription),
-    /// The `Last-Event-ID` is recent but not logged (yet): this replica may be behind the one that sent it.
-    NotYet,
+    /// The `Last-Event-ID`, recent but not logged (yet): this replica may be behind the one that sent it.
+    NotYet(Uuid),
 }
 
 /// The hub (see the module documentation). Shared by the feed, which publishes, and the handlers.
@@ -242,11 +242,12 @@ impl Hub {
         let refused = loop {
             match self.try_subscribe(owner, resume_after) {
                 Ok(Attempt::Opened(subscription)) => return Ok(subscription),
-                Ok(Attempt::NotYet) => {}
+                Ok(Attempt::NotYet(id)) => {
+                    if tokio::time::timeout_at(deadline, logged.changed()).await.is_err() {
+                        break Refused::Gone { id };
+                    }
+                }
                 Err(refused) => break refused,
-            }
-            if tokio::time::timeout_at(deadline, logged.changed()).await.is_err() {
-                break Refused::Gone { id: resume_after.unwrap_or_default() };
             }
         };
         metrics::stream_refused(refused.metric());
@@ -291,7 +292,7 @@ impl Hub {
                 None if uuid_ms(id).is_none_or(|created| created < state.horizon_ms) => {
                     return Err(Refused::Gone { id });
                 }
-                None => return Ok(Attempt::NotYet),
+                None => return Ok(Attempt::NotYet(id)),
             },
         };
         let (sender, live) = mpsc::channel(CLIENT_BUFFER);

@@ -25,6 +25,24 @@ pub struct IncomingMessage {
     pub event: CloudEvent<serde_json::Value>,
 }
 
+impl IncomingMessage {
+    /// `message` as read, with its already parsed `headers` and decoded `event`.
+    pub(crate) fn read(
+        message: &impl rdkafka::Message,
+        headers: MessageHeaders,
+        event: CloudEvent<serde_json::Value>,
+    ) -> Self {
+        Self {
+            topic: message.topic().to_owned(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key().map(<[u8]>::to_vec),
+            headers,
+            event,
+        }
+    }
+}
+
 /// What a handler's failure means for the message that caused it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {

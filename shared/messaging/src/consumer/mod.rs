@@ -381,14 +381,7 @@ impl Consumer {
                 }
             };
             tracing::Span::current().record("messaging.message.id", event.id.to_string());
-            let incoming = IncomingMessage {
-                topic: topic.clone(),
-                partition: message.partition(),
-                offset: message.offset(),
-                key: message.key().map(<[u8]>::to_vec),
-                headers,
-                event,
-            };
+            let incoming = IncomingMessage::read(message, headers, event);
             let mut backoff = self.config.retry_backoff.delays();
             loop {
                 match handler.handle(incoming.clone()).await {
