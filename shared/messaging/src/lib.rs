@@ -83,5 +83,5 @@ pub use consumer::{
 pub use error::{ClientError, ConsumeError, TopicError, TopicsNotReady};
 pub use headers::MessageHeaders;
 pub use producer::{BrokerUnreachable, Delivery, OutgoingMessage, Producer, PublishError};
-pub use tail::{PartitionStart, TailError, TailStart, TopicTail};
+pub use tail::{PartitionStart, TailError, TopicTail};
 pub use topics::{TopicSpec, ensure_topics, ensure_topics_within};

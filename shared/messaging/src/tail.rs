@@ -10,9 +10,12 @@
 //! Partitions added to the topic after [`TopicTail::start_at`] are not read until the tail is started again.
 //!
 //! Finding the start asks the broker for offsets by time (ListOffsets). Kafka answers "no message that recent"
-//! with -1, which starts the partition at its end; tansu 0.6 answers offset 0 instead, so the tail would read the
-//! partition from its beginning. It therefore also skips every message whose timestamp is before the start time:
-//! on tansu a quiet partition costs one read of what it keeps, never a message that is too old.
+//! with -1; the tail then starts at the partition's end as measured *before* the lookup, a concrete offset, so a
+//! message written while the tail is being assigned is still read (librdkafka's own "end" is resolved later and
+//! would skip it). tansu 0.6 answers offset 0 instead, so the tail would read the partition from its beginning.
+//! It therefore also skips every message whose timestamp is before the start time: on tansu a quiet partition
+//! costs one read of what it keeps, never a message that is too old. For the same reason a position the broker
+//! no longer holds resets to the earliest offset it keeps, never to the end, which would skip messages silently.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -29,7 +32,8 @@ use crate::consumer::IncomingMessage;
 use crate::error::ClientError;
 use crate::headers::MessageHeaders;
 
-/// Why a tail could not start reading.
+/// Why a tail could not start reading. Every case is transient on a broker that serves the topic, so the caller
+/// retries; a tail never falls back to reading from "now", which would drop what it was asked to read.
 #[derive(Debug, thiserror::Error)]
 pub enum TailError {
     /// The client could not be created from the configuration.
@@ -50,6 +54,17 @@ pub enum TailError {
         /// The topic.
         topic: String,
     },
+    /// Where a partition starts could not be found: its end, or its offset for the start time.
+    #[error("finding where partition {partition} of `{topic}` starts failed")]
+    Lookup {
+        /// The topic.
+        topic: String,
+        /// The partition (-1 when the lookup failed for the whole topic).
+        partition: i32,
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
     /// The partitions could not be assigned.
     #[error("assigning the partitions of `{topic}` failed")]
     Assign {
@@ -64,24 +79,14 @@ pub enum TailError {
     Blocking(String),
 }
 
-/// Where one partition starts: an offset found for the start time, or the partition's end when it has no
-/// message that recent (or the broker could not say).
+/// Where one partition starts: its first message written at or after the start time, or, when it has none,
+/// its end before the lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionStart {
     /// The partition.
     pub partition: i32,
-    /// The first offset read; `None` for the partition's end at the time of the assignment.
-    pub offset: Option<i64>,
-}
-
-/// Where a started tail reads from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TailStart {
-    /// Each partition's first offset.
-    pub partitions: Vec<PartitionStart>,
-    /// Whether the broker looked the offsets up by time. When it could not, every partition starts at its end:
-    /// what was written between the start time and now is not read.
-    pub by_time: bool,
+    /// The first offset read.
+    pub offset: i64,
 }
 
 /// Every partition of one topic, read by this process alone (see the module documentation).
@@ -110,7 +115,8 @@ impl TopicTail {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
-            .set("auto.offset.reset", "latest");
+            // See the module documentation: never skip to the end.
+            .set("auto.offset.reset", "earliest");
         let consumer: StreamConsumer<TracingContext> = client
             .create_with_context(TracingContext)
             .map_err(|source| ClientError { role: "topic tail", brokers: config.brokers.to_string(), source })?;
@@ -122,11 +128,9 @@ impl TopicTail {
         })
     }
 
-    /// Assigns every partition of the topic, each from its first message written at or after `since`.
-    ///
-    /// A partition with no such message starts at its end; so does every partition when the broker cannot look
-    /// offsets up by time (logged), which narrows what the tail has seen to what arrives from now on.
-    pub async fn start_at(&self, since: SystemTime) -> Result<TailStart, TailError> {
+    /// Assigns every partition of the topic, each from its first message written at or after `since` (or its
+    /// end, when it has none). Returns where each partition starts.
+    pub async fn start_at(&self, since: SystemTime) -> Result<Vec<PartitionStart>, TailError> {
         let consumer = Arc::clone(&self.consumer);
         let (topic, timeout) = (self.topic.clone(), self.request_timeout);
         let since_ms = since.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis());
@@ -178,7 +182,7 @@ fn assign_from(
     topic: &str,
     since_ms: i64,
     timeout: Duration,
-) -> Result<TailStart, TailError> {
+) -> Result<Vec<PartitionStart>, TailError> {
     let metadata = consumer
         .fetch_metadata(Some(topic), timeout)
         .map_err(|source| TailError::Metadata { topic: topic.to_owned(), source })?;
@@ -191,38 +195,40 @@ fn assign_from(
     if partitions.is_empty() {
         return Err(TailError::NoPartitions { topic: topic.to_owned() });
     }
+    let lookup_failed = |partition, source| TailError::Lookup { topic: topic.to_owned(), partition, source };
+    // Each end is measured before the lookup by time: a message written in between is at or after it.
+    let ends = partitions
+        .iter()
+        .map(|&partition| {
+            consumer
+                .fetch_watermarks(topic, partition, timeout)
+                .map(|(_, high)| high)
+                .map_err(|source| lookup_failed(partition, source))
+        })
+        .collect::<Result<Vec<i64>, TailError>>()?;
     let mut by_time = TopicPartitionList::new();
     for partition in &partitions {
         // Cannot fail: the partition is new to this list and the offset is a plain value.
         let _ = by_time.add_partition_offset(topic, *partition, Offset::Offset(since_ms));
     }
-    let (found, looked_up) = match consumer.offsets_for_times(by_time, timeout) {
-        Ok(found) => (found, true),
-        Err(error) => {
-            tracing::warn!(topic, %error, "the broker cannot look offsets up by time; reading from the end");
-            (TopicPartitionList::new(), false)
-        }
-    };
-    let starts: Vec<PartitionStart> = partitions
-        .iter()
-        .map(|&partition| {
-            let offset =
-                found.find_partition(topic, partition).filter(|element| element.error().is_ok()).and_then(|element| {
-                    match element.offset() {
-                        Offset::Offset(offset) if offset >= 0 => Some(offset),
-                        _ => None,
-                    }
-                });
-            PartitionStart { partition, offset }
-        })
-        .collect();
+    let found = consumer.offsets_for_times(by_time, timeout).map_err(|source| lookup_failed(-1, source))?;
+    let mut starts = Vec::with_capacity(partitions.len());
     let mut assignment = TopicPartitionList::new();
-    for start in &starts {
-        let offset = start.offset.map_or(Offset::End, Offset::Offset);
-        let _ = assignment.add_partition_offset(topic, start.partition, offset);
+    for (&partition, &end) in partitions.iter().zip(&ends) {
+        let element = found.find_partition(topic, partition).ok_or_else(|| {
+            lookup_failed(partition, KafkaError::OffsetFetch(rdkafka::types::RDKafkaErrorCode::UnknownPartition))
+        })?;
+        element.error().map_err(|source| lookup_failed(partition, source))?;
+        let offset = match element.offset() {
+            Offset::Offset(offset) if offset >= 0 => offset,
+            // No message that recent (Kafka's -1).
+            _ => end,
+        };
+        let _ = assignment.add_partition_offset(topic, partition, Offset::Offset(offset));
+        starts.push(PartitionStart { partition, offset });
     }
     consumer.assign(&assignment).map_err(|source| TailError::Assign { topic: topic.to_owned(), source })?;
-    Ok(TailStart { partitions: starts, by_time: looked_up })
+    Ok(starts)
 }
 
 fn total_lag(consumer: &StreamConsumer<TracingContext>, topic: &str, timeout: Duration) -> Result<i64, KafkaError> {

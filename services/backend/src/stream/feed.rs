@@ -52,14 +52,8 @@ async fn start(tail: &TopicTail, hub: &Hub, resume_window: Duration, retry: Back
         let since = SystemTime::now() - resume_window;
         match tail.start_at(since).await {
             Ok(started) => {
-                // Without a lookup by time the tail reads from now on: nothing older can be resumed.
-                let horizon = if started.by_time { DateTime::<Utc>::from(since) } else { Utc::now() };
-                hub.read_from(horizon);
-                tracing::info!(
-                    partitions = started.partitions.len(),
-                    by_time = started.by_time,
-                    "task stream feed started"
-                );
+                hub.read_from(DateTime::<Utc>::from(since));
+                tracing::info!(partitions = started.len(), "task stream feed started");
                 metrics::stream_feed(true, None);
                 return;
             }
@@ -73,33 +67,47 @@ async fn start(tail: &TopicTail, hub: &Hub, resume_window: Duration, retry: Back
 }
 
 /// Publishes every change the tail reads, and samples its lag every `lag_interval`.
+///
+/// The two run side by side, never one after the other: a lag sample is a few broker round trips, each of which
+/// can wait behind the tail's own long-polling fetch, and reading paused for them would delay every stream (and
+/// let a resume on this replica give up on an id it was about to read).
 async fn follow(tail: &TopicTail, hub: &Hub, lag_interval: Duration, retry: Backoff) {
-    let mut sample = tokio::time::interval(lag_interval);
-    sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::join!(read(tail, hub, retry), sample_lag(tail, lag_interval));
+}
+
+/// Publishes every change the tail reads; a read error marks the feed down until a later read or sample succeeds.
+async fn read(tail: &TopicTail, hub: &Hub, retry: Backoff) {
     let mut delays = retry.delays();
     loop {
-        tokio::select! {
-            _ = sample.tick() => match tail.lag().await {
-                Ok(lag) => metrics::stream_feed(true, Some(lag)),
-                Err(error) => {
-                    tracing::warn!(%error, "the task stream feed cannot reach the broker");
-                    metrics::stream_feed(false, None);
+        match tail.recv().await {
+            Ok(message) => {
+                delays = retry.delays();
+                if let Some(event) = stream_event(message) {
+                    hub.publish(event);
                 }
-            },
-            received = tail.recv() => match received {
-                Ok(message) => {
-                    delays = retry.delays();
-                    if let Some(event) = stream_event(message) {
-                        hub.publish(event);
-                    }
-                }
-                Err(error) => {
-                    let delay = delays.next_delay();
-                    tracing::warn!(%error, retry_in_ms = delay.as_millis(), "reading task-events for the task stream failed");
-                    metrics::stream_feed(false, None);
-                    tokio::time::sleep(delay).await;
-                }
-            },
+            }
+            Err(error) => {
+                let delay = delays.next_delay();
+                tracing::warn!(%error, retry_in_ms = delay.as_millis(), "reading task-events for the task stream failed");
+                metrics::stream_feed(false, None);
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// Samples the tail's lag every `lag_interval`; a broker that does not answer marks the feed down.
+async fn sample_lag(tail: &TopicTail, lag_interval: Duration) {
+    let mut sample = tokio::time::interval(lag_interval);
+    sample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        sample.tick().await;
+        match tail.lag().await {
+            Ok(lag) => metrics::stream_feed(true, Some(lag)),
+            Err(error) => {
+                tracing::warn!(%error, "the task stream feed cannot reach the broker");
+                metrics::stream_feed(false, None);
+            }
         }
     }
 }
