@@ -176,7 +176,7 @@ pub async fn run(options: ChaosOptions) -> Result<ChaosReport, ChaosError> {
     }
 
     eprintln!("chaos: work and faults over after {:.0}s; checking", started.elapsed().as_secs_f64());
-    for (service, topic) in Service::CONSUMERS {
+    for (service, topic) in Service::consumers() {
         if !stack.wait_until_partitions_owned(service, topic, PIPELINE_DEADLINE).await {
             return Err(ChaosError::Unowned { service: service.name(), topic });
         }

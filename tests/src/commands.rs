@@ -59,6 +59,18 @@ pub(crate) fn reminder_command(database_url: &str, kafka_brokers: &str, port: u1
     Ok(command)
 }
 
+/// A service generated from the template (`cargo xtask new-service`): its database and broker, nothing else.
+pub(crate) fn template_service_command(
+    name: &str,
+    database_url: &str,
+    kafka_brokers: &str,
+    port: u16,
+) -> Result<Command, HarnessError> {
+    let mut command = service_command(name, port)?;
+    command.env("DATABASE_URL", database_url).env("KAFKA_BROKERS", kafka_brokers);
+    Ok(command)
+}
+
 /// Where notification delivers: the test's SMTP sink (plain SMTP) and any webhook on 127.0.0.1.
 #[derive(Debug, Clone)]
 pub(crate) struct DeliveryTargets {

@@ -13,6 +13,7 @@ use testkit::webhook::{ReceivedRequest, WebhookReceiver};
 
 use crate::commands::{
     DeliveryTargets, backend_with_kafka_command, notification_command, recurring_task_command, reminder_command,
+    template_service_command,
 };
 use crate::kafka::{RawMessage, TopicTap, republish};
 use crate::{Api, DEADLINE, HarnessError, free_port, settle, wait_until_ok};
@@ -69,6 +70,8 @@ fn service_tuning(service: Service) -> &'static [(&'static str, &'static str)] {
             ("BACKEND_TIMEOUT", "1s"),
             ("BACKEND_BREAKER_OPEN_FOR", "1s"),
         ],
+        #[allow(unreachable_patterns, reason = "reached once `cargo xtask new-service` adds a service")]
+        _ => &[],
     }
 }
 
@@ -163,7 +166,7 @@ impl StackBuilder {
             Postgres::Shared(TestDatabase::new().await?)
         };
         let mut replicas = Vec::new();
-        for service in Service::ALL.into_iter().filter(|service| self.services.contains(service)) {
+        for service in Service::ALL.iter().copied().filter(|service| self.services.contains(service)) {
             let count = self.replicas.iter().rev().find(|(s, _)| *s == service).map_or(1, |(_, count)| *count);
             for _ in 0..count {
                 replicas.push(Replica { service, port: free_port()?, process: None });
@@ -501,6 +504,9 @@ impl Stack {
                 let targets = DeliveryTargets { smtp_host: self.smtp.host(), smtp_port: self.smtp.port() };
                 notification_command(database, &kafka, &backend_url, &targets, port)?
             }
+            // A service generated from the template (`Service::is_template_shaped`) needs no more than this.
+            #[allow(unreachable_patterns, reason = "reached once `cargo xtask new-service` adds a service")]
+            _ => template_service_command(service.name(), database, &kafka, port)?,
         };
         command.env("OTEL_EXPORTER_OTLP_ENDPOINT", self.otlp.endpoint());
         command.envs(TEST_TUNING.iter().copied()).envs(service_tuning(service).iter().copied());

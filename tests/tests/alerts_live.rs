@@ -48,7 +48,7 @@ impl Monitoring {
         let rule_files = with_for_durations(rules.path(), FOR).expect("rule copies");
         let alertmanager_address = format!("127.0.0.1:{}", alertmanager.port());
         // Prometheus' own port is chosen when it starts, so it is not scraped; nothing here alerts on it.
-        let mut jobs = stack.scrape_jobs(&Service::ALL);
+        let mut jobs = stack.scrape_jobs(Service::ALL);
         jobs.push(("alertmanager", vec![alertmanager_address.clone()]));
         let config = PrometheusConfig::from_repo()
             .and_then(|config| config.intervals(INTERVAL, INTERVAL))
@@ -57,7 +57,7 @@ impl Monitoring {
             .and_then(|config| config.only_jobs(&jobs))
             .expect("prometheus test config");
         let prometheus = Prometheus::start(&config).await.expect("prometheus starts");
-        for service in Service::ALL {
+        for &service in Service::ALL {
             prometheus.wait_until_scraped(service.name(), DEADLINE).await.expect("service scraped");
         }
         Self { prometheus, alertmanager, sink, _rules: rules }

@@ -299,7 +299,7 @@ async fn an_smtp_outage_makes_deliveries_retry_and_mail_flows_again_when_cleared
 
 #[tokio::test]
 async fn every_service_refuses_to_start_with_fault_injection_in_production() {
-    for service in Service::ALL {
+    for &service in Service::ALL {
         let mut command = Command::new(binary(service.name()).expect("service binary"));
         command
             .env_clear()

@@ -536,14 +536,14 @@ async fn every_panel_query_returns_data_from_prometheus_scraping_the_real_servic
         .await
         .expect("stack starts");
 
-    let jobs = stack.scrape_jobs(&Service::ALL);
+    let jobs = stack.scrape_jobs(Service::ALL);
     let config = PrometheusConfig::from_repo()
         .and_then(|config| config.intervals(SCRAPE, SCRAPE))
         .and_then(|config| config.alertmanager(None))
         .and_then(|config| config.only_jobs(&jobs))
         .expect("prometheus test config");
     let prometheus = Prometheus::start(&config).await.expect("prometheus starts");
-    for service in Service::ALL {
+    for &service in Service::ALL {
         prometheus.wait_until_scraped(service.name(), DEADLINE).await.expect("service scraped");
     }
 

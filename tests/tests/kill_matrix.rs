@@ -110,7 +110,7 @@ impl Scenario {
     /// reads), more work is put in flight, checked at the end like the rest, until it does.
     async fn assert_groups_recover_their_partitions(&mut self, when: &str) {
         let deadline = tokio::time::Instant::now() + PIPELINE_DEADLINE;
-        for (service, topic) in Service::CONSUMERS {
+        for (service, topic) in Service::consumers() {
             while !self.stack.wait_until_partitions_owned(service, topic, SESSION_TIMEOUT * 4).await {
                 assert!(
                     tokio::time::Instant::now() < deadline,

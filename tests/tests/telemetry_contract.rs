@@ -81,7 +81,7 @@ fn contract_problems(registry: &Registry, service: &str, families: &BTreeMap<Str
             problems.push(format!("{service}: emits {name} ({}), which is not registered", family.kind));
             continue;
         };
-        if !metric.emitted_by.iter().any(|job| job == service) {
+        if !metric.is_emitted_by(service) {
             problems.push(format!("{service}: emits {name}, registered as emitted only by {:?}", metric.emitted_by));
         }
         for label in family.label_names().into_iter().filter(|label| label != "le") {
@@ -103,7 +103,7 @@ fn contract_problems(registry: &Registry, service: &str, families: &BTreeMap<Str
 
 /// Adds every service's current `/metrics` to `into`.
 async fn scrape_all(stack: &Stack, into: &mut HashMap<Service, Vec<String>>) {
-    for service in Service::ALL {
+    for &service in Service::ALL {
         let exposition = stack.metrics(service).await.unwrap_or_else(|| panic!("{} has no /metrics", service.name()));
         into.entry(service).or_default().push(exposition);
     }
@@ -287,7 +287,7 @@ async fn the_running_services_emit_exactly_the_registered_metrics() {
     // Every service's expositions (before and after the restarts) against the registry, each through promtool.
     scrape_all(&stack, &mut expositions).await;
     let mut problems = Vec::new();
-    for service in Service::ALL {
+    for &service in Service::ALL {
         let scraped = expositions.get(&service).map(Vec::as_slice).unwrap_or_default();
         let mut families = BTreeMap::new();
         for exposition in scraped {

@@ -16,9 +16,9 @@ use crate::api::{self, ApiState};
 use crate::auth::TokenVerifier;
 use crate::config::Config;
 use crate::service::{SettingsService, TaskService};
-use crate::service_token::ServiceToken;
 use crate::stream::Hub;
 use crate::{metrics, store};
+use observability::ServiceToken;
 
 const LIMITER_CLEANUP_INTERVAL: Duration = Duration::from_secs(60);
 const IDEMPOTENCY_PURGE_INTERVAL: Duration = Duration::from_secs(600);

@@ -16,8 +16,6 @@ use crate::stream::StreamConfig;
 
 /// HS256 keys shorter than the hash output weaken the signature (RFC 7518 §3.2).
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
-/// A shared service credential must be as hard to guess as a 256-bit key.
-pub const MIN_SERVICE_TOKEN_BYTES: usize = 32;
 
 /// The port when `PORT` is unset.
 pub const DEFAULT_PORT: u16 = 8080;
@@ -102,10 +100,7 @@ impl Config {
                 },
             };
             let idempotency_ttl = env.with_default("IDEMPOTENCY_KEY_TTL", DurationValue::from_secs(24 * 3600)).get();
-            let internal_service_token = env.optional::<Secret>("INTERNAL_SERVICE_TOKEN");
-            if internal_service_token.as_ref().is_some_and(|token| token.expose().len() < MIN_SERVICE_TOKEN_BYTES) {
-                env.invalid("INTERNAL_SERVICE_TOKEN", format!("must be at least {MIN_SERVICE_TOKEN_BYTES} bytes"));
-            }
+            let internal_service_token = observability::service_token::internal_service_token(env);
             let (outbox_relay, task_stream) = read_kafka_users(env, crate::SERVICE);
             let webhook_policy = if env.with_default("WEBHOOK_ALLOW_PRIVATE_TARGETS", false) {
                 WebhookPolicy::AllowPrivate

@@ -16,7 +16,6 @@ pub mod idempotency;
 pub mod metrics;
 pub mod relay;
 pub mod service;
-pub mod service_token;
 pub mod snapshot;
 pub mod store;
 pub mod stream;

@@ -41,6 +41,17 @@ impl TaskChange {
         }
     }
 
+    /// The change's name, as it is serialised: `created`, `updated`, `completed`, `reopened` or `deleted`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            TaskChange::Created => "created",
+            TaskChange::Updated => "updated",
+            TaskChange::Completed => "completed",
+            TaskChange::Reopened => "reopened",
+            TaskChange::Deleted => "deleted",
+        }
+    }
+
     /// The change a CloudEvents `type` names, if it is a task event this contract version knows.
     pub fn from_event_type(event_type: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|change| change.event_type() == event_type)
@@ -184,6 +195,7 @@ mod tests {
     fn every_change_maps_back_from_its_type() {
         for change in TaskChange::ALL {
             assert_eq!(TaskChange::from_event_type(change.event_type()), Some(change));
+            assert_eq!(serde_json::to_value(change).unwrap(), change.name(), "the name is what serde writes");
         }
         assert_eq!(TaskChange::from_event_type("task.created.v2"), None);
     }

@@ -127,6 +127,7 @@ pub mod otel;
 pub mod problem;
 pub mod process;
 pub mod redact;
+pub mod service_token;
 pub mod shutdown;
 pub mod telemetry;
 pub mod trace_headers;
@@ -138,6 +139,7 @@ pub use error_chain::{ErrorChain, error_chain, record_exception};
 pub use health::{CheckFuture, Health};
 pub use http::{HttpConfig, RequestId, instrument, serve};
 pub use problem::{FieldError, PROBLEM_TYPE_PREFIX, Problem, ProblemType};
+pub use service_token::ServiceToken;
 pub use shutdown::Shutdown;
 pub use telemetry::{TelemetryError, TelemetryGuard, init};
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::{MonitoringError, monitoring_dir};
+use crate::Service;
 
 /// The registry file.
 pub fn registry_path() -> PathBuf {
@@ -40,7 +41,8 @@ pub struct MetricEntry {
     pub help: String,
     /// Every label the service sets; `job` and `instance` (added at scrape time) and `le` are not listed.
     pub labels: Vec<LabelSpec>,
-    /// Scrape jobs (services) that expose it.
+    /// Scrape jobs (services) that expose it; [`TEMPLATE_SERVICES`] stands for every service generated from the
+    /// service template.
     pub emitted_by: Vec<String>,
     /// `at_start`, or what has to happen before the first series exists.
     pub appears: String,
@@ -100,7 +102,18 @@ impl MetricEntry {
     pub fn label(&self, name: &str) -> Option<&LabelSpec> {
         self.labels.iter().find(|label| label.name == name)
     }
+
+    /// Whether `service` (a scrape job) is among those that expose it: named, or generated from the template
+    /// when [`TEMPLATE_SERVICES`] is listed.
+    pub fn is_emitted_by(&self, service: &str) -> bool {
+        let template_shaped = Service::ALL.iter().any(|known| known.name() == service && known.is_template_shaped());
+        self.emitted_by.iter().any(|job| job == service || (template_shaped && job == TEMPLATE_SERVICES))
+    }
 }
+
+/// In `emitted_by`: every service generated from the service template (`cargo xtask new-service`), so a new
+/// service's shared metrics are registered before it exists.
+pub const TEMPLATE_SERVICES: &str = "template";
 
 impl Registry {
     /// Reads and checks the repo's registry: unique names, no label listed twice.
@@ -137,6 +150,6 @@ impl Registry {
 
     /// The metrics `service` should expose.
     pub fn emitted_by<'a>(&'a self, service: &'a str) -> impl Iterator<Item = &'a MetricEntry> + 'a {
-        self.metrics.iter().filter(move |metric| metric.emitted_by.iter().any(|job| job == service))
+        self.metrics.iter().filter(move |metric| metric.is_emitted_by(service))
     }
 }

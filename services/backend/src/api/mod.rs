@@ -25,7 +25,7 @@ use observability::Problem;
 use crate::auth::TokenVerifier;
 use crate::domain::OwnerId;
 use crate::service::{SettingsService, TaskService};
-use crate::service_token::ServiceToken;
+use observability::ServiceToken;
 use rate_limit::Limiter;
 
 /// What the handlers need.

@@ -43,7 +43,8 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
     let packages: Vec<&str> = Service::ALL.iter().map(|service| service.name()).collect();
     let mut built = cargo::build_binaries(&packages, &mut interrupt).await?;
     let binaries = Service::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .map(|service| Ok((service, built.remove(service.name()).context("built above")?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let postgres = PostgresServer::start().await.context("starting the throwaway Postgres")?;
@@ -110,7 +111,8 @@ async fn run_stack(
 fn print_banner(settings: &StackSettings, token: &str, user: &str, mail_dir: &Path) {
     let api = format!("http://{}", settings.address(Service::Backend));
     let probes: String = Service::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .map(|service| {
             let base = format!("http://{}", settings.address(service));
             format!("\n  {:<15} {base}/metrics  {base}/health/ready", service.name())

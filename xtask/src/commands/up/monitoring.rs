@@ -62,7 +62,7 @@ fn prometheus_config(settings: &StackSettings, repo: &Path, state_dir: &Path) ->
     let mut config = std::fs::read_to_string(&source).with_context(|| format!("reading {}", source.display()))?;
     let rules = repo.join("monitoring/prometheus/rules/*.yml");
     config = replace_once(&source, &config, "- rules/*.yml", &format!("- {}", rules.display()))?;
-    for service in Service::ALL {
+    for &service in Service::ALL {
         let default = stack::address(service, stack::DEFAULT_BACKEND_PORT);
         let actual = settings.address(service);
         config = replace_once(&source, &config, &format!("\"{default}\""), &format!("\"{actual}\""))?;

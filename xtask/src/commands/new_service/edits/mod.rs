@@ -6,8 +6,10 @@ mod compose;
 mod dockerfile;
 mod helm;
 mod prometheus;
+mod registry;
 mod scrape;
 mod services_rules;
+mod services_table;
 mod text;
 
 use super::name::ServiceName;
@@ -62,6 +64,8 @@ pub const FILE_EDITS: &[FileEdit] = &[
     FileEdit { path: "helm/taskwatch/values.schema.json", apply: helm::allow_in_schema },
     FileEdit { path: "helm/taskwatch/templates/_helpers.tpl", apply: helm::wire_database_secret },
     FileEdit { path: "Dockerfile", apply: dockerfile::list_in_comment },
+    FileEdit { path: "shared/testkit/src/services.rs", apply: services_table::add_row },
+    FileEdit { path: "monitoring/telemetry/registry.yaml", apply: registry::add_template_metric },
 ];
 
 #[cfg(test)]
