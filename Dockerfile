@@ -4,7 +4,7 @@
 #
 #   docker build --build-arg SERVICE=reminder --build-arg PORT=8081 -t taskwatch/reminder .
 #
-# SERVICE   backend | reminder | recurring-task | notification   (the Cargo package = the binary name)
+# SERVICE   backend | reminder | recurring-task | notification | audit-log   (the Cargo package = the binary name)
 # PORT      the port the service listens on and the health check probes; each service's README default
 #           (backend 8080, reminder 8081, recurring-task 8082, notification 8083). docker-compose.yml passes it.
 #

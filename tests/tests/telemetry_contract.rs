@@ -89,12 +89,10 @@ fn contract_problems(registry: &Registry, service: &str, families: &BTreeMap<Str
                 problems.push(format!("{service}: {name} has label {label}, which is not registered"));
                 continue;
             };
-            if let Some(allowed) = &spec.values {
-                for value in family.label_values(&label) {
-                    if !allowed.contains(&value) {
-                        problems.push(format!("{service}: {name}{{{label}=\"{value}\"}} is not among {allowed:?}"));
-                    }
-                }
+            for value in family.label_values(&label).into_iter().filter(|value| !metric.allows(service, &label, value))
+            {
+                let allowed = spec.values.as_deref().unwrap_or_default();
+                problems.push(format!("{service}: {name}{{{label}=\"{value}\"}} is not among {allowed:?}"));
             }
         }
     }

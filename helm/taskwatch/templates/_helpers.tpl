@@ -75,6 +75,8 @@ notification:
   INTERNAL_SERVICE_TOKEN: internal-service-token
   WEBHOOK_SIGNING_SECRET: webhook-signing-secret
   SMTP_PASSWORD: smtp-password
+audit-log:
+  DATABASE_URL: database-url
 {{- end }}
 
 {{/* Plain variables the chart wires per service (addresses, SMTP). Call with (dict "root" $ "service" NAME). */}}

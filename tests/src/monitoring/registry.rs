@@ -103,13 +103,35 @@ impl MetricEntry {
         self.labels.iter().find(|label| label.name == name)
     }
 
+    /// Whether `service` may set `label` to `value`: any value when the label's values are not listed, else
+    /// one of them, where [`TEMPLATE_NAME`] is `service`'s own name if it was generated from the template.
+    pub fn allows(&self, service: &str, label: &str, value: &str) -> bool {
+        let Some(allowed) = self.label(label).and_then(|spec| spec.values.as_ref()) else {
+            return true;
+        };
+        allowed.iter().any(|allowed| {
+            allowed == value
+                || (allowed.contains(TEMPLATE_NAME)
+                    && is_template_shaped(service)
+                    && allowed.replace(TEMPLATE_NAME, service) == value)
+        })
+    }
+
     /// Whether `service` (a scrape job) is among those that expose it: named, or generated from the template
     /// when [`TEMPLATE_SERVICES`] is listed.
     pub fn is_emitted_by(&self, service: &str) -> bool {
-        let template_shaped = Service::ALL.iter().any(|known| known.name() == service && known.is_template_shaped());
+        let template_shaped = is_template_shaped(service);
         self.emitted_by.iter().any(|job| job == service || (template_shaped && job == TEMPLATE_SERVICES))
     }
 }
+
+/// Whether the service named `service` was generated from the template.
+fn is_template_shaped(service: &str) -> bool {
+    Service::ALL.iter().any(|known| known.name() == service && known.is_template_shaped())
+}
+
+/// In a label's `values`: the name of the service generated from the template that sets it.
+pub const TEMPLATE_NAME: &str = "{template}";
 
 /// In `emitted_by`: every service generated from the service template (`cargo xtask new-service`), so a new
 /// service's shared metrics are registered before it exists.
