@@ -114,6 +114,11 @@ impl Api {
         self.call(Method::GET, &format!("/v1/tasks/{task_id}"), None, &[], 200).await
     }
 
+    /// `GET /v1/tasks/{id}/history`, expecting 200: the task's recorded changes, oldest first.
+    pub async fn history(&self, task_id: &str) -> Result<Value, ApiError> {
+        self.call(Method::GET, &format!("/v1/tasks/{task_id}/history"), None, &[], 200).await
+    }
+
     /// Every task of the user with `status` (`open` or `completed`), following the cursor.
     pub async fn tasks_with_status(&self, status: &str) -> Result<Vec<Value>, ApiError> {
         let mut tasks = Vec::new();

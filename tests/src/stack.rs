@@ -12,8 +12,8 @@ use testkit::smtp::{ReceivedMail, SmtpSink};
 use testkit::webhook::{ReceivedRequest, WebhookReceiver};
 
 use crate::commands::{
-    DeliveryTargets, backend_with_kafka_command, notification_command, recurring_task_command, reminder_command,
-    template_service_command,
+    DeliveryTargets, INTERNAL_SERVICE_TOKEN, backend_with_kafka_command, notification_command, recurring_task_command,
+    reminder_command, template_service_command,
 };
 use crate::kafka::{RawMessage, TopicTap, republish};
 use crate::{Api, DEADLINE, HarnessError, free_port, settle, wait_until_ok};
@@ -49,7 +49,12 @@ const TEST_TUNING: &[(&str, &str)] = &[
 /// Per-service tuning on top of [`TEST_TUNING`].
 fn service_tuning(service: Service) -> &'static [(&'static str, &'static str)] {
     match service {
-        Service::Backend => &[("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")],
+        Service::Backend => &[
+            ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true"),
+            ("AUDIT_LOG_TIMEOUT", "1s"),
+            ("AUDIT_LOG_MAX_RETRIES", "0"),
+            ("AUDIT_LOG_BREAKER_OPEN_FOR", "1s"),
+        ],
         Service::Reminder => &[("REMINDER_POLL_INTERVAL", "200ms")],
         Service::RecurringTask => &[
             ("BACKEND_TIMEOUT", "1s"),
@@ -497,7 +502,19 @@ impl Stack {
         let kafka = self.broker.bootstrap();
         let backend_url = self.url(Service::Backend);
         let mut command = match service {
-            Service::Backend => backend_with_kafka_command(database, port, &kafka)?,
+            Service::Backend => {
+                let mut command = backend_with_kafka_command(database, port, &kafka)?;
+                let audit_log = self.url(Service::AuditLog);
+                if !audit_log.is_empty() {
+                    command.env("AUDIT_LOG_URL", audit_log);
+                }
+                command
+            }
+            Service::AuditLog => {
+                let mut command = template_service_command(service.name(), database, &kafka, port)?;
+                command.env("INTERNAL_SERVICE_TOKEN", INTERNAL_SERVICE_TOKEN);
+                command
+            }
             Service::Reminder => reminder_command(database, &kafka, port)?,
             Service::RecurringTask => recurring_task_command(&kafka, &backend_url, port)?,
             Service::Notification => {

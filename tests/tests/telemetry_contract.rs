@@ -4,6 +4,7 @@
 //! - `the_running_services_emit_exactly_the_registered_metrics`: the whole system as real processes, driven
 //!   through every path that creates a series — API calls and their errors, a reminder delivered by e-mail and
 //!   webhook, a recurring task's completion, a non-CloudEvent on each consumed topic (consumer dead letters), a
+//!   audit-log outage (the backend's breaker to it opens and rejects a history read), a
 //!   backend outage (breaker transitions and rejected calls in recurring-task and notification, a settings
 //!   lookup answered from notification's fallback cache) and a failing webhook (a delivery dead-lettered to
 //!   `notifications.dlq`). Every service's `/metrics`, scraped before and after the restarts, is then compared
@@ -164,6 +165,9 @@ async fn the_running_services_emit_exactly_the_registered_metrics() {
         .env(Service::Notification, "BACKEND_SETTINGS_CACHE_TTL", "10m")
         // One settings read (3 attempts) during the outage opens the breaker and has its last attempt rejected.
         .env(Service::Notification, "BACKEND_BREAKER_FAILURE_THRESHOLD", "2")
+        // Two failed history reads open the backend's circuit to audit-log.
+        .env(Service::Backend, "AUDIT_LOG_BREAKER_FAILURE_THRESHOLD", "2")
+        .env(Service::Backend, "AUDIT_LOG_BREAKER_OPEN_FOR", "1m")
         .start()
         .await
         .expect("stack starts");
@@ -204,6 +208,22 @@ async fn the_running_services_emit_exactly_the_registered_metrics() {
     for service in [Service::Reminder, Service::RecurringTask, Service::Notification] {
         wait_for_sample(&stack, service, "taskwatch_messages_dead_lettered_total", &[], 1.0).await;
     }
+
+    // A task history read through audit-log, then an audit-log outage: the backend's calls fail until its circuit
+    // opens, and the next read is refused without a call.
+    let task_id = first["id"].as_str().expect("id");
+    let history = testkit::wait::until_some(PIPELINE_DEADLINE, || async {
+        alice.history(task_id).await.ok().filter(|history| history["entries"].as_array().is_some_and(|e| !e.is_empty()))
+    })
+    .await;
+    assert!(history.is_ok(), "no task history:\n{}", stack.output(Service::AuditLog));
+    stack.stop_service(Service::AuditLog).await.expect("audit-log stops");
+    for _ in 0..3 {
+        let refused = alice.history(task_id).await.expect_err("audit-log is down");
+        assert!(matches!(refused, e2e::ApiError::Status { status: 503, .. }), "{refused}");
+    }
+    wait_for_sample(&stack, Service::Backend, "taskwatch_circuit_breaker_rejected_calls_total", &[], 1.0).await;
+    stack.start_service(Service::AuditLog).await.expect("audit-log restarts");
 
     // The outage restarts backend and recurring-task, whose restarted processes start their series afresh: keep
     // what every service has emitted so far.

@@ -77,6 +77,7 @@ notification:
   SMTP_PASSWORD: smtp-password
 audit-log:
   DATABASE_URL: database-url
+  INTERNAL_SERVICE_TOKEN: internal-service-token
 {{- end }}
 
 {{/* Plain variables the chart wires per service (addresses, SMTP). Call with (dict "root" $ "service" NAME). */}}
@@ -86,6 +87,10 @@ audit-log:
 {{- if has .service (list "recurring-task" "notification") }}
 {{- $backend := index $root.Values.services "backend" }}
 {{- $_ := set $env "BACKEND_URL" (printf "http://%s-backend:%v" (include "taskwatch.fullname" $root) $backend.port) }}
+{{- end }}
+{{- $auditLog := index $root.Values.services "audit-log" | default dict }}
+{{- if and (eq .service "backend") $auditLog.enabled }}
+{{- $_ := set $env "AUDIT_LOG_URL" (printf "http://%s-audit-log:%v" (include "taskwatch.fullname" $root) $auditLog.port) }}
 {{- end }}
 {{- if eq .service "notification" }}
 {{- $smtp := $root.Values.smtp }}

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
 use events::CloudEvent;
-use events::task::{Priority, TaskChange, TaskEvent, TaskSnapshot, TaskStatus};
+use events::task::{TaskChange, TaskEvent, TaskSnapshot, TaskStatus};
 use messaging::{KafkaConfig, OutgoingMessage, Producer};
 use serde_json::{Value, json};
 use testkit::exposition::series_value;
@@ -97,27 +97,9 @@ async fn history_of(service: &Service, task_id: Uuid, count: usize) -> Vec<Value
     .unwrap_or_else(|_| panic!("{count} entries of {task_id}"))
 }
 
+/// Alice's open task, version 1, with a fresh id (the shared fixture every test starts from).
 fn task() -> TaskSnapshot {
-    let id = Uuid::now_v7();
-    let now = Utc::now().trunc_subsecs(6);
-    TaskSnapshot {
-        id,
-        owner_id: "alice".into(),
-        series_id: id,
-        title: "Water the plants".into(),
-        description: None,
-        priority: Priority::Medium,
-        labels: vec![],
-        status: TaskStatus::Open,
-        due_at: Some(now),
-        time_zone: "Europe/Berlin".into(),
-        recurrence: None,
-        reminders: vec![],
-        completed_at: None,
-        version: 1,
-        created_at: now,
-        updated_at: now,
-    }
+    events::fixtures::task()
 }
 
 fn message(change: TaskChange, task: &TaskSnapshot) -> (CloudEvent<TaskEvent>, OutgoingMessage) {

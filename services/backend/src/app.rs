@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::rate_limit::Limiter;
 use crate::api::stream::TaskStream;
 use crate::api::{self, ApiState};
+use crate::audit_log::AuditLogClient;
 use crate::auth::TokenVerifier;
 use crate::config::Config;
 use crate::service::{SettingsService, TaskService};
@@ -29,6 +30,9 @@ pub enum BuildError {
     /// The outbox relay's producer could not be created.
     #[error("cannot create the outbox relay's Kafka producer")]
     Producer(#[from] messaging::ClientError),
+    /// The HTTP client for audit-log's internal API could not be created.
+    #[error("cannot create the audit-log client")]
+    AuditLog(#[from] observability::ClientError),
 }
 
 /// The backend for the runtime: the `/v1` API, `/internal/v1`, `/openapi.json` and `/docs` beside the probes.
@@ -47,12 +51,17 @@ pub fn build(config: &Config, metrics_handle: PrometheusHandle) -> Result<Servic
         (None, None)
     };
     let hub = config.task_stream.as_ref().map(|stream| (Hub::new(stream.limits), stream.clone()));
+    let audit_log = match (&config.audit_log, &config.internal_service_token) {
+        (Some(client), Some(token)) => Some(AuditLogClient::new(client.clone(), token.clone())?),
+        _ => None,
+    };
     let state = ApiState {
         tasks: TaskService::new(pool.clone()),
         settings: SettingsService::new(pool.clone(), config.webhook_policy),
         verifier: Arc::new(TokenVerifier::new(&config.auth)),
         service_token: config.internal_service_token.as_ref().map(|token| Arc::new(ServiceToken::new(token))),
         user_limiter: user_limiter.clone(),
+        audit_log: audit_log.clone(),
         stream: hub.as_ref().map(|(hub, config)| TaskStream {
             hub: Arc::clone(hub),
             heartbeat: config.heartbeat,

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 pub use database::{DatabaseConfig, DatabaseTarget};
 use messaging::KafkaConfig;
-use observability::ServiceInfo;
 use observability::config::{ConfigError, DurationValue, Env, Secret};
+use observability::{ClientConfig, ServiceInfo};
 pub use outbox::RelayConfig;
 use runtime::BaseConfig;
 
@@ -42,6 +42,9 @@ pub struct Config {
     pub task_stream: Option<StreamConfig>,
     /// Which webhook URLs users may save (`WEBHOOK_ALLOW_PRIVATE_TARGETS`).
     pub webhook_policy: WebhookPolicy,
+    /// `AUDIT_LOG_*`: where task histories are read (`GET /v1/tasks/{id}/history`); `None` when `AUDIT_LOG_URL`
+    /// is unset (that route then answers 503).
+    pub audit_log: Option<ClientConfig>,
 }
 
 impl AsRef<BaseConfig> for Config {
@@ -107,6 +110,7 @@ impl Config {
             } else {
                 WebhookPolicy::PublicHttpsOnly
             };
+            let audit_log = read_audit_log(env, internal_service_token.is_some());
             // `/admin/faults` takes the internal API's credential unless FAULT_ADMIN_TOKEN is set.
             base.faults = base.faults.with_fallback_token(internal_service_token.as_ref());
             Some(Config {
@@ -119,9 +123,26 @@ impl Config {
                 outbox_relay: outbox_relay?,
                 task_stream: task_stream?,
                 webhook_policy,
+                audit_log: audit_log?,
             })
         })
     }
+}
+
+/// `AUDIT_LOG_URL` and the other `AUDIT_LOG_*` client settings (see `ClientConfig::from_env`), read only when
+/// `AUDIT_LOG_URL` is set; audit-log's internal API needs the service credential, so `INTERNAL_SERVICE_TOKEN`
+/// must be set too. `Some(None)`: valid, no history; `None`: invalid, recorded in `env`.
+fn read_audit_log(env: &mut Env, has_service_token: bool) -> Option<Option<ClientConfig>> {
+    if env.raw("AUDIT_LOG_URL").is_none() {
+        return Some(None);
+    }
+    if !has_service_token {
+        env.invalid(
+            "AUDIT_LOG_URL",
+            "needs INTERNAL_SERVICE_TOKEN: audit-log's internal API takes the service credential",
+        );
+    }
+    ClientConfig::from_env(env, "audit-log", "AUDIT_LOG").map(Some)
 }
 
 /// `OUTBOX_RELAY_ENABLED`: `true` needs `KAFKA_BROKERS`; `false` switches the relay off; unset means "on when

@@ -9,6 +9,7 @@ pub const SERVICE: observability::ServiceInfo =
 
 pub mod api;
 pub mod app;
+pub mod audit_log;
 pub mod auth;
 pub mod config;
 pub mod domain;

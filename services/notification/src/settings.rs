@@ -1,7 +1,7 @@
 //! The backend's internal API, as far as this service uses it: a user's notification settings.
 
-use http::header::AUTHORIZATION;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, StatusCode};
+use observability::service_token::bearer_headers;
 use observability::{ClientError, Secret, ServiceClient};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
@@ -67,13 +67,7 @@ impl SettingsClient {
     }
 
     fn headers(&self) -> Result<HeaderMap, SettingsError> {
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", self.service_token.expose())).map_err(|_| {
-            SettingsError::Unavailable(ClientError::Config("the service token is not a valid header value".to_owned()))
-        })?;
-        value.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert(AUTHORIZATION, value);
-        Ok(headers)
+        bearer_headers(&self.service_token).map_err(SettingsError::Unavailable)
     }
 }
 

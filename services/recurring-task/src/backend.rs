@@ -1,8 +1,8 @@
 //! The backend's internal API, as far as this service uses it: creating the next occurrence of a series.
 
 use chrono::{DateTime, Utc};
-use http::header::AUTHORIZATION;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, StatusCode};
+use observability::service_token::bearer_headers;
 use observability::{ClientError, Secret, ServiceClient};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -100,13 +100,7 @@ impl BackendClient {
     }
 
     fn headers(&self) -> Result<HeaderMap, CreateError> {
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", self.service_token.expose())).map_err(|_| {
-            CreateError::Rejected(ClientError::Config("the service token is not a valid header value".to_owned()))
-        })?;
-        value.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert(AUTHORIZATION, value);
-        Ok(headers)
+        bearer_headers(&self.service_token).map_err(CreateError::Rejected)
     }
 }
 

@@ -2,8 +2,8 @@
 //! Taskwatch services present on each other's internal APIs (`INTERNAL_SERVICE_TOKEN`, distinct from user tokens
 //! so neither kind opens the other's routes), and the fault switch's admin token.
 
-use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, HeaderValue};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq as _;
 
@@ -20,6 +20,17 @@ pub fn internal_service_token(env: &mut crate::config::Env) -> Option<Secret> {
         env.invalid("INTERNAL_SERVICE_TOKEN", format!("must be at least {MIN_SERVICE_TOKEN_BYTES} bytes"));
     }
     token
+}
+
+/// `Authorization: Bearer <token>`, as the headers of a call to another service's internal API; marked
+/// sensitive, so no client or log prints it.
+pub fn bearer_headers(token: &Secret) -> Result<HeaderMap, crate::ClientError> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+        .map_err(|_| crate::ClientError::Config("the service token is not a valid header value".to_owned()))?;
+    value.set_sensitive(true);
+    let mut headers = HeaderMap::new();
+    headers.insert(AUTHORIZATION, value);
+    Ok(headers)
 }
 
 /// The expected service token, kept only as its SHA-256 digest.

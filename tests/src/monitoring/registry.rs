@@ -112,7 +112,7 @@ impl MetricEntry {
         allowed.iter().any(|allowed| {
             allowed == value
                 || (allowed.contains(TEMPLATE_NAME)
-                    && is_template_shaped(service)
+                    && is_generated(service)
                     && allowed.replace(TEMPLATE_NAME, service) == value)
         })
     }
@@ -120,14 +120,14 @@ impl MetricEntry {
     /// Whether `service` (a scrape job) is among those that expose it: named, or generated from the template
     /// when [`TEMPLATE_SERVICES`] is listed.
     pub fn is_emitted_by(&self, service: &str) -> bool {
-        let template_shaped = is_template_shaped(service);
-        self.emitted_by.iter().any(|job| job == service || (template_shaped && job == TEMPLATE_SERVICES))
+        let generated = is_generated(service);
+        self.emitted_by.iter().any(|job| job == service || (generated && job == TEMPLATE_SERVICES))
     }
 }
 
 /// Whether the service named `service` was generated from the template.
-fn is_template_shaped(service: &str) -> bool {
-    Service::ALL.iter().any(|known| known.name() == service && known.is_template_shaped())
+fn is_generated(service: &str) -> bool {
+    Service::ALL.iter().any(|known| known.name() == service && known.is_generated())
 }
 
 /// In a label's `values`: the name of the service generated from the template that sets it.

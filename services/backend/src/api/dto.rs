@@ -1,5 +1,7 @@
 //! The wire format of the task API (requests, responses, OpenAPI schemas) and its mapping to the domain.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -317,8 +319,8 @@ impl From<&Task> for TaskResponse {
     }
 }
 
-/// What happened to a task, in a task stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+/// What happened to a task, in a task stream or a task's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskChangeKind {
     /// A new task, including the next occurrence of a recurring one.
@@ -344,6 +346,60 @@ impl From<events::task::TaskChange> for TaskChangeKind {
             TaskChange::Deleted => Self::Deleted,
         }
     }
+}
+
+/// A task's history (`GET /v1/tasks/{id}/history`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TaskHistoryResponse {
+    /// Every recorded change, oldest first.
+    pub entries: Vec<TaskHistoryEntry>,
+}
+
+/// One change in a task's history, as audit-log recorded it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TaskHistoryEntry {
+    /// The change's id, the same as its event id in the task stream.
+    pub event_id: Uuid,
+    /// What happened.
+    pub change: TaskChangeKind,
+    /// The task's version after the change.
+    pub task_version: i64,
+    /// Who made the change: the owner's user id (a next occurrence is made on the owner's behalf).
+    pub actor: String,
+    /// When the change was made.
+    pub occurred_at: DateTime<Utc>,
+    /// Whether `fields` has the values from before the change. False when the earlier state was never recorded
+    /// (the task changed before the audit trail began): `fields` then lists every field as it is after it.
+    pub before_known: bool,
+    /// Each field the change changed, named as in the task's events, with its value before and after.
+    pub fields: BTreeMap<String, FieldChange>,
+}
+
+/// A field's value before and after a change; `null` where it had none (before a creation, after a deletion).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FieldChange {
+    /// The value before the change.
+    #[schema(schema_with = any_json_value)]
+    pub before: serde_json::Value,
+    /// The value after the change.
+    #[schema(schema_with = any_json_value)]
+    pub after: serde_json::Value,
+}
+
+/// A schema admitting any JSON value, with every type named (a schema without a type does not read back).
+fn any_json_value() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([
+            Type::String,
+            Type::Number,
+            Type::Integer,
+            Type::Boolean,
+            Type::Array,
+            Type::Object,
+            Type::Null,
+        ]))
+        .build()
 }
 
 /// One change in the task stream (`GET /v1/tasks/stream`): the `data` of each event.

@@ -5,6 +5,7 @@ mod cursor;
 pub mod dto;
 mod error;
 mod headers;
+mod history;
 pub mod internal;
 mod json;
 mod list;
@@ -22,6 +23,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use observability::Problem;
 
+use crate::audit_log::AuditLogClient;
 use crate::auth::TokenVerifier;
 use crate::domain::OwnerId;
 use crate::service::{SettingsService, TaskService};
@@ -41,6 +43,8 @@ pub struct ApiState {
     pub service_token: Option<Arc<ServiceToken>>,
     /// `None` when rate limiting is switched off.
     pub user_limiter: Option<Arc<Limiter<OwnerId>>>,
+    /// audit-log's internal API, for task histories; `None` when `AUDIT_LOG_URL` is unset.
+    pub audit_log: Option<AuditLogClient>,
     /// The live task stream; `None` when it is switched off (`GET /v1/tasks/stream` then answers 503).
     pub stream: Option<stream::TaskStream>,
 }
@@ -54,6 +58,7 @@ pub fn router(state: ApiState, client_limiter: Option<Arc<Limiter<IpAddr>>>) -> 
         .route("/v1/tasks/{id}", get(tasks::get_task).patch(tasks::update_task).delete(tasks::delete_task))
         .route("/v1/tasks/{id}/complete", post(tasks::complete_task))
         .route("/v1/tasks/{id}/reopen", post(tasks::reopen_task))
+        .route("/v1/tasks/{id}/history", get(history::task_history))
         .route("/v1/me/notification-settings", get(settings::get_settings).put(settings::put_settings))
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());

@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::internal::{dto as internal_dto, handlers as internal};
-use super::{dto, settings, stream, tasks};
+use super::{dto, history, settings, stream, tasks};
 
 /// The document as the handlers' and schemas' annotations describe it; [`document`] completes it.
 #[derive(OpenApi)]
@@ -19,17 +19,18 @@ use super::{dto, settings, stream, tasks};
     info(title = "Taskwatch API", description = "Tasks with due times, recurrence and reminders. Errors are RFC 9457 problem+json."),
     paths(
         tasks::create_task, tasks::list_tasks, tasks::get_task, tasks::update_task, tasks::delete_task,
-        tasks::complete_task, tasks::reopen_task, stream::stream_tasks, settings::get_settings, settings::put_settings,
+        tasks::complete_task, tasks::reopen_task, history::task_history, stream::stream_tasks, settings::get_settings, settings::put_settings,
         internal::create_occurrence, internal::get_task, internal::get_notification_settings,
     ),
     components(schemas(
         dto::CreateTaskRequest, dto::UpdateTaskRequest, dto::TaskResponse, dto::TaskListResponse,
-        dto::TaskChangeMessage, dto::TaskChangeKind, dto::NotificationSettingsDto, dto::ReminderDto, dto::RecurrenceDto, dto::RecurrenceResponse, vocabulary::Priority, vocabulary::TaskStatus,
+        dto::TaskChangeMessage, dto::TaskChangeKind, dto::TaskHistoryResponse, dto::TaskHistoryEntry, dto::FieldChange, dto::NotificationSettingsDto, dto::ReminderDto, dto::RecurrenceDto, dto::RecurrenceResponse, vocabulary::Priority, vocabulary::TaskStatus,
         vocabulary::RecurrenceAnchor, internal_dto::CreateOccurrenceRequest, internal_dto::InternalTaskResponse,
     )),
     modifiers(&BearerAuth),
     tags(
         (name = "tasks"), (name = "settings"),
+        (name = "history", description = "Read from the audit-log service: without it (as in the backend's own tests) every call is 503, so schemathesis runs this tag against the whole system, in tests/tests/task_history.rs"),
         (name = "stream", description = "Server-Sent Events: an endless response, so schemathesis leaves it to the stream tests"),
         (name = "internal", description = "For other Taskwatch services only: bearer INTERNAL_SERVICE_TOKEN, not a user token"),
     )

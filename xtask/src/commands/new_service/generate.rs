@@ -139,12 +139,12 @@ mod tests {
     #[test]
     fn a_service_is_generated_once_and_never_overwritten() {
         let dir = tree();
-        let name = ServiceName::parse("audit-log").unwrap();
+        let name = ServiceName::parse("event-archive").unwrap();
         let generated = generate(dir.path(), name.clone(), None, "task-events").unwrap();
         assert!(generated.port > 8083);
         assert_eq!(generated.created.len(), SERVICE_TEMPLATE.len());
-        let main = std::fs::read_to_string(dir.path().join("services/audit-log/src/main.rs")).unwrap();
-        assert!(main.contains("audit_log::app::build"), "{main}");
+        let main = std::fs::read_to_string(dir.path().join("services/event-archive/src/main.rs")).unwrap();
+        assert!(main.contains("event_archive::app::build"), "{main}");
         assert!(!main.contains("{{"));
         assert!(generated.edited.contains(&"docker-compose.yml"));
         let again = generate(dir.path(), name, None, "task-events").unwrap_err();
@@ -154,11 +154,11 @@ mod tests {
     #[test]
     fn bad_topics_and_taken_ports_write_nothing() {
         let dir = tree();
-        let name = ServiceName::parse("audit-log").unwrap();
+        let name = ServiceName::parse("event-archive").unwrap();
         assert!(generate(dir.path(), name.clone(), None, "bad topic").is_err());
         assert!(generate(dir.path(), name, Some(8080), "task-events").is_err());
-        assert!(!dir.path().join("services/audit-log").exists());
+        assert!(!dir.path().join("services/event-archive").exists());
         let compose = std::fs::read_to_string(dir.path().join("docker-compose.yml")).unwrap();
-        assert!(!compose.contains("audit-log"));
+        assert!(!compose.contains("event-archive"));
     }
 }

@@ -72,6 +72,7 @@ impl StackSettings {
                 token,
                 ("AUTH_JWT_SECRET", self.jwt_secret.clone()),
                 ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true".to_owned()),
+                ("AUDIT_LOG_URL", format!("http://{}", self.address(Service::AuditLog))),
             ]),
             Service::Reminder => env.extend([database, kafka]),
             Service::RecurringTask => env.extend([kafka, token, ("BACKEND_URL", backend_url)]),
@@ -87,6 +88,7 @@ impl StackSettings {
                 ("WEBHOOK_SIGNING_SECRET", self.webhook_signing_secret.clone()),
                 ("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true".to_owned()),
             ]),
+            Service::AuditLog => env.extend([database, kafka, token]),
             // A service generated from the template (`Service::is_template_shaped`) needs no more than this.
             #[allow(unreachable_patterns, reason = "reached once `cargo xtask new-service` adds a service")]
             _ => env.extend([database, kafka]),

@@ -39,8 +39,8 @@ mod tests {
     fn the_member_is_added_once_to_the_real_cargo_toml() {
         let original = repo_file("Cargo.toml");
         let edited = add_member(&original, &spec()).unwrap();
-        assert!(edited.contains("    \"services/audit-log\",\n]"), "{edited}");
-        assert_eq!(edited.replace("    \"services/audit-log\",\n", ""), original, "nothing else changed");
+        assert!(edited.contains("    \"services/event-archive\",\n]"), "{edited}");
+        assert_eq!(edited.replace("    \"services/event-archive\",\n", ""), original, "nothing else changed");
         assert!(matches!(add_member(&edited, &spec()), Err(EditError::Exists(_))));
     }
 }

@@ -131,16 +131,16 @@ mod tests {
         let edited = add_service(&original, &spec()).unwrap();
         let mut model: Value = serde_norway::from_str(&edited).unwrap();
         model.apply_merge().unwrap();
-        let service = &model["services"]["audit-log"];
-        assert_eq!(service["image"].as_str(), Some("taskwatch/audit-log:dev"));
-        assert_eq!(service["ports"][0].as_str(), Some("127.0.0.1:8084:8084"));
+        let service = &model["services"]["event-archive"];
+        assert_eq!(service["image"].as_str(), Some("taskwatch/event-archive:dev"));
+        assert_eq!(service["ports"][0].as_str(), Some("127.0.0.1:8085:8085"));
         assert_eq!(service["environment"]["KAFKA_BROKERS"].as_str(), Some("kafka:9092"));
         assert_eq!(service["environment"]["RUST_LOG"].as_str(), Some("info"), "the shared environment is merged");
         assert_eq!(service["depends_on"]["kafka-topics"]["condition"].as_str(), Some("service_completed_successfully"));
         let services: Vec<&str> = model["services"].as_mapping().unwrap().keys().filter_map(Value::as_str).collect();
-        let ours = services.iter().position(|name| *name == "audit-log").unwrap();
-        assert_eq!(services[ours - 1], "notification", "after the last service: {services:?}");
-        assert!(edited.contains("        create task-events.audit-log.dlq 1\n"), "{edited}");
+        let ours = services.iter().position(|name| *name == "event-archive").unwrap();
+        assert_eq!(services[ours - 1], "audit-log", "after the last service: {services:?}");
+        assert!(edited.contains("        create task-events.event-archive.dlq 1\n"), "{edited}");
         assert!(
             !edited.contains("create task-events 3\n        create task-events 3"),
             "a known topic is not re-created"
@@ -158,6 +158,9 @@ mod tests {
         let mut spec = spec();
         spec.topic = "audit-events".into();
         let edited = add_service(&repo_file("docker-compose.yml"), &spec).unwrap();
-        assert!(edited.contains("create audit-events 3\n        create audit-events.audit-log.dlq 1\n"), "{edited}");
+        assert!(
+            edited.contains("create audit-events 3\n        create audit-events.event-archive.dlq 1\n"),
+            "{edited}"
+        );
     }
 }

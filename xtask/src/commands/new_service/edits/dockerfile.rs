@@ -33,7 +33,7 @@ mod tests {
         let changed: Vec<(&str, &str)> = original.lines().zip(edited.lines()).filter(|(a, b)| a != b).collect();
         if original.lines().any(|line| line.starts_with("# SERVICE ") && line.contains(" | ")) {
             assert_eq!(changed.len(), 1, "{changed:?}");
-            assert!(changed[0].1.contains("| notification | audit-log"), "{changed:?}");
+            assert!(changed[0].1.contains("| audit-log | event-archive"), "{changed:?}");
         } else {
             assert!(changed.is_empty());
         }

@@ -144,9 +144,9 @@ mod tests {
         let original = repo_file("helm/taskwatch/values.yaml");
         let edited = add_values_entry(&original, &spec()).unwrap();
         let values: Value = serde_norway::from_str(&edited).unwrap();
-        let ours = &values["services"]["audit-log"];
-        assert_eq!(ours["port"].as_u64(), Some(8084));
-        assert_eq!(ours["image"]["repository"].as_str(), Some("taskwatch/audit-log"));
+        let ours = &values["services"]["event-archive"];
+        assert_eq!(ours["port"].as_u64(), Some(8085));
+        assert_eq!(ours["image"]["repository"].as_str(), Some("taskwatch/event-archive"));
         assert_eq!(ours["enabled"].as_bool(), Some(true));
         assert!(ours["resources"]["limits"]["memory"].as_str().is_some());
         let original_values: Value = serde_norway::from_str(&original).unwrap();
@@ -164,7 +164,7 @@ mod tests {
         let schema: serde_json::Value = serde_json::from_str(&edited).unwrap();
         let services = &schema["properties"]["services"];
         if services["additionalProperties"] == serde_json::Value::Bool(false) {
-            let reference = services["properties"]["audit-log"]["$ref"].as_str().unwrap();
+            let reference = services["properties"]["event-archive"]["$ref"].as_str().unwrap();
             assert!(schema.pointer(reference.trim_start_matches('#')).unwrap()["properties"]["port"].is_object());
         } else {
             assert_eq!(edited, original);
@@ -177,7 +177,7 @@ mod tests {
     fn the_helper_gives_the_service_its_database_url() {
         let original = repo_file("helm/taskwatch/templates/_helpers.tpl");
         let edited = wire_database_secret(&original, &spec()).unwrap();
-        assert!(edited.contains("audit-log:\n  DATABASE_URL: database-url\n{{- end }}"), "{edited}");
+        assert!(edited.contains("event-archive:\n  DATABASE_URL: database-url\n{{- end }}"), "{edited}");
         assert_eq!(edited.lines().count(), original.lines().count() + 2);
         assert!(matches!(wire_database_secret(&edited, &spec()), Err(EditError::Exists(_))));
     }

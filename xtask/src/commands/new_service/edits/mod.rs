@@ -79,8 +79,8 @@ pub(crate) mod test_support {
 
     pub fn spec() -> Spec {
         Spec {
-            name: ServiceName::parse("audit-log").unwrap(),
-            port: 8084,
+            name: ServiceName::parse("event-archive").unwrap(),
+            port: 8085,
             topic: "task-events".to_owned(),
             existing: ["backend", "reminder", "recurring-task", "notification"].map(str::to_owned).to_vec(),
         }

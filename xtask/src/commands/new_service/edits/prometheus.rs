@@ -27,9 +27,9 @@ mod tests {
         let config: serde_norway::Value = serde_norway::from_str(&edited).unwrap();
         let names: Vec<&str> =
             config["scrape_configs"].as_sequence().unwrap().iter().filter_map(|job| job["job_name"].as_str()).collect();
-        let ours = names.iter().position(|name| *name == "audit-log").unwrap();
+        let ours = names.iter().position(|name| *name == "event-archive").unwrap();
         assert_eq!(names[ours - 1], "notification", "{names:?}");
-        assert_eq!(config["scrape_configs"][ours]["static_configs"][0]["targets"][0].as_str(), Some("127.0.0.1:8084"));
+        assert_eq!(config["scrape_configs"][ours]["static_configs"][0]["targets"][0].as_str(), Some("127.0.0.1:8085"));
         assert_eq!(edited.lines().count(), original.lines().count() + 4, "only the job was added");
         assert!(matches!(add_scrape_job(&edited, &spec()), Err(EditError::Exists(_))));
     }

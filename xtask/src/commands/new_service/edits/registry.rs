@@ -62,9 +62,9 @@ mod tests {
             .as_sequence()
             .unwrap()
             .iter()
-            .find(|metric| metric["name"].as_str() == Some("taskwatch_audit_log_task_events_total"))
+            .find(|metric| metric["name"].as_str() == Some("taskwatch_event_archive_task_events_total"))
             .expect("registered");
-        assert_eq!(entry["emitted_by"][0].as_str(), Some("audit-log"));
+        assert_eq!(entry["emitted_by"][0].as_str(), Some("event-archive"));
         let before = parsed["monitoring_metrics"].as_sequence().map(Vec::len);
         let original: serde_norway::Value = serde_norway::from_str(&original).unwrap();
         assert_eq!(before, original["monitoring_metrics"].as_sequence().map(Vec::len), "monitoring metrics kept");

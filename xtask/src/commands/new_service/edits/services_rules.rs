@@ -111,8 +111,8 @@ mod tests {
         let edited = add_absent_rule(&original, &spec()).unwrap();
         assert!(edited.starts_with(&original));
         let added = &edited[original.len()..];
-        assert!(added.contains(r#"expr: absent(up{namespace="taskwatch", job="audit-log"})"#), "{added}");
-        assert!(added.contains("service: audit-log\n"), "{added}");
+        assert!(added.contains(r#"expr: absent(up{namespace="taskwatch", job="event-archive"})"#), "{added}");
+        assert!(added.contains("service: event-archive\n"), "{added}");
         assert!(matches!(add_absent_rule(&edited, &spec()), Err(EditError::Exists(_))));
     }
 
@@ -122,9 +122,9 @@ mod tests {
         let edited = add_target_to_absent_tests(&original, &spec()).unwrap();
         let cases_with_targets = original
             .split(CASE_START)
-            .filter(|case| case.contains(TARGET_SERIES) && !case.contains(r#"job="audit-log""#))
+            .filter(|case| case.contains(TARGET_SERIES) && !case.contains(r#"job="event-archive""#))
             .count();
-        let added = edited.matches(r#"job="audit-log", instance="audit-log"}'"#).count();
+        let added = edited.matches(r#"job="event-archive", instance="event-archive"}'"#).count();
         assert!(cases_with_targets >= 2, "the absent rule's cases list targets");
         assert_eq!(added, cases_with_targets);
         assert_eq!(edited.lines().count(), original.lines().count() + 2 * cases_with_targets);

@@ -34,7 +34,7 @@ pub fn add_row(text: &str, spec: &Spec) -> Result<String, EditError> {
     Ok(edited)
 }
 
-/// `audit-log` → `AuditLog`: the enum variant.
+/// `event-archive` → `EventArchive`: the enum variant.
 fn pascal_case(kebab: &str) -> String {
     kebab
         .split('-')
@@ -55,7 +55,7 @@ mod tests {
         let original = repo_file("shared/testkit/src/services.rs");
         let edited = add_row(&original, &spec()).unwrap();
         assert!(
-            edited.contains("    AuditLog = \"audit-log\", port 8084, reads \"task-events\", template;\n}"),
+            edited.contains("    EventArchive = \"event-archive\", port 8085, reads \"task-events\", template;\n}"),
             "{edited}"
         );
         let added: Vec<&str> = edited.lines().filter(|line| !original.lines().any(|kept| kept == *line)).collect();
