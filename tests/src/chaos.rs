@@ -8,9 +8,13 @@
 //! down is not retried: what counts as created is what the API holds at the end.
 //!
 //! At the end every part runs again; the check waits for the pipeline to settle and counts, from the API, the SMTP
-//! sink and the webhook receiver: created, delivered, duplicated, lost, and next occurrences. It fails when a
-//! reminder is lost, when deliveries repeat more than once per channel per kill of notification (a kill between a
-//! send and its record), or when a completed series has other than exactly one next occurrence.
+//! sink and the webhook receiver: created, delivered, duplicated, lost, and next occurrences; and, from each task's
+//! history (`GET /v1/tasks/{id}/history`, audit-log's record), whether every change the run made to it is recorded
+//! exactly once. It fails when a reminder is lost, when deliveries repeat more than once per channel per kill of
+//! notification (a kill between a send and its record), when a completed series has other than exactly one next
+//! occurrence, or when a task's history is not exactly its changes.
+//!
+//! Every service in the services table can be killed, generated ones included.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -62,14 +66,10 @@ enum Victim {
 }
 
 impl Victim {
-    const ALL: [Victim; 6] = [
-        Victim::Service(Service::Backend),
-        Victim::Service(Service::Reminder),
-        Victim::Service(Service::RecurringTask),
-        Victim::Service(Service::Notification),
-        Victim::Broker,
-        Victim::Postgres,
-    ];
+    /// Every service of the services table, the broker and Postgres.
+    fn all() -> Vec<Victim> {
+        Service::ALL.iter().map(|service| Victim::Service(*service)).chain([Victim::Broker, Victim::Postgres]).collect()
+    }
 }
 
 impl fmt::Display for Victim {
@@ -103,6 +103,10 @@ pub struct ChaosReport {
     pub next_occurrences: usize,
     /// Completed series with none, or more than one.
     pub wrong_occurrences: usize,
+    /// Tasks whose history is exactly the changes the run made to them (created; then completed, if it is).
+    pub audited: usize,
+    /// Tasks whose history misses a change or holds one twice.
+    pub wrong_histories: usize,
 }
 
 impl ChaosReport {
@@ -122,6 +126,9 @@ impl ChaosReport {
         if self.wrong_occurrences > 0 {
             problems.push(format!("{} completed series without exactly one next occurrence", self.wrong_occurrences));
         }
+        if self.wrong_histories > 0 {
+            problems.push(format!("{} tasks whose history is not exactly their changes", self.wrong_histories));
+        }
         if self.created == 0 {
             problems.push("no task was created at all".to_owned());
         }
@@ -134,7 +141,7 @@ impl fmt::Display for ChaosReport {
         write!(
             f,
             "faults {} (notification killed {}) · reminders: created {}, delivered {}, duplicated {}, lost {} · \
-             recurring: completed {}, next occurrences {}, wrong {}",
+             recurring: completed {}, next occurrences {}, wrong {} · histories: exact {}, wrong {}",
             self.faults,
             self.notification_kills,
             self.created,
@@ -143,7 +150,9 @@ impl fmt::Display for ChaosReport {
             self.lost,
             self.completed,
             self.next_occurrences,
-            self.wrong_occurrences
+            self.wrong_occurrences,
+            self.audited,
+            self.wrong_histories
         )
     }
 }
@@ -159,12 +168,13 @@ pub async fn run(options: ChaosOptions) -> Result<ChaosReport, ChaosError> {
 
     let started = Instant::now();
     let mut next_fault = started + random_secs(&mut rng, 5, 15);
+    let victims = Victim::all();
     let mut tick = 0_u64;
     while started.elapsed() < options.duration {
         tick += 1;
         put_work_in_flight(&api, tick).await;
         if Instant::now() >= next_fault {
-            let victim = Victim::ALL[rng.random_range(0..Victim::ALL.len())];
+            let victim = victims[rng.random_range(0..victims.len())];
             let down_for = Duration::from_millis(rng.random_range(0..=10_000));
             eprintln!("chaos: {:>5.1}s killing {victim}, back after {down_for:?}", started.elapsed().as_secs_f64());
             crash(&mut stack, victim, down_for).await?;
@@ -284,7 +294,49 @@ async fn count(stack: &Stack, api: &Api, mut report: ChaosReport) -> Result<Chao
             eprintln!("chaos: series {series_id} has {next} open occurrences");
         }
     }
+    audit_histories(api, &open, &completed, &mut report).await;
     Ok(report)
+}
+
+/// Each task of `expected` whose history is not exactly its expected changes, described.
+async fn wrong_histories(api: &Api, expected: &[(&str, &[&str])]) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for (id, changes) in expected {
+        let history = api.history(id).await.unwrap_or_default();
+        let recorded: Vec<&str> = history["entries"]
+            .as_array()
+            .map(|entries| entries.iter().filter_map(|entry| entry["change"].as_str()).collect())
+            .unwrap_or_default();
+        if recorded != *changes {
+            wrong.push(format!("{id}: {recorded:?}, expected {changes:?}"));
+        }
+    }
+    wrong
+}
+
+/// Counts the tasks whose history is exactly the changes the run made: `created` for an open task, `created` then
+/// `completed` for a completed one. Waits (up to the pipeline deadline) for audit-log to have read them all.
+async fn audit_histories(api: &Api, open: &[Value], completed: &[Value], report: &mut ChaosReport) {
+    let expected: Vec<(&str, &[&str])> = open
+        .iter()
+        .map(|task| (task, &["created"][..]))
+        .chain(completed.iter().map(|task| (task, &["created", "completed"][..])))
+        .filter_map(|(task, changes)| task["id"].as_str().map(|id| (id, changes)))
+        .collect();
+    let wrong = match testkit::wait::until_some(PIPELINE_DEADLINE, || async {
+        let wrong = wrong_histories(api, &expected).await;
+        wrong.is_empty().then_some(wrong)
+    })
+    .await
+    {
+        Ok(wrong) => wrong,
+        Err(_) => wrong_histories(api, &expected).await,
+    };
+    for problem in &wrong {
+        eprintln!("chaos: history of {problem}");
+    }
+    report.wrong_histories = wrong.len();
+    report.audited = expected.len() - wrong.len();
 }
 
 /// How many mails and webhook calls name `title`.
@@ -312,6 +364,7 @@ mod tests {
         assert!(ChaosReport { duplicated: 1, ..clean.clone() }.verdict().is_err());
         assert_eq!(ChaosReport { duplicated: 2, notification_kills: 1, ..clean.clone() }.verdict(), Ok(()));
         assert!(ChaosReport { wrong_occurrences: 1, ..clean.clone() }.verdict().is_err());
+        assert!(ChaosReport { wrong_histories: 1, ..clean.clone() }.verdict().is_err());
         assert!(ChaosReport::default().verdict().is_err(), "a run that created nothing proves nothing");
     }
 }
