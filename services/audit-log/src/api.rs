@@ -2,8 +2,6 @@
 //! (one public API, one place that checks user tokens). Callers present `INTERNAL_SERVICE_TOKEN`; without one
 //! configured, every call is refused.
 
-use std::sync::Arc;
-
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -20,14 +18,14 @@ use crate::store::{self, HistoryEntry};
 #[derive(Debug, Clone)]
 struct ApiState {
     pool: PgPool,
-    service_token: Option<Arc<ServiceToken>>,
+    service_token: Option<ServiceToken>,
 }
 
 /// `GET /internal/v1/tasks/{task_id}/history?owner_id=…`.
 pub fn router(pool: PgPool, service_token: Option<ServiceToken>) -> Router {
     Router::new()
         .route("/internal/v1/tasks/{task_id}/history", get(history))
-        .with_state(ApiState { pool, service_token: service_token.map(Arc::new) })
+        .with_state(ApiState { pool, service_token })
 }
 
 /// The owner whose history is asked for: records of another owner's task are never returned.
@@ -48,7 +46,7 @@ async fn history(
     Path(task_id): Path<String>,
     query: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Result<Json<TaskHistory>, Problem> {
-    if !state.service_token.as_deref().is_some_and(|token| token.authorizes(&headers)) {
+    if !state.service_token.as_ref().is_some_and(|token| token.authorizes(&headers)) {
         return Err(Problem::unauthorized("The internal API needs the service credential."));
     }
     let task_id = Uuid::parse_str(&task_id).map_err(|_| Problem::bad_request("The task id must be a UUID."))?;

@@ -7,7 +7,7 @@ use messaging::{Failure, Handler, HandlerFailure, IncomingMessage};
 use sqlx::PgPool;
 
 use crate::metrics::{self, EventOutcome};
-use crate::store::{self, ChangeEvent, Recorded, StoreError};
+use crate::store::{self, Recorded, StoreError};
 
 /// How an event was dealt with; every variant means "done, move on".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,8 +59,7 @@ impl TaskEventHandler {
             return Ok(Handled::IgnoredType);
         }
         let event = event.into_typed::<TaskEvent>()?;
-        let change = ChangeEvent { id: event.id, time: event.time, event: &event.data };
-        let recorded = store::record(&self.pool, change).await?;
+        let recorded = store::record(&self.pool, &event).await?;
         metrics::task_event(match recorded {
             Recorded::Applied => EventOutcome::Applied,
             Recorded::Duplicate => EventOutcome::Duplicate,

@@ -2,7 +2,9 @@
 //! each task. Migrations are in `services/audit-log/migrations`; nothing outside the schema is touched.
 
 use chrono::{DateTime, Utc};
-use database::Schema;
+pub use database::StoreError;
+use database::{Context as _, Schema};
+use events::CloudEvent;
 use events::task::{TaskChange, TaskEvent};
 use serde::Serialize;
 use serde_json::Value;
@@ -20,27 +22,6 @@ pub fn migrator() -> Migrator {
     sqlx::migrate!("./migrations")
 }
 
-/// A database operation failed. Every one is worth retrying: each transaction is all or nothing.
-#[derive(Debug, thiserror::Error)]
-#[error("database operation `{operation}` failed")]
-pub struct StoreError {
-    /// What was being done, e.g. `record event`.
-    pub operation: &'static str,
-    /// The database's own error (logged with the chain, so not repeated in the message).
-    #[source]
-    pub source: sqlx::Error,
-}
-
-trait Context<T> {
-    fn context(self, operation: &'static str) -> Result<T, StoreError>;
-}
-
-impl<T> Context<T> for Result<T, sqlx::Error> {
-    fn context(self, operation: &'static str) -> Result<T, StoreError> {
-        self.map_err(|source| StoreError { operation, source })
-    }
-}
-
 /// What recording an event did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
@@ -50,22 +31,11 @@ pub enum Recorded {
     Duplicate,
 }
 
-/// One task change to record: the event's id and time, and the change itself.
-#[derive(Debug, Clone, Copy)]
-pub struct ChangeEvent<'a> {
-    /// The CloudEvent id: the record's key.
-    pub id: Uuid,
-    /// When the change was made (the CloudEvent `time`).
-    pub time: DateTime<Utc>,
-    /// The change and the task after it (for a deletion, as it was).
-    pub event: &'a TaskEvent,
-}
-
 /// Appends the record of `change` exactly once: its event id is the record's key, so a redelivery (or a crash
-/// before the offset commit) adds nothing. The fields it changed are found by comparing the task with the last
-/// state seen of it, which the same transaction then moves on.
-pub async fn record(pool: &PgPool, change: ChangeEvent<'_>) -> Result<Recorded, StoreError> {
-    let task = &change.event.task;
+/// before the offset commit) adds nothing; its `time` is when the change was made. The fields it changed are
+/// found by comparing the task with the last state seen of it, which the same transaction then moves on.
+pub async fn record(pool: &PgPool, change: &CloudEvent<TaskEvent>) -> Result<Recorded, StoreError> {
+    let task = &change.data.task;
     let snapshot = serde_json::to_value(task).map_err(|error| StoreError {
         operation: "serialise task snapshot",
         source: sqlx::Error::Encode(Box::new(error)),
@@ -78,7 +48,7 @@ pub async fn record(pool: &PgPool, change: ChangeEvent<'_>) -> Result<Recorded, 
             .fetch_optional(&mut *tx)
             .await
             .context("read the task's last state")?;
-    let (before, after, before_known) = match change.event.change {
+    let (before, after, before_known) = match change.data.change {
         TaskChange::Created => (None, Some(&snapshot), true),
         // A deletion carries the task as it was.
         TaskChange::Deleted => (Some(&snapshot), None, true),
@@ -98,7 +68,7 @@ pub async fn record(pool: &PgPool, change: ChangeEvent<'_>) -> Result<Recorded, 
     .bind(change.id)
     .bind(task.id)
     .bind(&task.owner_id)
-    .bind(change.event.change.name())
+    .bind(change.data.change.name())
     .bind(task.version)
     .bind(change.time)
     .bind(before_known)
@@ -111,7 +81,7 @@ pub async fn record(pool: &PgPool, change: ChangeEvent<'_>) -> Result<Recorded, 
         tx.rollback().await.context("end duplicate event")?;
         return Ok(Recorded::Duplicate);
     }
-    if change.event.change == TaskChange::Deleted {
+    if change.data.change == TaskChange::Deleted {
         sqlx::query("DELETE FROM audit_log.task_states WHERE task_id = $1")
             .bind(task.id)
             .execute(&mut *tx)

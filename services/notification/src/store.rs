@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use database::Schema;
+pub use database::StoreError;
+use database::{Context as _, Schema};
 use sqlx::PgPool;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -19,27 +20,6 @@ use crate::channel::Channel;
 
 /// The schema this service owns.
 pub const SCHEMA: Schema = Schema::new("notification");
-
-/// A statement failed; `context` names which.
-#[derive(Debug, thiserror::Error)]
-#[error("database: {context}")]
-pub struct StoreError {
-    /// What the failed statement was doing, e.g. `claim due deliveries`.
-    pub context: &'static str,
-    /// The database's error.
-    #[source]
-    pub source: sqlx::Error,
-}
-
-trait Context<T> {
-    fn context(self, context: &'static str) -> Result<T, StoreError>;
-}
-
-impl<T> Context<T> for Result<T, sqlx::Error> {
-    fn context(self, context: &'static str) -> Result<T, StoreError> {
-        self.map_err(|source| StoreError { context, source })
-    }
-}
 
 /// A delivery to record for a consumed event.
 #[derive(Debug, Clone, PartialEq)]

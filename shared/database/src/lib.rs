@@ -70,12 +70,14 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod config;
+mod error;
 pub mod metrics;
 mod migrate;
 mod pool;
 mod schema;
 
 pub use config::{DatabaseConfig, DatabaseTarget};
+pub use error::{Context, StoreError};
 pub use migrate::{MigrationError, apply, for_schema, migrate};
 pub use pool::{PingError, connect, ping, readiness_check};
 pub use schema::{InvalidSchema, Schema};

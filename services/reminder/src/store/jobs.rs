@@ -11,7 +11,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::error::{Context as _, StoreError};
+use database::{Context as _, StoreError};
 
 /// Where a job ends up once it leaves `pending`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::error::{Context as _, StoreError};
+use database::{Context as _, StoreError};
 
 /// Rows deleted per statement.
 const BATCH: i64 = 10_000;

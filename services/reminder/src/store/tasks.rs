@@ -6,10 +6,10 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::error::{Context as _, StoreError};
 use crate::decision::{Action, AppliedTask, IgnoreReason, decide};
 use crate::plan::PlannedJob;
 use crate::trace_context::TraceContext;
+use database::{Context as _, StoreError};
 
 /// Namespace of the per-task advisory locks (the two-`int4` key space, apart from the single-`bigint` one other
 /// components use): "rmnd".
