@@ -68,7 +68,14 @@ async fn a_tasks_history_lists_each_change_once_to_its_owner_and_says_when_it_ca
         assert_eq!(entry["actor"], "history-alice");
         assert_eq!(entry["before_known"], true);
     }
-    // The ids are the events' own, in the order the topic holds them.
+    // The ids are the events' own, in the order the topic holds them. audit-log may have read the last one before
+    // the test's own reader did: wait until the tap holds it too.
+    let recorded: Vec<&str> = entries.iter().map(|entry| entry["event_id"].as_str().unwrap_or_default()).collect();
+    let last = recorded.last().copied().unwrap_or_default();
+    events
+        .wait_for(|message| message.json().is_some_and(|event| event["id"] == last), PIPELINE_DEADLINE)
+        .await
+        .unwrap_or_else(|| panic!("the topic never carried {last}, the history's last event"));
     let on_topic: Vec<String> = events
         .messages()
         .iter()
@@ -76,7 +83,6 @@ async fn a_tasks_history_lists_each_change_once_to_its_owner_and_says_when_it_ca
         .filter(|event| event["subject"] == id.as_str())
         .map(|event| event["id"].as_str().unwrap_or_default().to_owned())
         .collect();
-    let recorded: Vec<&str> = entries.iter().map(|entry| entry["event_id"].as_str().unwrap_or_default()).collect();
     assert_eq!(recorded, on_topic, "the history's event ids are not the topic's");
 
     // Delivered again, every one of them: the history stays as it was.
