@@ -3,10 +3,11 @@
 #
 #   xtask/provision.sh PROFILE...      PROFILE: test, up or bench (cargo xtask test / up and chaos / bench)
 #
-#   test   apt: Postgres 15, librdkafka's build tools, Prometheus + Alertmanager, Python venv, Node.js + npm;
-#          the tansu broker, cargo-machete, k6 and the pinned Python tools
+#   test   apt: Postgres 15 with pgbench, librdkafka's build tools, Prometheus + Alertmanager, Python venv,
+#          Node.js + npm, wrk; the tansu broker, cargo-machete, k6 and the pinned Python tools (the test run
+#          ends with a short bench)
 #   up     apt: Postgres 15, librdkafka's build tools, Prometheus + Alertmanager; the tansu broker
-#   bench  apt: Postgres 15 with pgbench and psql; k6
+#   bench  apt: Postgres 15 with pgbench and psql, wrk; k6
 #
 # Standard output carries only `NAME=VALUE` lines for the caller's environment, one per tool installed here:
 # TASKWATCH_TANSU_BIN, TASKWATCH_MACHETE_DIR, TASKWATCH_K6_BIN, TASKWATCH_PYTHON_TOOLS. Progress goes to standard
@@ -40,6 +41,8 @@ APT_NATIVE_BUILD=(build-essential pkg-config cmake libcurl4-openssl-dev zlib1g-d
 APT_MONITORING=(prometheus prometheus-alertmanager)
 APT_PYTHON=(python3 python3-venv)
 APT_PGBENCH=(postgresql-15 postgresql-client-15)
+# The closed-loop load generator: light enough in C that on two cores the backend, not the generator, takes the CPU.
+APT_WRK=(wrk)
 
 installed() { [ "$(dpkg-query --show --showformat='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]; }
 
@@ -117,7 +120,8 @@ mkdir -p "$CACHE"
 for profile in "$@"; do
     case "$profile" in
         test)
-            apt_install "${APT_POSTGRES[@]}" "${APT_NATIVE_BUILD[@]}" "${APT_MONITORING[@]}" "${APT_PYTHON[@]}"
+            apt_install "${APT_POSTGRES[@]}" "${APT_PGBENCH[@]}" "${APT_NATIVE_BUILD[@]}" "${APT_MONITORING[@]}" \
+                "${APT_PYTHON[@]}" "${APT_WRK[@]}"
             ensure_npm
             ensure_tansu
             ensure_machete
@@ -129,7 +133,7 @@ for profile in "$@"; do
             ensure_tansu
             ;;
         bench)
-            apt_install "${APT_PGBENCH[@]}" "${APT_PYTHON[@]}"
+            apt_install "${APT_PGBENCH[@]}" "${APT_PYTHON[@]}" "${APT_WRK[@]}"
             ensure_k6
             ;;
         *) say "unknown profile '$profile' (expected test, up or bench)"; exit 2 ;;

@@ -49,7 +49,7 @@
 //!
 //! use axum::Router;
 //! use axum::routing::get;
-//! use observability::telemetry::{TelemetrySettings, init_with};
+//! use observability::telemetry::{TelemetrySettings, init_stdout};
 //! use observability::{Env, Health, HttpConfig, Secret, ServiceInfo, Shutdown};
 //!
 //! const SERVICE: ServiceInfo = ServiceInfo { name: "backend", version: env!("CARGO_PKG_VERSION") };
@@ -82,7 +82,7 @@
 //!             std::process::exit(observability::process::EXIT_CONFIG.into());
 //!         }
 //!     };
-//!     let telemetry = init_with(&config.telemetry, std::io::stdout)?;
+//!     let telemetry = init_stdout(&config.telemetry)?;
 //!
 //!     // let pool = connect(config.database_url.expose()).await?;
 //!     let health = Health::new().with_check("postgres", Duration::from_secs(1), || async {

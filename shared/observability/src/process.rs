@@ -67,7 +67,7 @@ where
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let telemetry = match crate::telemetry::init_with(telemetry_settings(&config), std::io::stdout) {
+    let telemetry = match crate::telemetry::init_stdout(telemetry_settings(&config)) {
         Ok(guard) => guard,
         Err(error) => {
             eprintln!("cannot initialise telemetry: {error}");

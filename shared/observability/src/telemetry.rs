@@ -14,6 +14,7 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Subscriber;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
@@ -111,11 +112,27 @@ where
     W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
 {
     let tracer = provider.tracer("taskwatch");
+    // An access line repeats what its server span already holds (method, route, status, duration); as a span event
+    // it would cost every request an OpenTelemetry event built whether or not the trace is sampled.
+    let spans_and_their_events =
+        tracing_subscriber::filter::filter_fn(|metadata| metadata.target() != crate::http::ACCESS_LOG_TARGET);
     tracing_subscriber::registry()
         .with(settings.log_filter.env_filter())
         // The OpenTelemetry layer must come before the log layer: it attaches each span's context on
         // enter, which is where the log layer reads `trace_id`/`span_id` from.
-        .with(tracing_opentelemetry::layer().with_tracer(tracer).with_tracked_inactivity(false))
+        .with(
+            tracing_opentelemetry::layer()
+                .with_tracer(tracer)
+                // Off: what each would add to every span, per request, sampled or not. Busy/idle timings (an
+                // `Instant` read on every poll), the source location and module of the code that opened the span
+                // (the middleware, the same for every request), and the thread (an async request moves between
+                // threads, and the name is copied into a new String each time).
+                .with_tracked_inactivity(false)
+                .with_location(false)
+                .with_target(false)
+                .with_threads(false)
+                .with_filter(spans_and_their_events),
+        )
         .with(JsonLogLayer::new(settings.traces.service_name.clone(), make_writer))
 }
 
@@ -132,7 +149,31 @@ static INITIALISED: AtomicBool = AtomicBool::new(false);
 /// Call once, first thing in `main`; keep the guard and call [`TelemetryGuard::shutdown`] last.
 pub fn init(service: ServiceInfo) -> Result<TelemetryGuard, TelemetryError> {
     let settings = Env::from_process().load(|env| Some(TelemetrySettings::from_env(env, service)))?;
-    init_with(&settings, std::io::stdout)
+    init_stdout(&settings)
+}
+
+/// Lines waiting for the log writer thread before a logging call blocks: a few seconds of a busy service's lines.
+/// Blocking, not dropping, is the behaviour at the bound: a log line is never lost to a burst.
+const BUFFERED_LOG_LINES: usize = 64 * 1024;
+/// The log writer's buffer in front of stdout: a burst of lines leaves in one `write`.
+const LOG_WRITE_BUFFER_BYTES: usize = 64 * 1024;
+
+/// [`init_with`] writing the JSON lines to stdout from a thread of their own, as every service does.
+///
+/// A request only queues its line; the writer thread takes every queued line, writes them in one system call and
+/// flushes as soon as the queue is empty, so lines reach stdout within microseconds when the service is quiet and in
+/// batches when it is busy. (Written on the request's own thread, each line cost a `write` under the stdout lock:
+/// that was most of what the access log cost a request.) The queue is bounded and blocks when full
+/// ([`BUFFERED_LOG_LINES`]); [`TelemetryGuard::shutdown`], or dropping the guard, flushes what is queued.
+pub fn init_stdout(settings: &TelemetrySettings) -> Result<TelemetryGuard, TelemetryError> {
+    let (writer, flush_on_drop) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(BUFFERED_LOG_LINES)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::with_capacity(LOG_WRITE_BUFFER_BYTES, std::io::stdout()));
+    let mut guard = init_with(settings, writer)?;
+    guard.log_writer = Some(flush_on_drop);
+    Ok(guard)
 }
 
 /// [`init`] with settings read as part of the service's own config (so one report names every bad
@@ -171,7 +212,7 @@ where
         error_reporting = settings.sentry_dsn.is_some(),
         "telemetry initialised"
     );
-    Ok(TelemetryGuard { provider, metrics, _errors: errors })
+    Ok(TelemetryGuard { provider, metrics, _errors: errors, log_writer: None })
 }
 
 /// Routes panics through the log pipeline: the default hook writes plain text to stderr, which a
@@ -197,6 +238,8 @@ pub struct TelemetryGuard {
     metrics: PrometheusHandle,
     /// Sends queued error reports when the guard is dropped.
     _errors: ErrorReportingGuard,
+    /// With [`init_stdout`]: writes out the queued log lines when dropped, after everything else was logged.
+    log_writer: Option<tracing_appender::non_blocking::WorkerGuard>,
 }
 
 impl TelemetryGuard {
@@ -216,5 +259,7 @@ impl TelemetryGuard {
             Ok(Err(error)) => tracing::warn!(%error, "telemetry flush incomplete"),
             Err(error) => tracing::warn!(%error, "telemetry flush task failed"),
         }
+        // The log lines last, the line above included (dropping the writer's guard waits for its thread).
+        drop(self.log_writer);
     }
 }

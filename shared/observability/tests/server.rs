@@ -100,6 +100,14 @@ async fn handler_logs_carry_trace_span_and_request_ids_and_continue_the_callers_
     assert_eq!(attribute("http.route").as_deref(), Some("/v1/tasks/{id}"));
     assert_eq!(attribute("http.response.status_code").as_deref(), Some("200"));
     assert_eq!(attribute("request_id").as_deref(), Some("req-1"));
+    // What each request's span leaves out for its cost: per-span thread, code location and target attributes, and
+    // the access line as an event (the span holds its facts). The handler's own line is still a span event.
+    for costly in ["thread.id", "thread.name", "code.file.path", "code.line.number", "target"] {
+        assert_eq!(attribute(costly), None, "{costly} on the server span");
+    }
+    let events: Vec<&str> = server_span.events.iter().map(|event| event.name.as_ref()).collect();
+    assert!(events.contains(&"loading task"), "{events:?}");
+    assert!(!events.contains(&"request completed"), "{events:?}");
 }
 
 #[tokio::test]

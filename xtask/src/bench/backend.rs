@@ -1,4 +1,4 @@
-//! The backend under test: its release binary in one of two telemetry modes, with rate limiting off and its
+//! The backend under test: its release binary in one of three telemetry modes, with rate limiting off and its
 //! logs in a file.
 
 use std::fs::File;
@@ -29,9 +29,22 @@ pub enum Telemetry {
     /// `RUST_LOG=off` and no trace exporter. (Metrics are still recorded in memory: the backend has no switch
     /// for its recorder; nothing scrapes them.)
     Off,
-    /// JSON logs at `info`, every request traced and exported over OTLP/HTTP to `otlp_endpoint`, `/metrics`
-    /// scraped (by the sink).
-    On { otlp_endpoint: String },
+    /// The shipped production defaults: JSON logs at `info`, the chart's sampler (`parentbased_traceidratio` at
+    /// [`PRODUCTION_SAMPLER_RATIO`]) exporting over OTLP/HTTP to `otlp_endpoint`, `/metrics` scraped (by the sink).
+    Production { otlp_endpoint: String },
+    /// As [`Telemetry::Production`], but every request traced and exported (`parentbased_always_on`).
+    Traced { otlp_endpoint: String },
+}
+
+/// The share of new traces the Helm chart's default sampler records (`tracesSampler.ratio` in its values).
+pub const PRODUCTION_SAMPLER_RATIO: &str = "0.1";
+
+/// Resident memory of a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Memory {
+    pub resident_bytes: u64,
+    /// The most it was resident at any moment so far (`VmHWM`).
+    pub peak_resident_bytes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -60,7 +73,7 @@ impl RunningBackend {
         let stderr = create_file(&spec.log_path.with_extension("stderr"))?;
         let mut command = Command::new(spec.binary);
         command.arg("serve").stdout(Stdio::from(stdout)).stderr(Stdio::from(stderr));
-        // The caller's own RUST_LOG / OTEL_* settings must not leak into either mode.
+        // The caller's own RUST_LOG / OTEL_* settings must not leak into any mode.
         for (name, _) in std::env::vars_os() {
             if name.to_str().is_some_and(|name| name == "RUST_LOG" || name.starts_with("OTEL_")) {
                 command.env_remove(name);
@@ -86,6 +99,19 @@ impl RunningBackend {
 
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// Its resident memory now and at its peak so far, from `/proc`.
+    pub fn memory(&self) -> anyhow::Result<Memory> {
+        let path = format!("/proc/{}/status", self.pid);
+        let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+        let kib = |field: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(field)?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
+                .with_context(|| format!("{path} has no {field} in kB"))
+        };
+        Ok(Memory { resident_bytes: kib("VmRSS:")? * 1024, peak_resident_bytes: kib("VmHWM:")? * 1024 })
     }
 
     pub fn base_url(&self) -> String {
@@ -114,14 +140,23 @@ fn environment(spec: &BackendSpec<'_>) -> Vec<(&'static str, String)> {
         // The closed-loop scenarios exist to find the ceiling; a limiter would cap them first.
         ("RATE_LIMIT_ENABLED", "false".to_owned()),
     ];
-    match &spec.telemetry {
-        Telemetry::Off => env.push(("RUST_LOG", "off".to_owned())),
-        Telemetry::On { otlp_endpoint } => env.extend([
-            ("RUST_LOG", "info".to_owned()),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_endpoint.clone()),
-            // Every request traced: the most telemetry the service can be asked for.
-            ("OTEL_TRACES_SAMPLER", "parentbased_always_on".to_owned()),
-        ]),
+    let (otlp_endpoint, sampler, ratio) = match &spec.telemetry {
+        Telemetry::Off => {
+            env.push(("RUST_LOG", "off".to_owned()));
+            return env;
+        }
+        Telemetry::Production { otlp_endpoint } => {
+            (otlp_endpoint, "parentbased_traceidratio", Some(PRODUCTION_SAMPLER_RATIO))
+        }
+        Telemetry::Traced { otlp_endpoint } => (otlp_endpoint, "parentbased_always_on", None),
+    };
+    env.extend([
+        ("RUST_LOG", "info".to_owned()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_endpoint.clone()),
+        ("OTEL_TRACES_SAMPLER", sampler.to_owned()),
+    ]);
+    if let Some(ratio) = ratio {
+        env.push(("OTEL_TRACES_SAMPLER_ARG", ratio.to_owned()));
     }
     env
 }
@@ -134,5 +169,36 @@ fn describe(status: std::io::Result<ExitStatus>) -> String {
     match status {
         Ok(status) => status.to_string(),
         Err(error) => format!("unknown status: {error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The production mode must be what the chart ships, or its figures describe nothing anyone runs.
+    #[test]
+    fn production_telemetry_is_the_charts_default_sampler() {
+        let path = crate::cargo::workspace_root().join("helm/taskwatch/values.yaml");
+        let text = std::fs::read_to_string(&path).expect("the chart's values");
+        let values: serde_json::Value = serde_norway::from_str(&text).expect("values.yaml is YAML");
+        let sampler = &values["tracesSampler"];
+        assert_eq!(sampler["name"], "parentbased_traceidratio", "{}", path.display());
+        let ratio: f64 = PRODUCTION_SAMPLER_RATIO.parse().expect("a number");
+        assert_eq!(sampler["ratio"].as_f64(), Some(ratio), "{}", path.display());
+
+        let spec = BackendSpec {
+            binary: Path::new("backend"),
+            database_url: "postgres://bench",
+            jwt_secret: "secret",
+            address: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            telemetry: Telemetry::Production { otlp_endpoint: "http://127.0.0.1:4318".to_owned() },
+            log_path: PathBuf::from("backend.log"),
+        };
+        let env = environment(&spec);
+        let value = |name: &str| env.iter().find(|(key, _)| *key == name).map(|(_, value)| value.as_str());
+        assert_eq!(value("OTEL_TRACES_SAMPLER"), Some("parentbased_traceidratio"));
+        assert_eq!(value("OTEL_TRACES_SAMPLER_ARG"), Some(PRODUCTION_SAMPLER_RATIO));
+        assert_eq!(value("RUST_LOG"), Some("info"));
     }
 }

@@ -77,7 +77,7 @@ impl Scenario {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Latencies {
     pub requests: u64,
-    /// Requests answered with a status k6 does not expect (>= 400) or not answered.
+    /// Requests answered with a status the generator does not expect (>= 400) or not answered.
     pub failed: u64,
     pub p50_ms: f64,
     pub p90_ms: f64,
@@ -85,9 +85,9 @@ pub struct Latencies {
     pub max_ms: f64,
 }
 
-/// What one k6 run measured.
+/// What one load run measured, in the same shape from k6 (bench/k6/tasks.js) and wrk (bench/wrk/tasks.lua).
 #[derive(Debug, Clone, PartialEq)]
-pub struct K6Summary {
+pub struct LoadSummary {
     pub by_endpoint: BTreeMap<Endpoint, Latencies>,
     /// Every measured request together.
     pub all: Option<Latencies>,
@@ -95,13 +95,13 @@ pub struct K6Summary {
     pub total_requests: u64,
     /// From the first measured request's start to the last one's end.
     pub active_window: Duration,
-    /// Arrivals k6 could not start because every virtual user was busy (open loop only).
+    /// Arrivals k6 could not start because every virtual user was busy (open loop only; 0 from wrk).
     pub dropped_iterations: u64,
-    /// Virtual users k6 had to allocate (open loop only).
+    /// Virtual users k6 had to allocate (open loop only; 0 from wrk).
     pub max_vus: u64,
 }
 
-impl K6Summary {
+impl LoadSummary {
     /// Requests per second of `endpoint` over the active window.
     pub fn throughput(&self, endpoint: Endpoint) -> Option<f64> {
         let requests = self.by_endpoint.get(&endpoint)?.requests;
@@ -109,8 +109,8 @@ impl K6Summary {
         (seconds > 0.0).then(|| requests as f64 / seconds)
     }
 
-    fn from_json(text: &str) -> anyhow::Result<Self> {
-        let value: serde_json::Value = serde_json::from_str(text).context("k6's summary is not JSON")?;
+    pub fn from_json(text: &str) -> anyhow::Result<Self> {
+        let value: serde_json::Value = serde_json::from_str(text).context("the load summary is not JSON")?;
         let mut by_endpoint = BTreeMap::new();
         for endpoint in Endpoint::ALL {
             let figures = &value["endpoints"][endpoint.name()];
@@ -146,7 +146,7 @@ fn latencies(value: &serde_json::Value) -> anyhow::Result<Latencies> {
 }
 
 fn number(value: &serde_json::Value, name: &str) -> anyhow::Result<f64> {
-    value[name].as_f64().with_context(|| format!("k6's summary lacks the number `{name}`"))
+    value[name].as_f64().with_context(|| format!("the load summary lacks the number `{name}`"))
 }
 
 /// How to run k6 against one backend.
@@ -172,7 +172,7 @@ impl K6Runner<'_> {
         scenario: Scenario,
         duration: Duration,
         interrupt: &mut Interrupt,
-    ) -> anyhow::Result<K6Summary> {
+    ) -> anyhow::Result<LoadSummary> {
         let summary_path = self.results_dir.join(format!("k6-{}-{}.json", self.label, scenario.name()));
         // A summary left by an earlier run must not pass for this one's.
         if summary_path.exists() {
@@ -202,9 +202,9 @@ impl K6Runner<'_> {
     }
 }
 
-fn read_summary(path: &Path) -> anyhow::Result<K6Summary> {
+fn read_summary(path: &Path) -> anyhow::Result<LoadSummary> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading k6's summary {}", path.display()))?;
-    K6Summary::from_json(&text).with_context(|| format!("in {}", path.display()))
+    LoadSummary::from_json(&text).with_context(|| format!("in {}", path.display()))
 }
 
 #[cfg(test)]
@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn summary_gives_throughput_over_the_active_window() {
-        let summary = K6Summary::from_json(SUMMARY).expect("parses");
+        let summary = LoadSummary::from_json(SUMMARY).expect("parses");
         assert_eq!(summary.throughput(Endpoint::Create), Some(1500.0));
         assert_eq!(summary.throughput(Endpoint::Get), None);
         let create = summary.by_endpoint[&Endpoint::Create];
@@ -234,6 +234,6 @@ mod tests {
 
     #[test]
     fn summary_without_figures_is_an_error() {
-        assert!(K6Summary::from_json(r#"{"endpoints": {}, "all": null}"#).is_err());
+        assert!(LoadSummary::from_json(r#"{"endpoints": {}, "all": null}"#).is_err());
     }
 }

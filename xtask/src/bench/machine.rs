@@ -5,6 +5,7 @@ use std::process::Stdio;
 
 use tokio::process::Command;
 
+use super::tools::Tools;
 use crate::cargo;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +23,7 @@ pub struct Machine {
 pub struct Versions {
     pub rustc: String,
     pub k6: String,
+    pub wrk: String,
     pub pgbench: String,
     /// Commit of the code under test, with `-dirty` when the work tree has changes.
     pub commit: String,
@@ -46,10 +48,11 @@ pub fn describe_machine() -> Machine {
     }
 }
 
-pub async fn versions(k6: &Path, pgbench: &Path) -> Versions {
+pub async fn versions(tools: &Tools) -> Versions {
     let rustc = first_line(Command::new("rustc").arg("--version")).await;
-    let k6 = first_line(Command::new(k6).arg("version")).await;
-    let pgbench = first_line(Command::new(pgbench).arg("--version")).await;
+    let k6 = first_line(Command::new(&tools.k6).arg("version")).await;
+    let wrk = wrk_version(&tools.wrk).await;
+    let pgbench = first_line(Command::new(&tools.pgbench).arg("--version")).await;
     let root = cargo::workspace_root();
     let head = first_line(Command::new("git").arg("-C").arg(root).args(["rev-parse", "--short=12", "HEAD"])).await;
     let changes = output(Command::new("git").arg("-C").arg(root).args(["status", "--porcelain"])).await;
@@ -57,7 +60,7 @@ pub async fn versions(k6: &Path, pgbench: &Path) -> Versions {
         Some(changes) if !changes.trim().is_empty() => format!("{head}-dirty"),
         _ => head,
     };
-    Versions { rustc, k6, pgbench, commit }
+    Versions { rustc, k6, wrk, pgbench, commit }
 }
 
 fn read(path: &str) -> String {
@@ -74,6 +77,21 @@ fn field<'a>(text: &'a str, key: &str, separator: char) -> Option<&'a str> {
 
 async fn first_line(command: &mut Command) -> String {
     output(command).await.and_then(|text| text.lines().next().map(str::to_owned)).unwrap_or_else(|| UNKNOWN.to_owned())
+}
+
+/// wrk's first line, up to its copyright: `wrk debian/4.1.0-3+b2 [epoll]`. (`wrk --version` prints its usage
+/// after the version and exits with 1.)
+async fn wrk_version(wrk: &Path) -> String {
+    let output = Command::new(wrk).arg("--version").stdin(Stdio::null()).stderr(Stdio::null()).output().await;
+    output
+        .ok()
+        .and_then(|output| {
+            let text = String::from_utf8_lossy(&output.stdout).into_owned();
+            let line = text.lines().next()?;
+            Some(line.split(" Copyright").next().unwrap_or(line).trim().to_owned())
+        })
+        .filter(|line| line.starts_with("wrk"))
+        .unwrap_or_else(|| UNKNOWN.to_owned())
 }
 
 async fn output(command: &mut Command) -> Option<String> {

@@ -1,17 +1,19 @@
-//! `cargo xtask bench`: throughput and latency of the backend's task API with telemetry fully off and fully on,
-//! next to the Postgres ceiling of its write path; the figures go to BENCHMARKS.md. A report, not a test: it
-//! fails only when it cannot measure, never because a target was missed.
+//! `cargo xtask bench`: throughput, latency, CPU per request and memory of the backend's task API in three telemetry
+//! modes (off; the shipped production defaults; everything traced), next to the Postgres ceiling of its write path;
+//! the figures go to BENCHMARKS.md. A report, not a test: it fails only when it cannot measure, never because a
+//! target was missed. `--quick` is the short run CI makes: the same phases, a few seconds each, written beside the
+//! build instead of over BENCHMARKS.md, so every CI log shows the ratios.
 //!
 //! The run:
-//! 1. install what is missing (Postgres, pgbench, k6) and build the backend and the telemetry sink in release;
-//! 2. start a throwaway Postgres; mint one token per virtual user;
-//! 3. two backends side by side, each on its own fresh database: telemetry off, and telemetry on with the sink
-//!    that receives its traces and scrapes its metrics; a warm-up of each; then rounds of one closed-loop k6
-//!    run per endpoint, the two modes taking turns (the order swapped each time, so drift over the run hits
-//!    both alike); then one open-loop mixed run per mode. The database is settled before, and CPU use is
-//!    sampled around, every measured run;
+//! 1. install what is missing (Postgres, pgbench, wrk, k6) and build the backend and the telemetry sink in release;
+//! 2. start a throwaway Postgres; mint one token per API user;
+//! 3. three backends side by side, each on its own fresh database, each mode with telemetry with a sink of its own
+//!    that receives its traces and scrapes its metrics; a warm-up of each (k6); then rounds of one closed-loop wrk
+//!    run per endpoint, the modes taking turns (the order rotated each time, so drift over the run hits all alike);
+//!    then one open-loop mixed k6 run per mode. The database is settled before, and CPU use is sampled around,
+//!    every measured run; each backend's memory is read idle after start and again after its loads;
 //! 4. pgbench with the create transaction as the write ceiling;
-//! 5. BENCHMARKS.md, keeping its hand-written notes; raw k6 summaries and logs stay in `target/bench/`.
+//! 5. the report, keeping BENCHMARKS.md's hand-written notes; raw summaries and logs stay in `target/bench/`.
 
 mod backend;
 mod build;
@@ -24,6 +26,7 @@ mod report;
 mod sink;
 mod tools;
 mod under_test;
+mod wrk;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -47,9 +50,10 @@ use crate::dev_credentials::{self, random_secret};
 use crate::interrupt::Interrupt;
 
 const K6_SCRIPT: &str = "bench/k6/tasks.js";
+const WRK_SCRIPT: &str = "bench/wrk/tasks.lua";
 const PGBENCH_SCRIPT: &str = "bench/pgbench/create_task.sql";
-/// Unreported load before each mode's first measured run.
-const WARMUP: Duration = Duration::from_secs(5);
+/// Seconds of unreported load before each mode's first measured run.
+const WARMUP_SECONDS: u64 = 5;
 /// How often the sink scrapes `/metrics` with telemetry on: more often than a real Prometheus (15–60 s), so
 /// the figure is an upper bound of what scraping costs.
 const SCRAPE_INTERVAL: Duration = Duration::from_secs(1);
@@ -58,6 +62,10 @@ const BACKGROUND_SAMPLE: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
+    /// The short run CI makes: one round of 3 s per endpoint, 5 s of mixed load and of pgbench, the report in
+    /// target/bench/BENCHMARKS-quick.md. Overrides the durations below.
+    #[arg(long)]
+    quick: bool,
     /// Closed-loop rounds per endpoint (create, get, list, complete) and telemetry mode.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=10))]
     rounds: u32,
@@ -70,28 +78,41 @@ pub struct Args {
     /// Arrival rate of the mixed run, in requests per second.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     rate: u32,
-    /// Virtual users of the closed-loop runs, each acting as its own API user.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    /// Connections of the closed-loop runs (and k6's users of the warm-up), each acting as its own API user.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(2..=1000))]
     vus: u32,
     /// Seconds of the pgbench ceiling run.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=600))]
     pgbench_seconds: u64,
-    /// Where the report goes, relative to the workspace root.
-    #[arg(long, default_value = "BENCHMARKS.md")]
-    output: PathBuf,
+    /// Where the report goes, relative to the workspace root (default: BENCHMARKS.md, or
+    /// target/bench/BENCHMARKS-quick.md with --quick).
+    #[arg(long)]
+    output: Option<PathBuf>,
 }
 
 impl Args {
     fn settings(&self) -> Settings {
+        let seconds = |full: u64, quick: u64| Duration::from_secs(if self.quick { quick } else { full });
         Settings {
-            rounds: self.rounds,
-            endpoint_duration: Duration::from_secs(self.endpoint_seconds),
-            mixed_duration: Duration::from_secs(self.mixed_seconds),
+            quick: self.quick,
+            rounds: if self.quick { 1 } else { self.rounds },
+            endpoint_duration: seconds(self.endpoint_seconds, 3),
+            mixed_duration: seconds(self.mixed_seconds, 5),
+            warm_up: seconds(WARMUP_SECONDS, 2),
             rate: self.rate,
             vus: self.vus,
-            pgbench_duration: Duration::from_secs(self.pgbench_seconds),
+            pgbench_duration: seconds(self.pgbench_seconds, 5),
             database_connections: backend::DATABASE_CONNECTIONS,
             scrape_interval: SCRAPE_INTERVAL,
+        }
+    }
+
+    /// Where the report goes: `--output`, or the default of the run's kind.
+    fn output(&self, results_dir: &Path) -> PathBuf {
+        match &self.output {
+            Some(output) => cargo::workspace_root().join(output),
+            None if self.quick => results_dir.join("BENCHMARKS-quick.md"),
+            None => cargo::workspace_root().join("BENCHMARKS.md"),
         }
     }
 }
@@ -115,25 +136,25 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
         psql: Psql::new(&tools.psql, postgres.url()),
         results_dir: &results_dir,
         k6_script: root.join(K6_SCRIPT),
+        wrk_script: root.join(WRK_SCRIPT),
         pgbench_script: root.join(PGBENCH_SCRIPT),
     };
     let measured = bench.measure_all(&mut interrupt).await;
     drop(postgres);
-    let Measurements { background, off, on, ceiling } = measured?;
+    let Measurements { background, modes, ceiling } = measured?;
 
     let report = Report {
         date,
         command: command_line(),
         elapsed: started.elapsed(),
         machine: machine::describe_machine(),
-        versions: machine::versions(&tools.k6, &tools.pgbench).await,
+        versions: machine::versions(&tools).await,
         settings,
         background,
-        off,
-        on,
+        modes,
         ceiling,
     };
-    let output = root.join(&args.output);
+    let output = args.output(&results_dir);
     let previous = std::fs::read_to_string(&output).unwrap_or_default();
     let notes = report::carried_notes(&previous).unwrap_or("No notes yet.");
     std::fs::write(&output, report.render(notes)).with_context(|| format!("writing {}", output.display()))?;
@@ -150,8 +171,8 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
 #[derive(Debug)]
 struct Measurements {
     background: CpuShares,
-    off: ModeRun,
-    on: ModeRun,
+    /// In the order of [`Mode::ALL`].
+    modes: Vec<ModeRun>,
     ceiling: CeilingRun,
 }
 
@@ -164,6 +185,7 @@ struct Bench<'a> {
     psql: Psql,
     results_dir: &'a Path,
     k6_script: PathBuf,
+    wrk_script: PathBuf,
     pgbench_script: PathBuf,
 }
 
@@ -186,62 +208,78 @@ impl Bench<'_> {
             jwt_secret: &jwt_secret,
             k6: &self.tools.k6,
             k6_script: &self.k6_script,
+            wrk: &self.tools.wrk,
+            wrk_script: &self.wrk_script,
             tokens: &tokens,
             vus: self.settings.vus,
             rate: self.settings.rate,
             results_dir: self.results_dir,
         };
-        let on_address = free_local_address()?;
-        let scrape_url = format!("http://{on_address}/metrics");
-        let sink = TelemetrySink::start(&self.binaries.telemetry_sink, &scrape_url, SCRAPE_INTERVAL).await?;
-        eprintln!("xtask: starting the backend twice, telemetry off and on…");
-        let mut off =
-            ModeUnderTest::start(Mode::TelemetryOff, free_local_address()?, None, launch, &self.psql, interrupt)
-                .await?;
-        let mut on =
-            ModeUnderTest::start(Mode::TelemetryOn, on_address, Some(sink.endpoint()), launch, &self.psql, interrupt)
-                .await?;
-        let meter = |mode: &ModeUnderTest<'_>| CpuMeter {
+        eprintln!("xtask: starting the backend three times: telemetry off, production defaults, everything traced…");
+        let mut modes = Vec::new();
+        for mode in Mode::ALL {
+            let address = free_local_address()?;
+            // A sink per mode with telemetry: it receives that backend's spans and scrapes that backend alone.
+            let sink = if mode.has_telemetry() {
+                let scrape_url = format!("http://{address}/metrics");
+                Some(TelemetrySink::start(&self.binaries.telemetry_sink, &scrape_url, SCRAPE_INTERVAL).await?)
+            } else {
+                None
+            };
+            let endpoint = sink.as_ref().map(TelemetrySink::endpoint);
+            let under_test = ModeUnderTest::start(mode, address, endpoint, launch, &self.psql, interrupt).await?;
+            modes.push((under_test, sink));
+        }
+        let meter = |(mode, sink): &(ModeUnderTest<'_>, Option<TelemetrySink>)| CpuMeter {
             postmaster,
             backend: Some(mode.backend_pid()),
-            telemetry_sink: (mode.mode() == Mode::TelemetryOn).then(|| sink.pid()),
+            telemetry_sink: sink.as_ref().map(TelemetrySink::pid),
         };
 
-        for mode in [&mut off, &mut on] {
-            mode.warm_up(WARMUP, interrupt).await?;
+        for (mode, _) in &mut modes {
+            mode.warm_up(self.settings.warm_up, interrupt).await?;
         }
         for round in 0..self.settings.rounds {
             for (index, endpoint) in Endpoint::ALL.into_iter().enumerate() {
-                // Swapping who goes first each time spreads any drift over the run evenly over both modes.
-                let turns =
-                    if (round as usize + index).is_multiple_of(2) { [&mut off, &mut on] } else { [&mut on, &mut off] };
-                for mode in turns {
-                    eprintln!("xtask bench: round {} of {endpoint}, telemetry {}", round + 1, mode.mode().label());
+                // Rotating who goes first each time spreads any drift over the run evenly over the modes.
+                let count = modes.len();
+                let first = (round as usize + index) % count;
+                for turn in 0..count {
+                    let entry = &mut modes[(first + turn) % count];
+                    let meter = meter(entry);
+                    let mode = &mut entry.0;
+                    eprintln!("xtask bench: round {} of {endpoint}, {}", round + 1, mode.mode().label());
                     let scenario = Scenario::Endpoint(endpoint);
-                    let run = mode
-                        .measure(scenario, self.settings.endpoint_duration, &meter(mode), &self.psql, interrupt)
-                        .await?;
+                    let run =
+                        mode.measure(scenario, self.settings.endpoint_duration, &meter, &self.psql, interrupt).await?;
                     mode.record_round(endpoint, run);
                 }
             }
         }
-        for mode in [&mut off, &mut on] {
-            eprintln!("xtask bench: mixed load, telemetry {}", mode.mode().label());
-            let run = mode
-                .measure(Scenario::Mixed, self.settings.mixed_duration, &meter(mode), &self.psql, interrupt)
-                .await?;
+        for entry in &mut modes {
+            let meter = meter(entry);
+            let mode = &mut entry.0;
+            eprintln!("xtask bench: mixed load, {}", mode.mode().label());
+            let run =
+                mode.measure(Scenario::Mixed, self.settings.mixed_duration, &meter, &self.psql, interrupt).await?;
             mode.record_mixed(run);
         }
 
-        // Both backends before the sink: stopping flushes the last spans into it.
-        let off = off.stop().await?.into_run(None);
-        let on = on.stop().await?;
-        let on = on.into_run(Some(sink.stop().await?));
+        let mut runs = Vec::new();
+        for (mode, sink) in modes {
+            // The backend before its sink: stopping flushes the last spans into it.
+            let stopped = mode.stop().await?;
+            let totals = match sink {
+                Some(sink) => Some(sink.stop().await?),
+                None => None,
+            };
+            runs.push(stopped.into_run(totals));
+        }
 
-        // On the telemetry-on database: the schema is there, and the tables hold what the create runs saw.
-        let ceiling_database = self.psql.database_url(&Mode::TelemetryOn.database_name());
+        // On the production-defaults database: the schema is there, and the tables hold what the create runs saw.
+        let ceiling_database = self.psql.database_url(&Mode::Production.database_name());
         let ceiling = self.measure_ceiling(&ceiling_database, postmaster, interrupt).await?;
-        Ok(Measurements { background, off, on, ceiling })
+        Ok(Measurements { background, modes: runs, ceiling })
     }
 
     async fn measure_ceiling(

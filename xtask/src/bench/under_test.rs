@@ -1,4 +1,5 @@
-//! One telemetry mode under test: its own database, its backend, and the k6 runs made against it so far.
+//! One telemetry mode under test: its own database, its backend, and the runs made against it so far (closed loops
+//! with wrk, the warm-up and the open loop with k6).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader};
@@ -6,34 +7,69 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 
-use super::backend::{BackendSpec, RunningBackend, Telemetry};
+use super::backend::{BackendSpec, Memory, RunningBackend, Telemetry};
 use super::cpu::CpuMeter;
-use super::k6::{Endpoint, K6Runner, Scenario};
+use super::k6::{Endpoint, K6Runner, LoadSummary, Scenario};
 use super::psql::Psql;
-use super::report::{LoadRun, ModeRun, Rounds, TelemetryEvidence};
+use super::report::{LoadRun, MemoryUse, ModeRun, Rounds, TelemetryEvidence};
 use super::sink::SinkTotals;
+use super::wrk::WrkRunner;
 use crate::interrupt::Interrupt;
 
-/// Whether the backend runs with telemetry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How much telemetry the backend runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Mode {
-    TelemetryOff,
-    TelemetryOn,
+    /// No logs, no traces: the reference the others are compared with.
+    Off,
+    /// The shipped production defaults: JSON logs at info, one new trace in ten, `/metrics` scraped.
+    Production,
+    /// Every request traced and exported, logs at info, `/metrics` scraped.
+    Traced,
 }
 
 impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::Off, Mode::Production, Mode::Traced];
+
     /// Names its database and its files.
     pub fn label(self) -> &'static str {
         match self {
-            Mode::TelemetryOff => "off",
-            Mode::TelemetryOn => "on",
+            Mode::Off => "off",
+            Mode::Production => "production",
+            Mode::Traced => "traced",
         }
+    }
+
+    /// How the report names it.
+    pub fn title(self) -> &'static str {
+        match self {
+            Mode::Off => "Telemetry off",
+            Mode::Production => "Production defaults",
+            Mode::Traced => "Everything traced",
+        }
+    }
+
+    /// Whether its backend exports spans and is scraped (by a telemetry sink of its own).
+    pub fn has_telemetry(self) -> bool {
+        self != Mode::Off
     }
 
     pub fn database_name(self) -> String {
         format!("bench_telemetry_{}", self.label())
+    }
+
+    fn telemetry(self, otlp_endpoint: Option<&str>) -> anyhow::Result<Telemetry> {
+        let endpoint = || {
+            otlp_endpoint
+                .map(str::to_owned)
+                .with_context(|| format!("telemetry {} needs an OTLP endpoint", self.label()))
+        };
+        Ok(match self {
+            Mode::Off => Telemetry::Off,
+            Mode::Production => Telemetry::Production { otlp_endpoint: endpoint()? },
+            Mode::Traced => Telemetry::Traced { otlp_endpoint: endpoint()? },
+        })
     }
 }
 
@@ -44,6 +80,8 @@ pub struct Launch<'a> {
     pub jwt_secret: &'a str,
     pub k6: &'a Path,
     pub k6_script: &'a Path,
+    pub wrk: &'a Path,
+    pub wrk_script: &'a Path,
     /// Comma-separated bearer tokens, one API user each.
     pub tokens: &'a str,
     pub vus: u32,
@@ -57,15 +95,17 @@ pub struct ModeUnderTest<'a> {
     database_url: String,
     backend: RunningBackend,
     k6: K6Runner<'a>,
+    wrk: WrkRunner<'a>,
     log_path: PathBuf,
+    idle_memory: Memory,
     requests_sent: u64,
     endpoints: BTreeMap<Endpoint, Rounds>,
     mixed: Option<LoadRun>,
 }
 
 impl<'a> ModeUnderTest<'a> {
-    /// Creates the mode's database and starts its backend on `address`; with telemetry on, `otlp_endpoint` is
-    /// where its spans go.
+    /// Creates the mode's database and starts its backend on `address`; with telemetry, `otlp_endpoint` is where
+    /// its spans go.
     pub async fn start(
         mode: Mode,
         address: SocketAddr,
@@ -75,21 +115,18 @@ impl<'a> ModeUnderTest<'a> {
         interrupt: &mut Interrupt,
     ) -> anyhow::Result<Self> {
         let database_url = psql.create_database(&mode.database_name()).await?;
-        let telemetry = match (mode, otlp_endpoint) {
-            (Mode::TelemetryOn, Some(endpoint)) => Telemetry::On { otlp_endpoint: endpoint.to_owned() },
-            (Mode::TelemetryOn, None) => bail!("telemetry on needs an OTLP endpoint"),
-            (Mode::TelemetryOff, _) => Telemetry::Off,
-        };
         let log_path = launch.results_dir.join(format!("backend-telemetry-{}.log", mode.label()));
         let spec = BackendSpec {
             binary: launch.backend_binary,
             database_url: &database_url,
             jwt_secret: launch.jwt_secret,
             address,
-            telemetry,
+            telemetry: mode.telemetry(otlp_endpoint)?,
             log_path: log_path.clone(),
         };
         let backend = RunningBackend::start(spec, interrupt).await?;
+        // Started and migrated, nothing asked of it yet.
+        let idle_memory = backend.memory()?;
         let k6 = K6Runner {
             k6: launch.k6,
             script: launch.k6_script,
@@ -100,12 +137,24 @@ impl<'a> ModeUnderTest<'a> {
             results_dir: launch.results_dir,
             label: mode.label(),
         };
+        let wrk = WrkRunner {
+            wrk: launch.wrk,
+            script: launch.wrk_script,
+            base_url: backend.base_url(),
+            tokens: launch.tokens,
+            connections: launch.vus,
+            results_dir: launch.results_dir,
+            label: mode.label(),
+            database_url: database_url.clone(),
+        };
         Ok(Self {
             mode,
             database_url,
             backend,
             k6,
+            wrk,
             log_path,
+            idle_memory,
             requests_sent: 0,
             endpoints: BTreeMap::new(),
             mixed: None,
@@ -127,7 +176,8 @@ impl<'a> ModeUnderTest<'a> {
         Ok(())
     }
 
-    /// Settles the database, then runs `scenario` for `duration` with CPU sampled around it.
+    /// Settles the database, then runs `scenario` for `duration` with CPU sampled around it: a closed loop on one
+    /// endpoint with wrk, the mixed open loop with k6.
     pub async fn measure(
         &mut self,
         scenario: Scenario,
@@ -137,11 +187,21 @@ impl<'a> ModeUnderTest<'a> {
         interrupt: &mut Interrupt,
     ) -> anyhow::Result<LoadRun> {
         psql.settle(&self.database_url).await?;
-        let before = meter.sample()?;
-        let summary = self.k6.run(scenario, duration, interrupt).await?;
-        let cpu = before.shares_until(&meter.sample()?);
+        let (before, summary, after) = match scenario {
+            Scenario::Endpoint(endpoint) => {
+                let prepared = self.wrk.prepare(endpoint, psql).await?;
+                let before = meter.sample()?;
+                let summary = self.wrk.run(prepared, duration, interrupt).await?;
+                (before, summary, meter.sample()?)
+            }
+            Scenario::Mixed | Scenario::Warmup => {
+                let before = meter.sample()?;
+                let summary: LoadSummary = self.k6.run(scenario, duration, interrupt).await?;
+                (before, summary, meter.sample()?)
+            }
+        };
         self.requests_sent += summary.total_requests;
-        Ok(LoadRun { summary, cpu })
+        Ok(LoadRun { summary, cpu: before.shares_until(&after) })
     }
 
     /// Adds a closed-loop round to the figures of `endpoint`.
@@ -156,11 +216,14 @@ impl<'a> ModeUnderTest<'a> {
     /// Stops the backend gracefully (it flushes its telemetry) and reads what it logged.
     pub async fn stop(self) -> anyhow::Result<StoppedMode> {
         let mixed = self.mixed.with_context(|| format!("telemetry {} has no mixed run", self.mode.label()))?;
+        let loaded = self.backend.memory()?;
         self.backend.stop().await?;
         let (log_lines, log_bytes) = count_lines(&self.log_path)?;
         Ok(StoppedMode {
+            mode: self.mode,
             endpoints: self.endpoints,
             mixed,
+            memory: MemoryUse { idle: self.idle_memory, loaded },
             evidence: TelemetryEvidence { log_lines, log_bytes, requests_sent: self.requests_sent, sink: None },
         })
     }
@@ -169,14 +232,22 @@ impl<'a> ModeUnderTest<'a> {
 /// A mode whose backend has stopped; the telemetry sink's totals complete its figures.
 #[derive(Debug)]
 pub struct StoppedMode {
+    mode: Mode,
     endpoints: BTreeMap<Endpoint, Rounds>,
     mixed: LoadRun,
+    memory: MemoryUse,
     evidence: TelemetryEvidence,
 }
 
 impl StoppedMode {
     pub fn into_run(self, sink: Option<SinkTotals>) -> ModeRun {
-        ModeRun { endpoints: self.endpoints, mixed: self.mixed, evidence: TelemetryEvidence { sink, ..self.evidence } }
+        ModeRun {
+            mode: self.mode,
+            endpoints: self.endpoints,
+            mixed: self.mixed,
+            memory: self.memory,
+            evidence: TelemetryEvidence { sink, ..self.evidence },
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 //! Installs missing prerequisites with `xtask/provision.sh` (apt packages, the tansu broker built once,
 //! cargo-machete, k6, the pinned Python tools for the RFC 5545 reference and schemathesis; the steps get their
 //! places as the `TASKWATCH_*` variables the script prints), starts one throwaway Postgres for the whole run
-//! (exported as `DATABASE_URL`, so test databases share it), then runs fmt, clippy and the tests. Every step runs
+//! (exported as `DATABASE_URL`, so test databases share it), then runs fmt, clippy, the tests, the chaos run, the
+//! service template's check and a quick benchmark (`cargo xtask bench --quick`). Every step runs
 //! even after a failure, so one CI round trip shows every problem; a summary with timings ends the output.
 //! Postgres is stopped however the run ends, Ctrl-C included.
 //!
@@ -120,6 +121,9 @@ fn steps(nextest: bool) -> Vec<Step> {
     // Last, so it never competes with the suites for the cores: the service template still generates a crate that
     // passes fmt, clippy and its own test, and the deployment files still take the new entries.
     steps.push(Step { args: &["xtask", "new-service", "--check"] });
+    // A short benchmark (release builds, then a few seconds per load): it prints every target's ratio so a
+    // regression shows in each CI log, and fails only when it cannot measure, never on a missed target.
+    steps.push(Step { args: &["xtask", "bench", "--quick"] });
     steps
 }
 

@@ -24,6 +24,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use tower::ServiceBuilder;
 
+pub use self::observe::ACCESS_LOG_TARGET;
 pub use self::request_id::{REQUEST_ID_HEADER, RequestId};
 use crate::config::{DurationValue, Env};
 use crate::shutdown::Shutdown;

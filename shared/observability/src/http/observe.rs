@@ -19,6 +19,10 @@ use crate::metric_names::HTTP_SERVER_ACTIVE_REQUESTS;
 /// scanner probing random URLs cannot blow up the metric's cardinality.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
+/// The target of the one access line per request: log pipelines select on it, and the trace layer leaves it out
+/// (the server span holds the same facts).
+pub const ACCESS_LOG_TARGET: &str = "http_access";
+
 /// Probes and scrapes: every few seconds from each kubelet and Prometheus, they would be most of the log and
 /// trace volume while saying nothing about the service's work. Their access lines are logged at debug and they get
 /// no span (so no trace, whatever the sampler or the caller's `traceparent` says); their metrics are kept.
@@ -55,11 +59,11 @@ pub(super) async fn observe_request(request: Request, next: Next) -> Response {
     let status_code = status.as_u16();
     span.in_scope(|| {
         if status.is_server_error() {
-            tracing::warn!(target: "http_access", method, route, status = status_code, duration_ms, "request completed");
+            tracing::warn!(target: ACCESS_LOG_TARGET, method, route, status = status_code, duration_ms, "request completed");
         } else if quiet {
-            tracing::debug!(target: "http_access", method, route, status = status_code, duration_ms, "request completed");
+            tracing::debug!(target: ACCESS_LOG_TARGET, method, route, status = status_code, duration_ms, "request completed");
         } else {
-            tracing::info!(target: "http_access", method, route, status = status_code, duration_ms, "request completed");
+            tracing::info!(target: ACCESS_LOG_TARGET, method, route, status = status_code, duration_ms, "request completed");
         }
     });
     response

@@ -1,0 +1,110 @@
+//! Drives one endpoint in a closed loop with wrk (bench/wrk/tasks.lua) from a separate process and reads back its
+//! figures. wrk, written in C, spends a fraction of the CPU per request that k6 does, so on two cores the figure
+//! is the backend's, not the generator's.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+use super::k6::{Endpoint, LoadSummary};
+use super::psql::Psql;
+use crate::children::{self, Ended};
+use crate::interrupt::Interrupt;
+
+/// wrk stops by itself at the end of its duration; this is only for a wrk that hangs.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+/// wrk's threads: one per core, as its documentation advises; the connections are shared between them.
+const THREADS: u32 = 2;
+
+/// How to run wrk against one backend.
+#[derive(Debug, Clone)]
+pub struct WrkRunner<'a> {
+    pub wrk: &'a Path,
+    pub script: &'a Path,
+    pub base_url: String,
+    /// Comma-separated bearer tokens, one API user each (`bench-user-001` first).
+    pub tokens: &'a str,
+    /// Open connections, each with one request in flight.
+    pub connections: u32,
+    /// Where summaries and task lists go, named `wrk-{label}-{endpoint}.json` and `.tasks`.
+    pub results_dir: &'a Path,
+    pub label: &'static str,
+    /// The backend's database, where `get` and `complete` find the open tasks to work on.
+    pub database_url: String,
+}
+
+/// A closed loop ready to start: its endpoint and, for `get` and `complete`, the tasks it works on.
+#[derive(Debug, Clone)]
+pub struct PreparedRun {
+    endpoint: Endpoint,
+    tasks_path: PathBuf,
+}
+
+impl WrkRunner<'_> {
+    /// Lists the tasks `endpoint` works on, outside the measured window.
+    pub async fn prepare(&self, endpoint: Endpoint, psql: &Psql) -> anyhow::Result<PreparedRun> {
+        let tasks_path = self.results_dir.join(format!("wrk-{}-{}.tasks", self.label, endpoint.name()));
+        if matches!(endpoint, Endpoint::Get | Endpoint::Complete) {
+            self.write_open_tasks(psql, &tasks_path).await?;
+        }
+        Ok(PreparedRun { endpoint, tasks_path })
+    }
+
+    /// Runs the closed loop for `duration` (whole seconds, at least one).
+    pub async fn run(
+        &self,
+        prepared: PreparedRun,
+        duration: Duration,
+        interrupt: &mut Interrupt,
+    ) -> anyhow::Result<LoadSummary> {
+        let PreparedRun { endpoint, tasks_path } = prepared;
+        let summary_path = self.results_dir.join(format!("wrk-{}-{}.json", self.label, endpoint.name()));
+        // A summary left by an earlier run must not pass for this one's.
+        if summary_path.exists() {
+            std::fs::remove_file(&summary_path).with_context(|| format!("removing {}", summary_path.display()))?;
+        }
+        let seconds = duration.as_secs().max(1);
+        let mut command = tokio::process::Command::new(self.wrk);
+        command
+            .args(["--threads", &THREADS.to_string(), "--connections", &self.connections.max(THREADS).to_string()])
+            .args(["--duration", &format!("{seconds}s"), "--timeout", "10s", "--script"])
+            .arg(self.script)
+            .arg(&self.base_url)
+            // Passed through the environment, not the command line, where every process could read the tokens.
+            .env("BENCH_ENDPOINT", endpoint.name())
+            .env("BENCH_TOKENS", self.tokens)
+            .env("BENCH_TASKS_FILE", &tasks_path)
+            .env("BENCH_THREADS", THREADS.to_string())
+            .env("BENCH_SUMMARY_PATH", &summary_path)
+            // wrk's own report repeats the summary in prose.
+            .stdout(std::process::Stdio::null());
+        let mut child = children::spawn_group_leader("wrk", &mut command)?;
+        match children::wait_or_stop(&mut child, interrupt, STOP_GRACE).await.context("waiting for wrk")? {
+            Ended::Interrupted => bail!("interrupted during the wrk {endpoint} run"),
+            Ended::Exited(status) if !status.success() => {
+                bail!("wrk {endpoint} failed ({status}); its output is above")
+            }
+            Ended::Exited(_) => {}
+        }
+        let text = std::fs::read_to_string(&summary_path)
+            .with_context(|| format!("reading wrk's summary {}", summary_path.display()))?;
+        LoadSummary::from_json(&text).with_context(|| format!("in {}", summary_path.display()))
+    }
+
+    /// Every open task of the bench users as `user_index,task_id` lines, oldest first, read from the database
+    /// itself: `get` reads them at random, `complete` completes each once.
+    async fn write_open_tasks(&self, psql: &Psql, path: &Path) -> anyhow::Result<()> {
+        let rows = psql
+            .query_in(
+                &self.database_url,
+                "SELECT (substring(owner_id from 'bench-user-(\\d+)$')::int - 1) || ',' || id FROM backend.tasks \
+                 WHERE status = 'open' AND owner_id ~ '^bench-user-\\d+$' ORDER BY created_at",
+            )
+            .await?;
+        if rows.is_empty() {
+            bail!("the bench users have no open tasks to read or complete; the create runs should have made them");
+        }
+        std::fs::write(path, rows + "\n").with_context(|| format!("writing {}", path.display()))
+    }
+}
