@@ -11,7 +11,6 @@ use std::io::Write as _;
 use std::sync::Arc;
 
 use opentelemetry::trace::TraceContextExt;
-use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
@@ -77,61 +76,81 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let mut fields = FieldCollector::default();
+        let mut fields = FieldWriter::default();
         event.record(&mut fields);
 
         let metadata = event.metadata();
         // Events bridged from the `log` crate carry their real target in a field.
-        let target = fields.log_target.take().unwrap_or_else(|| metadata.target().to_owned());
-        let request_id = ctx.event_scope(event).and_then(|scope| {
+        let target = fields.log_target.as_deref().unwrap_or_else(|| metadata.target());
+        let span_request_id = ctx.event_scope(event).and_then(|scope| {
             scope.from_root().filter_map(|span| span.extensions().get::<SpanRequestId>().cloned()).last()
         });
         // The OpenTelemetry layer attaches the entered span's context to the thread on enter.
         let otel_context = opentelemetry::Context::current();
         let span_context = otel_context.span().span_context().clone();
 
-        let mut line = String::with_capacity(256);
-        line.push('{');
-        push_entry(&mut line, "timestamp", &Value::from(now_rfc3339()), true);
-        push_entry(&mut line, "level", &Value::from(metadata.level().as_str().to_ascii_lowercase()), false);
-        push_entry(&mut line, "message", &Value::from(fields.message.unwrap_or_default()), false);
-        push_entry(&mut line, "service", &Value::from(&*self.service), false);
-        push_entry(&mut line, "target", &Value::from(target), false);
+        // Written straight into one buffer, values escaped in place: this runs for every request's access line.
+        let mut line = Vec::with_capacity(256 + fields.rest.len());
+        line.extend_from_slice(b"{\"timestamp\":");
+        push_str(&mut line, &now_rfc3339());
+        line.extend_from_slice(b",\"level\":\"");
+        line.extend_from_slice(level_name(metadata.level()).as_bytes());
+        line.extend_from_slice(b"\",\"message\":");
+        push_str(&mut line, fields.message.as_deref().unwrap_or_default());
+        line.extend_from_slice(b",\"service\":");
+        push_str(&mut line, &self.service);
+        line.extend_from_slice(b",\"target\":");
+        push_str(&mut line, target);
         if span_context.is_valid() {
-            push_entry(&mut line, "trace_id", &Value::from(span_context.trace_id().to_string()), false);
-            push_entry(&mut line, "span_id", &Value::from(span_context.span_id().to_string()), false);
+            // Hex digits: nothing to escape.
+            let _ = write!(
+                line,
+                ",\"trace_id\":\"{}\",\"span_id\":\"{}\"",
+                span_context.trace_id(),
+                span_context.span_id()
+            );
         }
-        // Outside a request span (a worker, say), an event's own `request_id` field takes the slot.
-        let request_id = match request_id {
-            Some(SpanRequestId(request_id)) => Some(Value::from(request_id)),
-            None => fields.values.remove(REQUEST_ID_FIELD),
-        };
-        if let Some(request_id) = request_id {
-            push_entry(&mut line, REQUEST_ID_FIELD, &request_id, false);
-        }
-        for (key, value) in &fields.values {
-            if RESERVED_KEYS.contains(&key.as_str()) {
-                push_entry(&mut line, &format!("field.{key}"), value, false);
-            } else {
-                push_entry(&mut line, key, value, false);
+        // Inside a request span its id takes the slot (and an event's own `request_id` field keeps its value under
+        // `field.request_id`); outside one (a worker, say), the event's own field does.
+        match (span_request_id, fields.request_id) {
+            (Some(SpanRequestId(request_id)), own) => {
+                line.extend_from_slice(b",\"request_id\":");
+                push_str(&mut line, &request_id);
+                if let Some(own) = own {
+                    line.extend_from_slice(b",\"field.request_id\":");
+                    line.extend_from_slice(&own);
+                }
             }
+            (None, Some(own)) => {
+                line.extend_from_slice(b",\"request_id\":");
+                line.extend_from_slice(&own);
+            }
+            (None, None) => {}
         }
-        line.push_str("}\n");
+        line.extend_from_slice(&fields.rest);
+        line.extend_from_slice(b"}\n");
 
         // One write per line keeps concurrent lines from interleaving on stdout.
         let mut writer = self.make_writer.make_writer_for(metadata);
-        let _ = writer.write_all(line.as_bytes());
+        let _ = writer.write_all(&line);
     }
 }
 
-fn push_entry(line: &mut String, key: &str, value: &Value, first: bool) {
-    if !first {
-        line.push(',');
+/// `info`, `warn`, … (tracing's own names are upper case).
+fn level_name(level: &tracing::Level) -> &'static str {
+    match *level {
+        tracing::Level::TRACE => "trace",
+        tracing::Level::DEBUG => "debug",
+        tracing::Level::INFO => "info",
+        tracing::Level::WARN => "warn",
+        tracing::Level::ERROR => "error",
     }
-    // Serialising a key or a `Value` to a String cannot fail; fall back to null defensively.
-    line.push_str(&serde_json::to_string(key).unwrap_or_else(|_| "\"?\"".to_owned()));
-    line.push(':');
-    line.push_str(&serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned()));
+}
+
+/// `text` as a JSON string.
+fn push_str(buffer: &mut Vec<u8>, text: &str) {
+    // Writing a string into a Vec cannot fail.
+    let _ = serde_json::to_writer(buffer, text);
 }
 
 fn now_rfc3339() -> String {
@@ -158,60 +177,100 @@ impl Visit for RequestIdFinder {
     }
 }
 
-/// Collects an event's fields as JSON values, redacting as it goes.
-#[derive(Default)]
-struct FieldCollector {
-    message: Option<String>,
-    log_target: Option<String>,
-    values: Map<String, Value>,
+/// One field value, before it is written as JSON.
+enum Scalar<'a> {
+    Text(&'a str),
+    Signed(i64),
+    Unsigned(u64),
+    Float(f64),
+    Bool(bool),
 }
 
-impl FieldCollector {
-    fn insert(&mut self, field: &Field, value: Value) {
+/// Writes an event's fields as JSON while they are visited, redacting as it goes. The message, a `log` bridge's
+/// target and the `request_id` field are kept apart for their fixed places in the line; every other field is
+/// appended to `rest` as `,"name":value`.
+#[derive(Default)]
+struct FieldWriter {
+    message: Option<String>,
+    log_target: Option<String>,
+    /// The event's own `request_id`, as JSON.
+    request_id: Option<Vec<u8>>,
+    rest: Vec<u8>,
+}
+
+impl FieldWriter {
+    fn insert(&mut self, field: &Field, value: Scalar<'_>) {
         let name = field.name();
         if name.starts_with("log.") {
-            if name == "log.target" {
-                self.log_target = value.as_str().map(str::to_owned);
+            if let (true, Scalar::Text(text)) = (name == "log.target", &value) {
+                self.log_target = Some((*text).to_owned());
             }
             return;
         }
-        let value = match value {
-            _ if is_sensitive_name(name) => Value::from(REDACTED),
-            Value::String(text) => Value::from(scrub(&text).into_owned()),
-            other => other,
-        };
+        let value = if is_sensitive_name(name) { Scalar::Text(REDACTED) } else { value };
         if name == "message" {
             self.message = Some(match value {
-                Value::String(text) => text,
-                other => other.to_string(),
+                Scalar::Text(text) => scrub(text).into_owned(),
+                other => {
+                    let mut json = Vec::new();
+                    write_scalar(&mut json, &other);
+                    String::from_utf8_lossy(&json).into_owned()
+                }
             });
+        } else if name == REQUEST_ID_FIELD {
+            let mut json = Vec::new();
+            write_scalar(&mut json, &value);
+            self.request_id = Some(json);
         } else {
-            self.values.insert(name.to_owned(), value);
+            self.rest.push(b',');
+            if RESERVED_KEYS.contains(&name) {
+                push_str(&mut self.rest, &format!("field.{name}"));
+            } else {
+                push_str(&mut self.rest, name);
+            }
+            self.rest.push(b':');
+            write_scalar(&mut self.rest, &value);
         }
     }
 }
 
-impl Visit for FieldCollector {
+/// `value` as JSON; free text scrubbed ([`scrub`]); a NaN or an infinity, which JSON has no number for, as text.
+fn write_scalar(buffer: &mut Vec<u8>, value: &Scalar<'_>) {
+    match *value {
+        Scalar::Text(text) => push_str(buffer, &scrub(text)),
+        Scalar::Signed(number) => {
+            let _ = write!(buffer, "{number}");
+        }
+        Scalar::Unsigned(number) => {
+            let _ = write!(buffer, "{number}");
+        }
+        Scalar::Float(number) if number.is_finite() => {
+            let _ = serde_json::to_writer(buffer, &number);
+        }
+        Scalar::Float(number) => push_str(buffer, &number.to_string()),
+        Scalar::Bool(flag) => buffer.extend_from_slice(if flag { b"true" } else { b"false" }),
+    }
+}
+
+impl Visit for FieldWriter {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        // NaN and infinities have no JSON form; keep them readable as strings.
-        let value = serde_json::Number::from_f64(value).map_or_else(|| Value::from(value.to_string()), Value::Number);
-        self.insert(field, value);
+        self.insert(field, Scalar::Float(value));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.insert(field, Value::from(value));
+        self.insert(field, Scalar::Signed(value));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.insert(field, Value::from(value));
+        self.insert(field, Scalar::Unsigned(value));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.insert(field, Value::from(value));
+        self.insert(field, Scalar::Bool(value));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.insert(field, Value::from(value));
+        self.insert(field, Scalar::Text(value));
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
@@ -222,11 +281,11 @@ impl Visit for FieldCollector {
             let _ = write!(text, ": {cause}");
             source = cause.source();
         }
-        self.insert(field, Value::from(text));
+        self.insert(field, Scalar::Text(&text));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.insert(field, Value::from(format!("{value:?}")));
+        self.insert(field, Scalar::Text(&format!("{value:?}")));
     }
 }
 
@@ -236,6 +295,8 @@ mod tests {
 
     use opentelemetry::trace::TracerProvider as _;
     use tracing_subscriber::layer::SubscriberExt as _;
+
+    use serde_json::Value;
 
     use super::*;
 

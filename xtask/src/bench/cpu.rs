@@ -196,21 +196,27 @@ fn parse_machine_line(line: &str) -> anyhow::Result<MachineTicks> {
 /// The postmaster's own time and that of its reaped children, plus its live children's own time.
 fn postgres_ticks(postmaster: u32) -> anyhow::Result<u64> {
     let main = read_stat(&postmaster.to_string()).context("reading the Postgres server's CPU time")?;
-    let mut total = main.own_ticks() + main.children_ticks();
+    let live: u64 = children_of(postmaster)?.iter().map(ProcessStat::own_ticks).sum();
+    Ok(main.own_ticks() + main.children_ticks() + live)
+}
+
+/// How many processes the postmaster has now: its helpers and one per open connection.
+pub fn postgres_processes(postmaster: u32) -> anyhow::Result<usize> {
+    Ok(children_of(postmaster)?.len())
+}
+
+/// The live children of `parent`.
+fn children_of(parent: u32) -> anyhow::Result<Vec<ProcessStat>> {
     let entries = std::fs::read_dir("/proc").context("listing /proc")?;
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().filter(|name| name.bytes().all(|byte| byte.is_ascii_digit())) else {
-            continue;
-        };
-        // A process may exit between listing and reading; its time then moves to the postmaster's children.
-        if let Ok(stat) = read_stat(pid)
-            && stat.parent == postmaster
-        {
-            total += stat.own_ticks();
-        }
-    }
-    Ok(total)
+    Ok(entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name();
+            let pid = name.to_str().filter(|name| name.bytes().all(|byte| byte.is_ascii_digit()))?;
+            // A process may exit between listing and reading; its time then moves to the postmaster's children.
+            read_stat(pid).ok().filter(|stat| stat.parent == parent)
+        })
+        .collect())
 }
 
 /// The fields of `/proc/PID/stat` we use.

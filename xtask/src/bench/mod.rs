@@ -57,6 +57,8 @@ const WARMUP_SECONDS: u64 = 5;
 /// How often the sink scrapes `/metrics` with telemetry on: more often than a real Prometheus (15–60 s), so
 /// the figure is an upper bound of what scraping costs.
 const SCRAPE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the postmaster may take to reap the pgbench connections before the ceiling's CPU is read.
+const CONNECTIONS_REAPED: Duration = Duration::from_secs(10);
 /// How long the machine is watched, idle, before the first load: other work running shows up in the report.
 const BACKGROUND_SAMPLE: Duration = Duration::from_secs(3);
 
@@ -298,8 +300,18 @@ impl Bench<'_> {
             threads: u32::try_from(machine::describe_machine().cpus).unwrap_or(1),
         };
         let meter = CpuMeter { postmaster, backend: None, telemetry_sink: None };
+        let processes = cpu::postgres_processes(postmaster)?;
         let before = meter.sample()?;
         let result = pgbench.run(self.settings.pgbench_duration, interrupt).await?;
+        // pgbench's connections end with it; their CPU time reaches the postmaster's account only once it has
+        // reaped them, and read before that it would be missing from Postgres's share.
+        let reaped = testkit::wait::until(CONNECTIONS_REAPED, || async {
+            cpu::postgres_processes(postmaster).is_ok_and(|now| now <= processes)
+        })
+        .await;
+        if reaped.is_err() {
+            eprintln!("xtask: warning: Postgres still had pgbench's connections after {CONNECTIONS_REAPED:?}");
+        }
         let cpu = before.shares_until(&meter.sample()?);
         eprintln!("pgbench: {:.0} tps, latency avg {:.2} ms", result.tps, result.latency_avg_ms);
         Ok(CeilingRun { result, cpu })
