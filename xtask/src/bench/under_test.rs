@@ -189,7 +189,7 @@ impl<'a> ModeUnderTest<'a> {
         psql.settle(&self.database_url).await?;
         let (before, summary, after) = match scenario {
             Scenario::Endpoint(endpoint) => {
-                let prepared = self.wrk.prepare(endpoint, psql).await?;
+                let prepared = self.wrk.prepare(endpoint, duration, psql, interrupt).await?;
                 let before = meter.sample()?;
                 let summary = self.wrk.run(prepared, duration, interrupt).await?;
                 (before, summary, meter.sample()?)

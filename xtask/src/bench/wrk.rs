@@ -16,6 +16,13 @@ use crate::interrupt::Interrupt;
 const STOP_GRACE: Duration = Duration::from_secs(10);
 /// wrk's threads: one per core, as its documentation advises; the connections are shared between them.
 const THREADS: u32 = 2;
+/// Completions per second well above what a backend here reaches (about 2,500/s measured): a `complete` run gets this many
+/// open tasks per second of its duration.
+const COMPLETE_RATE_BOUND: u64 = 4_000;
+/// Creations per second to expect at the least when topping up open tasks.
+const CREATE_RATE_FLOOR: u64 = 2_000;
+/// Top-up runs before a `complete` run goes ahead with what there is.
+const TOP_UP_ATTEMPTS: u32 = 3;
 
 /// How to run wrk against one backend.
 #[derive(Debug, Clone)]
@@ -42,13 +49,44 @@ pub struct PreparedRun {
 }
 
 impl WrkRunner<'_> {
-    /// Lists the tasks `endpoint` works on, outside the measured window.
-    pub async fn prepare(&self, endpoint: Endpoint, psql: &Psql) -> anyhow::Result<PreparedRun> {
+    /// Lists the tasks `endpoint` works on, outside the measured window. A `complete` run of `duration` first gets
+    /// enough open tasks to never complete one twice (a 409 would count as a failed request): unmeasured `create`
+    /// runs make up any shortfall.
+    pub async fn prepare(
+        &self,
+        endpoint: Endpoint,
+        duration: Duration,
+        psql: &Psql,
+        interrupt: &mut Interrupt,
+    ) -> anyhow::Result<PreparedRun> {
         let tasks_path = self.results_dir.join(format!("wrk-{}-{}.tasks", self.label, endpoint.name()));
+        if endpoint == Endpoint::Complete {
+            let needed = duration.as_secs().max(1) * COMPLETE_RATE_BOUND;
+            for _ in 0..TOP_UP_ATTEMPTS {
+                let open = self.open_tasks(psql).await?;
+                if open >= needed {
+                    break;
+                }
+                let seconds = (needed - open).div_ceil(CREATE_RATE_FLOOR);
+                let filler = PreparedRun { endpoint: Endpoint::Create, tasks_path: tasks_path.clone() };
+                self.run(filler, Duration::from_secs(seconds), interrupt).await?;
+            }
+        }
         if matches!(endpoint, Endpoint::Get | Endpoint::Complete) {
             self.write_open_tasks(psql, &tasks_path).await?;
         }
         Ok(PreparedRun { endpoint, tasks_path })
+    }
+
+    /// How many open tasks the bench users have.
+    async fn open_tasks(&self, psql: &Psql) -> anyhow::Result<u64> {
+        let count = psql
+            .query_in(
+                &self.database_url,
+                "SELECT count(*) FROM backend.tasks WHERE status = 'open' AND owner_id ~ '^bench-user-\\d+$'",
+            )
+            .await?;
+        count.parse().with_context(|| format!("counting open tasks: psql printed {count:?}"))
     }
 
     /// Runs the closed loop for `duration` (whole seconds, at least one).
