@@ -190,6 +190,7 @@ impl<'a> ModeUnderTest<'a> {
         let (before, summary, after) = match scenario {
             Scenario::Endpoint(endpoint) => {
                 let prepared = self.wrk.prepare(endpoint, duration, psql, interrupt).await?;
+                self.requests_sent += prepared.filler_requests;
                 let before = meter.sample()?;
                 let summary = self.wrk.run(prepared, duration, interrupt).await?;
                 (before, summary, meter.sample()?)

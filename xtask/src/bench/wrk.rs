@@ -46,6 +46,9 @@ pub struct WrkRunner<'a> {
 pub struct PreparedRun {
     endpoint: Endpoint,
     tasks_path: PathBuf,
+    /// Requests the preparation itself sent (tasks created for `complete`): unmeasured, but the backend handled,
+    /// logged and traced them.
+    pub filler_requests: u64,
 }
 
 impl WrkRunner<'_> {
@@ -60,6 +63,7 @@ impl WrkRunner<'_> {
         interrupt: &mut Interrupt,
     ) -> anyhow::Result<PreparedRun> {
         let tasks_path = self.results_dir.join(format!("wrk-{}-{}.tasks", self.label, endpoint.name()));
+        let mut filler_requests = 0;
         if endpoint == Endpoint::Complete {
             let needed = duration.as_secs().max(1) * COMPLETE_RATE_BOUND;
             for _ in 0..TOP_UP_ATTEMPTS {
@@ -68,14 +72,15 @@ impl WrkRunner<'_> {
                     break;
                 }
                 let seconds = (needed - open).div_ceil(CREATE_RATE_FLOOR);
-                let filler = PreparedRun { endpoint: Endpoint::Create, tasks_path: tasks_path.clone() };
-                self.run(filler, Duration::from_secs(seconds), interrupt).await?;
+                let filler =
+                    PreparedRun { endpoint: Endpoint::Create, tasks_path: tasks_path.clone(), filler_requests: 0 };
+                filler_requests += self.run(filler, Duration::from_secs(seconds), interrupt).await?.total_requests;
             }
         }
         if matches!(endpoint, Endpoint::Get | Endpoint::Complete) {
             self.write_open_tasks(psql, &tasks_path).await?;
         }
-        Ok(PreparedRun { endpoint, tasks_path })
+        Ok(PreparedRun { endpoint, tasks_path, filler_requests })
     }
 
     /// How many open tasks the bench users have.
@@ -96,7 +101,7 @@ impl WrkRunner<'_> {
         duration: Duration,
         interrupt: &mut Interrupt,
     ) -> anyhow::Result<LoadSummary> {
-        let PreparedRun { endpoint, tasks_path } = prepared;
+        let PreparedRun { endpoint, tasks_path, .. } = prepared;
         let summary_path = self.results_dir.join(format!("wrk-{}-{}.json", self.label, endpoint.name()));
         // A summary left by an earlier run must not pass for this one's.
         if summary_path.exists() {
