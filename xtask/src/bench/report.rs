@@ -503,6 +503,17 @@ impl Report {
         let _ = writeln!(out, "{header}\n{rule}");
     }
 
+    /// A table header with a row-label column and one column per mode, named by its title.
+    fn mode_title_header(&self, out: &mut String) {
+        let mut header = "| |".to_owned();
+        let mut rule = "|---|".to_owned();
+        for mode in &self.modes {
+            let _ = write!(header, " {} |", mode.mode.title());
+            rule.push_str("---:|");
+        }
+        let _ = writeln!(out, "{header}\n{rule}");
+    }
+
     fn render_endpoints(&self, out: &mut String) {
         out.push_str("## Throughput per endpoint (closed loop, wrk)\n\n");
         self.mode_header(out, "Endpoint", &["req/s (rounds)", "cost"]);
@@ -562,13 +573,7 @@ impl Report {
             "## Mixed load at {rate} req/s (open loop, k6)\n\n",
             rate = thousands(f64::from(self.settings.rate)),
         );
-        let mut header = "| |".to_owned();
-        let mut rule = "|---|".to_owned();
-        for mode in &self.modes {
-            let _ = write!(header, " {} |", mode.mode.title());
-            rule.push_str("---:|");
-        }
-        let _ = writeln!(out, "{header}\n{rule}");
+        self.mode_title_header(out);
         let row = |out: &mut String, label: &str, cell: &dyn Fn(&LoadSummary) -> String| {
             let cells: Vec<String> = self.modes.iter().map(|mode| cell(&mode.mixed.summary)).collect();
             let _ = writeln!(out, "| {label} | {} |", cells.join(" | "));
@@ -666,13 +671,7 @@ impl Report {
 
     fn render_evidence(&self, out: &mut String) {
         out.push_str("## What telemetry produced\n\n");
-        let mut header = "| |".to_owned();
-        let mut rule = "|---|".to_owned();
-        for mode in &self.modes {
-            let _ = write!(header, " {} |", mode.mode.title());
-            rule.push_str("---:|");
-        }
-        let _ = writeln!(out, "{header}\n{rule}");
+        self.mode_title_header(out);
         let row = |out: &mut String, label: &str, cell: &dyn Fn(&ModeRun) -> String| {
             let cells: Vec<String> = self.modes.iter().map(cell).collect();
             let _ = writeln!(out, "| {label} | {} |", cells.join(" | "));
