@@ -34,14 +34,19 @@ const SENSITIVE_NAME_PARTS: &[&str] = &[
 pub fn is_sensitive_name(name: &str) -> bool {
     // Asked for every field of every log line: a name of usual length is lowercased on the stack, not the heap.
     let mut buffer = [0u8; 64];
-    let Some(lowered) = buffer.get_mut(..name.len()) else {
-        let name = name.to_ascii_lowercase();
-        return SENSITIVE_NAME_PARTS.iter().any(|part| name.contains(part));
+    let longer_name;
+    let name = match buffer.get_mut(..name.len()) {
+        Some(lowered) => {
+            lowered.copy_from_slice(name.as_bytes());
+            lowered.make_ascii_lowercase();
+            // ASCII lowercasing keeps valid UTF-8 valid.
+            std::str::from_utf8(lowered).unwrap_or_default()
+        }
+        None => {
+            longer_name = name.to_ascii_lowercase();
+            longer_name.as_str()
+        }
     };
-    lowered.copy_from_slice(name.as_bytes());
-    lowered.make_ascii_lowercase();
-    // ASCII lowercasing keeps valid UTF-8 valid.
-    let name = std::str::from_utf8(lowered).unwrap_or_default();
     SENSITIVE_NAME_PARTS.iter().any(|part| name.contains(part))
 }
 

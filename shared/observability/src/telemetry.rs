@@ -162,8 +162,8 @@ const LOG_WRITE_BUFFER_BYTES: usize = 64 * 1024;
 ///
 /// A request only queues its line; the writer thread takes every queued line, writes them in one system call and
 /// flushes as soon as the queue is empty, so lines reach stdout within microseconds when the service is quiet and in
-/// batches when it is busy. (Written on the request's own thread, each line cost a `write` under the stdout lock:
-/// that was most of what the access log cost a request.) The queue is bounded and blocks when full
+/// batches when it is busy. (Written on the request's own thread, each line cost a `write` under the stdout lock.)
+/// The queue is bounded and blocks when full
 /// ([`BUFFERED_LOG_LINES`]); [`TelemetryGuard::shutdown`], or dropping the guard, flushes what is queued.
 pub fn init_stdout(settings: &TelemetrySettings) -> Result<TelemetryGuard, TelemetryError> {
     let (writer, flush_on_drop) = tracing_appender::non_blocking::NonBlockingBuilder::default()

@@ -174,10 +174,6 @@ impl K6Runner<'_> {
         interrupt: &mut Interrupt,
     ) -> anyhow::Result<LoadSummary> {
         let summary_path = self.results_dir.join(format!("k6-{}-{}.json", self.label, scenario.name()));
-        // A summary left by an earlier run must not pass for this one's.
-        if summary_path.exists() {
-            std::fs::remove_file(&summary_path).with_context(|| format!("removing {}", summary_path.display()))?;
-        }
         let mut command = tokio::process::Command::new(self.k6);
         command
             .args(["run", "--quiet", "--no-usage-report", "--no-color"])
@@ -190,21 +186,36 @@ impl K6Runner<'_> {
             .env("BENCH_RATE", self.rate.to_string())
             .env("BENCH_DURATION", format!("{}ms", duration.as_millis()))
             .env("BENCH_SUMMARY_PATH", &summary_path);
-        let mut child = children::spawn_group_leader("k6", &mut command)?;
-        match children::wait_or_stop(&mut child, interrupt, STOP_GRACE).await.context("waiting for k6")? {
-            Ended::Interrupted => bail!("interrupted during the k6 {} scenario", scenario.name()),
-            Ended::Exited(status) if !status.success() => {
-                bail!("k6 {} scenario failed ({status}); its output is above", scenario.name())
-            }
-            Ended::Exited(_) => {}
-        }
-        read_summary(&summary_path)
+        let run = format!("k6 {} scenario", scenario.name());
+        run_to_summary("k6", &run, &mut command, &summary_path, STOP_GRACE, interrupt).await
     }
 }
 
-fn read_summary(path: &Path) -> anyhow::Result<LoadSummary> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading k6's summary {}", path.display()))?;
-    LoadSummary::from_json(&text).with_context(|| format!("in {}", path.display()))
+/// Runs a load generator (`program`, doing `run`) that writes its figures to `summary_path`, and reads them back.
+/// A summary an earlier run left there is removed first, so it can never pass for this run's.
+pub async fn run_to_summary(
+    program: &str,
+    run: &str,
+    command: &mut tokio::process::Command,
+    summary_path: &Path,
+    stop_grace: Duration,
+    interrupt: &mut Interrupt,
+) -> anyhow::Result<LoadSummary> {
+    if summary_path.exists() {
+        std::fs::remove_file(summary_path).with_context(|| format!("removing {}", summary_path.display()))?;
+    }
+    let mut child = children::spawn_group_leader(program, command)?;
+    match children::wait_or_stop(&mut child, interrupt, stop_grace)
+        .await
+        .with_context(|| format!("waiting for {program}"))?
+    {
+        Ended::Interrupted => bail!("interrupted during the {run}"),
+        Ended::Exited(status) if !status.success() => bail!("{run} failed ({status}); its output is above"),
+        Ended::Exited(_) => {}
+    }
+    let text = std::fs::read_to_string(summary_path)
+        .with_context(|| format!("reading {program}'s summary {}", summary_path.display()))?;
+    LoadSummary::from_json(&text).with_context(|| format!("in {}", summary_path.display()))
 }
 
 #[cfg(test)]

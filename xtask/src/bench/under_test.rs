@@ -11,7 +11,7 @@ use anyhow::Context as _;
 
 use super::backend::{BackendSpec, Memory, RunningBackend, Telemetry};
 use super::cpu::CpuMeter;
-use super::k6::{Endpoint, K6Runner, LoadSummary, Scenario};
+use super::k6::{Endpoint, K6Runner, Scenario};
 use super::psql::Psql;
 use super::report::{LoadRun, MemoryUse, ModeRun, Rounds, TelemetryEvidence};
 use super::sink::SinkTotals;
@@ -187,22 +187,19 @@ impl<'a> ModeUnderTest<'a> {
         interrupt: &mut Interrupt,
     ) -> anyhow::Result<LoadRun> {
         psql.settle(&self.database_url).await?;
-        let (before, summary, after) = match scenario {
-            Scenario::Endpoint(endpoint) => {
-                let prepared = self.wrk.prepare(endpoint, duration, psql, interrupt).await?;
-                self.requests_sent += prepared.filler_requests;
-                let before = meter.sample()?;
-                let summary = self.wrk.run(prepared, duration, interrupt).await?;
-                (before, summary, meter.sample()?)
-            }
-            Scenario::Mixed | Scenario::Warmup => {
-                let before = meter.sample()?;
-                let summary: LoadSummary = self.k6.run(scenario, duration, interrupt).await?;
-                (before, summary, meter.sample()?)
-            }
+        let closed_loop = match scenario {
+            Scenario::Endpoint(endpoint) => Some(self.wrk.prepare(endpoint, duration, psql, interrupt).await?),
+            Scenario::Mixed | Scenario::Warmup => None,
         };
+        self.requests_sent += closed_loop.as_ref().map_or(0, |prepared| prepared.filler_requests);
+        let before = meter.sample()?;
+        let summary = match closed_loop {
+            Some(prepared) => self.wrk.run(prepared, duration, interrupt).await?,
+            None => self.k6.run(scenario, duration, interrupt).await?,
+        };
+        let cpu = before.shares_until(&meter.sample()?);
         self.requests_sent += summary.total_requests;
-        Ok(LoadRun { summary, cpu: before.shares_until(&after) })
+        Ok(LoadRun { summary, cpu })
     }
 
     /// Adds a closed-loop round to the figures of `endpoint`.

@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
-use super::k6::{Endpoint, LoadSummary};
+use super::k6::{Endpoint, LoadSummary, run_to_summary};
 use super::psql::Psql;
-use crate::children::{self, Ended};
 use crate::interrupt::Interrupt;
 
 /// wrk stops by itself at the end of its duration; this is only for a wrk that hangs.
@@ -103,10 +102,6 @@ impl WrkRunner<'_> {
     ) -> anyhow::Result<LoadSummary> {
         let PreparedRun { endpoint, tasks_path, .. } = prepared;
         let summary_path = self.results_dir.join(format!("wrk-{}-{}.json", self.label, endpoint.name()));
-        // A summary left by an earlier run must not pass for this one's.
-        if summary_path.exists() {
-            std::fs::remove_file(&summary_path).with_context(|| format!("removing {}", summary_path.display()))?;
-        }
         let seconds = duration.as_secs().max(1);
         let mut command = tokio::process::Command::new(self.wrk);
         command
@@ -122,17 +117,8 @@ impl WrkRunner<'_> {
             .env("BENCH_SUMMARY_PATH", &summary_path)
             // wrk's own report repeats the summary in prose.
             .stdout(std::process::Stdio::null());
-        let mut child = children::spawn_group_leader("wrk", &mut command)?;
-        match children::wait_or_stop(&mut child, interrupt, STOP_GRACE).await.context("waiting for wrk")? {
-            Ended::Interrupted => bail!("interrupted during the wrk {endpoint} run"),
-            Ended::Exited(status) if !status.success() => {
-                bail!("wrk {endpoint} failed ({status}); its output is above")
-            }
-            Ended::Exited(_) => {}
-        }
-        let text = std::fs::read_to_string(&summary_path)
-            .with_context(|| format!("reading wrk's summary {}", summary_path.display()))?;
-        LoadSummary::from_json(&text).with_context(|| format!("in {}", summary_path.display()))
+        let run = format!("wrk {endpoint} run");
+        run_to_summary("wrk", &run, &mut command, &summary_path, STOP_GRACE, interrupt).await
     }
 
     /// Every open task of the bench users as `user_index,task_id` lines, oldest first, read from the database
