@@ -1,24 +1,13 @@
 //! The backend under test: its release binary in one of three telemetry modes, with rate limiting off and its
 //! logs in a file.
 
-use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
-use std::time::Duration;
 
-use anyhow::{Context as _, bail};
-use nix::sys::signal::Signal;
-use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
-use crate::children;
+use super::server::RunningServer;
 use crate::interrupt::Interrupt;
-
-/// Start-up includes applying migrations to a fresh database.
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
-/// Stopping includes draining requests and flushing the last spans to the sink.
-const STOP_GRACE: Duration = Duration::from_secs(30);
 
 /// The backend's pool size, set explicitly so pgbench can be given the same number of connections.
 pub const DATABASE_CONNECTIONS: u32 = 10;
@@ -39,14 +28,6 @@ pub enum Telemetry {
 /// The share of new traces the Helm chart's default sampler records (`tracesSampler.ratio` in its values).
 pub const PRODUCTION_SAMPLER_RATIO: &str = "0.1";
 
-/// Resident memory of a process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Memory {
-    pub resident_bytes: u64,
-    /// The most it was resident at any moment so far (`VmHWM`).
-    pub peak_resident_bytes: u64,
-}
-
 #[derive(Debug, Clone)]
 pub struct BackendSpec<'a> {
     pub binary: &'a Path,
@@ -58,76 +39,19 @@ pub struct BackendSpec<'a> {
     pub log_path: PathBuf,
 }
 
-/// A running backend, killed if dropped without [`RunningBackend::stop`].
-#[derive(Debug)]
-pub struct RunningBackend {
-    child: Child,
-    pid: u32,
-    address: SocketAddr,
-}
-
-impl RunningBackend {
-    /// Starts the backend and waits until it accepts connections, which it does only after its migrations.
-    pub async fn start(spec: BackendSpec<'_>, interrupt: &mut Interrupt) -> anyhow::Result<Self> {
-        let stdout = create_file(&spec.log_path)?;
-        let stderr = create_file(&spec.log_path.with_extension("stderr"))?;
-        let mut command = Command::new(spec.binary);
-        command.arg("serve").stdout(Stdio::from(stdout)).stderr(Stdio::from(stderr));
-        // The caller's own RUST_LOG / OTEL_* settings must not leak into any mode.
-        for (name, _) in std::env::vars_os() {
-            if name.to_str().is_some_and(|name| name == "RUST_LOG" || name.starts_with("OTEL_")) {
-                command.env_remove(name);
-            }
+/// Starts the backend in `spec`'s mode and waits until it accepts connections, which it does only after its
+/// migrations.
+pub async fn start(spec: BackendSpec<'_>, interrupt: &mut Interrupt) -> anyhow::Result<RunningServer> {
+    let mut command = Command::new(spec.binary);
+    command.arg("serve");
+    // The caller's own RUST_LOG / OTEL_* settings must not leak into any mode.
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(|name| name == "RUST_LOG" || name.starts_with("OTEL_")) {
+            command.env_remove(name);
         }
-        command.envs(environment(&spec));
-        let mut child = children::spawn_group_leader("backend", &mut command)?;
-        let pid = child.id().context("the backend exited at once")?;
-
-        let address = spec.address;
-        let ready = testkit::wait::until(READY_TIMEOUT, || async move { TcpStream::connect(address).await.is_ok() });
-        tokio::select! {
-            ready = ready => ready.with_context(|| {
-                format!("the backend did not accept connections on {address}; see {}", spec.log_path.display())
-            })?,
-            status = child.wait() => {
-                bail!("the backend exited before it was ready ({}); see {}", describe(status), spec.log_path.display())
-            }
-            signal = interrupt.requested() => bail!("{signal} while starting the backend"),
-        }
-        Ok(Self { child, pid, address })
     }
-
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
-    /// Its resident memory now and at its peak so far, from `/proc`.
-    pub fn memory(&self) -> anyhow::Result<Memory> {
-        let path = format!("/proc/{}/status", self.pid);
-        let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-        let kib = |field: &str| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix(field)?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
-                .with_context(|| format!("{path} has no {field} in kB"))
-        };
-        Ok(Memory { resident_bytes: kib("VmRSS:")? * 1024, peak_resident_bytes: kib("VmHWM:")? * 1024 })
-    }
-
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.address)
-    }
-
-    /// Graceful stop (SIGTERM): drains and flushes telemetry. A non-zero exit is an error: the run's figures
-    /// may then be incomplete.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        let status =
-            children::stop_group(&mut self.child, Signal::SIGTERM, STOP_GRACE).await.context("stopping the backend")?;
-        if !status.success() {
-            bail!("the backend exited with {status} when stopped");
-        }
-        Ok(())
-    }
+    command.envs(environment(&spec));
+    RunningServer::start("backend", command, spec.address, &spec.log_path, interrupt).await
 }
 
 fn environment(spec: &BackendSpec<'_>) -> Vec<(&'static str, String)> {
@@ -159,17 +83,6 @@ fn environment(spec: &BackendSpec<'_>) -> Vec<(&'static str, String)> {
         env.push(("OTEL_TRACES_SAMPLER_ARG", ratio.to_owned()));
     }
     env
-}
-
-fn create_file(path: &Path) -> anyhow::Result<File> {
-    File::create(path).with_context(|| format!("creating {}", path.display()))
-}
-
-fn describe(status: std::io::Result<ExitStatus>) -> String {
-    match status {
-        Ok(status) => status.to_string(),
-        Err(error) => format!("unknown status: {error}"),
-    }
 }
 
 #[cfg(test)]

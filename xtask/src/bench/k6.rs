@@ -57,8 +57,6 @@ impl fmt::Display for Endpoint {
 pub enum Scenario {
     /// Unreported: fills connection pools and caches before the first measured run.
     Warmup,
-    /// Closed loop on one endpoint.
-    Endpoint(Endpoint),
     /// Constant arrival rate over a mix of all endpoints.
     Mixed,
 }
@@ -67,7 +65,6 @@ impl Scenario {
     fn name(self) -> &'static str {
         match self {
             Scenario::Warmup => "warmup",
-            Scenario::Endpoint(endpoint) => endpoint.name(),
             Scenario::Mixed => "mixed",
         }
     }

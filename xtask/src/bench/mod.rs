@@ -5,24 +5,29 @@
 //! build instead of over BENCHMARKS.md, so every CI log shows the ratios.
 //!
 //! The run:
-//! 1. install what is missing (Postgres, pgbench, wrk, k6) and build the backend and the telemetry sink in release;
+//! 1. install what is missing (Postgres, pgbench, wrk, k6) and build in release the backend and the bench's helpers
+//!    (the telemetry sink, the framework ceiling);
 //! 2. start a throwaway Postgres; mint one token per API user;
 //! 3. three backends side by side, each on its own fresh database, each mode with telemetry with a sink of its own
 //!    that receives its traces and scrapes its metrics; a warm-up of each (k6); then rounds of one closed-loop wrk
 //!    run per endpoint, the modes taking turns (the order rotated each time, so drift over the run hits all alike);
-//!    then one open-loop mixed k6 run per mode. The database is settled before, and CPU use is sampled around,
-//!    every measured run; each backend's memory is read idle after start and again after its loads;
+//!    the framework ceiling (`get` and `list` with nothing but axum, sqlx and token checks, on the off mode's
+//!    database) takes its turn in the rounds of those two; then one open-loop mixed k6 run per mode. The database
+//!    is settled before, and CPU use is sampled around, every measured run; each backend's memory is read idle
+//!    after start and again after its loads;
 //! 4. pgbench with the create transaction as the write ceiling;
 //! 5. the report, keeping BENCHMARKS.md's hand-written notes; raw summaries and logs stay in `target/bench/`.
 
 mod backend;
 mod build;
+mod ceiling;
 mod cpu;
 mod k6;
 mod machine;
 mod pgbench;
 mod psql;
 mod report;
+mod server;
 mod sink;
 mod tools;
 mod under_test;
@@ -37,11 +42,12 @@ use anyhow::Context as _;
 use testkit::postgres::PostgresServer;
 
 use self::build::Binaries;
+use self::ceiling::FrameworkCeiling;
 use self::cpu::{CpuMeter, CpuShares};
-use self::k6::{Endpoint, Scenario};
+use self::k6::Endpoint;
 use self::pgbench::Pgbench;
 use self::psql::Psql;
-use self::report::{CeilingRun, ModeRun, Report, Settings};
+use self::report::{CeilingRun, FrameworkCeilingRun, ModeRun, Report, Settings};
 use self::sink::TelemetrySink;
 use self::tools::Tools;
 use self::under_test::{Launch, Mode, ModeUnderTest};
@@ -143,7 +149,7 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
     };
     let measured = bench.measure_all(&mut interrupt).await;
     drop(postgres);
-    let Measurements { background, modes, ceiling } = measured?;
+    let Measurements { background, modes, framework, ceiling } = measured?;
 
     let report = Report {
         date,
@@ -154,6 +160,7 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
         settings,
         background,
         modes,
+        framework,
         ceiling,
     };
     let output = args.output(&results_dir);
@@ -175,6 +182,7 @@ struct Measurements {
     background: CpuShares,
     /// In the order of [`Mode::ALL`].
     modes: Vec<ModeRun>,
+    framework: FrameworkCeilingRun,
     ceiling: CeilingRun,
 }
 
@@ -238,32 +246,49 @@ impl Bench<'_> {
             telemetry_sink: sink.as_ref().map(TelemetrySink::pid),
         };
 
+        // On the telemetry-off database, which holds what the off backend's create runs made.
+        let mut framework = FrameworkCeiling::start(
+            &self.binaries.framework_ceiling,
+            free_local_address()?,
+            &self.psql.database_url(&Mode::Off.database_name()),
+            launch,
+            interrupt,
+        )
+        .await?;
+        let framework_meter = CpuMeter { postmaster, backend: Some(framework.pid()), telemetry_sink: None };
+
         for (mode, _) in &mut modes {
             mode.warm_up(self.settings.warm_up, interrupt).await?;
         }
         for round in 0..self.settings.rounds {
             for (index, endpoint) in Endpoint::ALL.into_iter().enumerate() {
-                // Rotating who goes first each time spreads any drift over the run evenly over the modes.
-                let count = modes.len();
+                // Rotating who goes first each time spreads any drift over the run evenly over the modes (and the
+                // framework ceiling, last in the turns, where it answers the endpoint).
+                let count = modes.len() + usize::from(ceiling::ENDPOINTS.contains(&endpoint));
                 let first = (round as usize + index) % count;
                 for turn in 0..count {
-                    let entry = &mut modes[(first + turn) % count];
+                    let slot = (first + turn) % count;
+                    let duration = self.settings.endpoint_duration;
+                    eprint!("xtask bench: round {} of {endpoint}, ", round + 1);
+                    let Some(entry) = modes.get_mut(slot) else {
+                        eprintln!("framework ceiling");
+                        framework.measure_round(endpoint, duration, &framework_meter, &self.psql, interrupt).await?;
+                        continue;
+                    };
+                    eprintln!("{}", entry.0.mode().label());
                     let meter = meter(entry);
                     let mode = &mut entry.0;
-                    eprintln!("xtask bench: round {} of {endpoint}, {}", round + 1, mode.mode().label());
-                    let scenario = Scenario::Endpoint(endpoint);
-                    let run =
-                        mode.measure(scenario, self.settings.endpoint_duration, &meter, &self.psql, interrupt).await?;
+                    let run = mode.measure_endpoint(endpoint, duration, &meter, &self.psql, interrupt).await?;
                     mode.record_round(endpoint, run);
                 }
             }
         }
+        let framework = framework.stop().await?;
         for entry in &mut modes {
             let meter = meter(entry);
             let mode = &mut entry.0;
             eprintln!("xtask bench: mixed load, {}", mode.mode().label());
-            let run =
-                mode.measure(Scenario::Mixed, self.settings.mixed_duration, &meter, &self.psql, interrupt).await?;
+            let run = mode.measure_mixed(self.settings.mixed_duration, &meter, &self.psql, interrupt).await?;
             mode.record_mixed(run);
         }
 
@@ -281,7 +306,7 @@ impl Bench<'_> {
         // On the production-defaults database: the schema is there, and the tables hold what the create runs saw.
         let ceiling_database = self.psql.database_url(&Mode::Production.database_name());
         let ceiling = self.measure_ceiling(&ceiling_database, postmaster, interrupt).await?;
-        Ok(Measurements { background, modes: runs, ceiling })
+        Ok(Measurements { background, modes: runs, framework, ceiling })
     }
 
     async fn measure_ceiling(

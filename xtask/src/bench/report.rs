@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::backend::{Memory, PRODUCTION_SAMPLER_RATIO};
+use super::backend::PRODUCTION_SAMPLER_RATIO;
+use super::ceiling;
 use super::cpu::{CpuShares, Role};
 use super::k6::{Endpoint, Latencies, LoadSummary};
 use super::machine::{Machine, Versions};
 use super::pgbench::PgbenchResult;
+use super::server::Memory;
 use super::sink::SinkTotals;
 use super::under_test::Mode;
 
@@ -26,6 +28,8 @@ pub const OTHER_CPU_WARNING: f64 = 0.10;
 /// The targets for two cores.
 pub const CREATE_SHARE_OF_CEILING_MIN: f64 = 0.75;
 pub const MIXED_P99_MAX_MS: f64 = 10.0;
+/// The backend's CPU per request on `get` and `list` over the framework ceiling's.
+pub const FRAMEWORK_CPU_RATIO_MAX: f64 = 1.3;
 /// Throughput telemetry may cost, per endpoint, at the production defaults and with everything traced.
 pub const PRODUCTION_TELEMETRY_COST_MAX: f64 = 0.03;
 pub const TRACED_TELEMETRY_COST_MAX: f64 = 0.10;
@@ -167,6 +171,20 @@ impl ModeRun {
     }
 }
 
+/// The framework ceiling's rounds on the endpoints it answers.
+#[derive(Debug, Clone)]
+pub struct FrameworkCeilingRun {
+    pub endpoints: BTreeMap<Endpoint, Rounds>,
+    pub memory: MemoryUse,
+}
+
+impl FrameworkCeilingRun {
+    fn cpu_per_request(&self, endpoint: Endpoint) -> Option<Duration> {
+        self.endpoints.get(&endpoint)?.backend_cpu_per_request()
+    }
+}
+
+/// The pgbench run of the create transaction: the write ceiling.
 #[derive(Debug, Clone)]
 pub struct CeilingRun {
     pub result: PgbenchResult,
@@ -185,6 +203,7 @@ pub struct Report {
     pub background: CpuShares,
     /// One per mode measured, telemetry off first.
     pub modes: Vec<ModeRun>,
+    pub framework: FrameworkCeilingRun,
     pub ceiling: CeilingRun,
 }
 
@@ -219,6 +238,13 @@ impl Report {
         let off = self.mode(Mode::Off)?.backend_cpu_per_request(endpoint)?.as_secs_f64();
         let with = self.mode(mode)?.backend_cpu_per_request(endpoint)?.as_secs_f64();
         (off > 0.0).then(|| with / off - 1.0)
+    }
+
+    /// The backend's CPU per request on `endpoint` in `mode` over the framework ceiling's.
+    pub fn framework_ratio(&self, mode: Mode, endpoint: Endpoint) -> Option<f64> {
+        let ceiling = self.framework.cpu_per_request(endpoint)?.as_secs_f64();
+        let backend = self.mode(mode)?.backend_cpu_per_request(endpoint)?.as_secs_f64();
+        (ceiling > 0.0).then(|| backend / ceiling)
     }
 
     /// The largest round-to-round spread of any endpoint in any mode.
@@ -265,6 +291,23 @@ impl Report {
                     met: worst <= budget,
                 });
             }
+        }
+        let ratios: Vec<(Endpoint, f64)> = ceiling::ENDPOINTS
+            .into_iter()
+            .filter_map(|endpoint| self.framework_ratio(Mode::Off, endpoint).map(|ratio| (endpoint, ratio)))
+            .collect();
+        if !ratios.is_empty() {
+            verdicts.push(Verdict {
+                target: format!(
+                    "get and list CPU per request ≤ {FRAMEWORK_CPU_RATIO_MAX}× the framework ceiling's (telemetry off)"
+                ),
+                result: ratios
+                    .iter()
+                    .map(|(endpoint, ratio)| format!("{endpoint} {ratio:.2}×"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                met: ratios.iter().all(|(_, ratio)| *ratio <= FRAMEWORK_CPU_RATIO_MAX),
+            });
         }
         let mixed: Vec<(Mode, f64, u64)> = self
             .modes
@@ -319,6 +362,7 @@ impl Report {
         self.render_verdicts(&mut out);
         self.render_endpoints(&mut out);
         self.render_mixed(&mut out);
+        self.render_framework(&mut out);
         self.render_ceiling(&mut out);
         self.render_memory(&mut out);
         self.render_cpu(&mut out);
@@ -425,15 +469,23 @@ impl Report {
             let mixed = &mode.mixed;
             loads.push((format!("mixed, {}", mode.mode.label()), mixed.cpu.clone(), mixed.summary.total_requests));
         }
+        for (endpoint, rounds) in &self.framework.endpoints {
+            if let Some(cpu) = rounds.cpu() {
+                loads.push((format!("{endpoint}, framework ceiling"), cpu, rounds.total_requests()));
+            }
+        }
         loads.push(("pgbench ceiling".to_owned(), self.ceiling.cpu.clone(), self.ceiling.result.transactions));
         loads
     }
 
-    /// Every measured run of every mode.
+    /// Every measured run of every mode and of the framework ceiling.
     fn runs(&self) -> impl Iterator<Item = &LoadRun> {
-        self.modes.iter().flat_map(|mode| {
-            mode.endpoints.values().flat_map(|rounds| &rounds.runs).chain(std::iter::once(&mode.mixed))
-        })
+        self.modes
+            .iter()
+            .flat_map(|mode| {
+                mode.endpoints.values().flat_map(|rounds| &rounds.runs).chain(std::iter::once(&mode.mixed))
+            })
+            .chain(self.framework.endpoints.values().flat_map(|rounds| &rounds.runs))
     }
 
     /// Reasons to distrust this run's figures.
@@ -597,6 +649,48 @@ impl Report {
         out.push_str(
             "\nDropped arrivals are requests k6 could not send on time because every virtual user was busy; a \
              non-zero count means the rate was not really offered.\n\n",
+        );
+    }
+
+    fn render_framework(&self, out: &mut String) {
+        out.push_str(
+            "## Framework ceiling (get and list)\n\n\
+             `bench-framework-ceiling` (xtask/src/bench/framework_ceiling) answers the same two reads with the same \
+             stack and the same SQL, verifying the same tokens, on the telemetry-off backend's database, and does \
+             nothing else: no telemetry, no middleware, no validation of the rows, no error documents. It takes its \
+             turn in the same wrk rounds. Ratios are the backend's CPU per request over the ceiling's.\n\n",
+        );
+        let mut header = "| Endpoint | Ceiling req/s | Ceiling CPU/req |".to_owned();
+        let mut rule = "|---|---:|---:|".to_owned();
+        for mode in &self.modes {
+            let _ = write!(header, " {} CPU/req (ratio) |", mode.mode.label());
+            rule.push_str("---:|");
+        }
+        let _ = writeln!(out, "{header}\n{rule}");
+        for endpoint in ceiling::ENDPOINTS {
+            let rounds = self.framework.endpoints.get(&endpoint);
+            let mut row = format!(
+                "| `{}` | {} | {} |",
+                endpoint.route(),
+                option(rounds.and_then(|rounds| rounds.throughput(endpoint)), thousands),
+                option(self.framework.cpu_per_request(endpoint), microseconds),
+            );
+            for mode in &self.modes {
+                let _ = write!(
+                    row,
+                    " {} ({}) |",
+                    option(mode.backend_cpu_per_request(endpoint), microseconds),
+                    option(self.framework_ratio(mode.mode, endpoint), |ratio| format!("{ratio:.2}×")),
+                );
+            }
+            let _ = writeln!(out, "{row}");
+        }
+        let memory = &self.framework.memory;
+        let _ = write!(
+            out,
+            "\nThe ceiling's own resident memory: {} idle, {} at its peak.\n\n",
+            megabytes(memory.idle.resident_bytes),
+            megabytes(memory.loaded.peak_resident_bytes),
         );
     }
 
@@ -932,10 +1026,10 @@ mod tests {
         }
     }
 
-    /// Two rounds of ten seconds of each endpoint, 2 % below and above `rates` requests per second, and a mixed
-    /// run with p99 `mixed_p99`.
-    fn mode(mode: Mode, rates: [u64; 4], mixed_p99: f64) -> ModeRun {
-        let round = |endpoint: Endpoint, requests: u64| LoadRun {
+    /// Two rounds of ten seconds of `endpoint`, 2 % below and above `rate` requests per second, the process under
+    /// test taking `cpu_share` of the machine.
+    fn rounds(endpoint: Endpoint, rate: u64, cpu_share: f64) -> Rounds {
+        let round = |requests: u64| LoadRun {
             summary: LoadSummary {
                 by_endpoint: BTreeMap::from([(endpoint, latencies(requests, 20.0))]),
                 all: Some(latencies(requests, 20.0)),
@@ -944,15 +1038,17 @@ mod tests {
                 dropped_iterations: 0,
                 max_vus: 16,
             },
-            cpu: cpu(0.5, 0.3, 0.15, 0.02),
+            cpu: cpu(cpu_share, 0.3, 0.15, 0.02),
         };
+        Rounds { runs: vec![round(rate * 98 / 10), round(rate * 102 / 10)] }
+    }
+
+    /// Two rounds of each endpoint at `rates` (see [`rounds`]), and a mixed run with p99 `mixed_p99`.
+    fn mode(mode: Mode, rates: [u64; 4], mixed_p99: f64) -> ModeRun {
         let endpoints = Endpoint::ALL
             .into_iter()
             .zip(rates)
-            .map(|(endpoint, rate)| {
-                let runs = vec![round(endpoint, rate * 98 / 10), round(endpoint, rate * 102 / 10)];
-                (endpoint, Rounds { runs })
-            })
+            .map(|(endpoint, rate)| (endpoint, rounds(endpoint, rate, 0.5)))
             .collect();
         let mixed = LoadSummary {
             by_endpoint: BTreeMap::from([(Endpoint::Get, latencies(13_500, mixed_p99))]),
@@ -972,7 +1068,21 @@ mod tests {
         }
     }
 
-    fn report(modes: Vec<ModeRun>, ceiling_tps: f64) -> Report {
+    /// A framework ceiling as fast as the off mode of [`three_modes`] on get and list, taking `cpu_share` of the
+    /// machine where the backend takes half.
+    fn framework(rates: [u64; 2], cpu_share: f64) -> FrameworkCeilingRun {
+        let memory = Memory { resident_bytes: 9_000_000, peak_resident_bytes: 12_000_000 };
+        FrameworkCeilingRun {
+            endpoints: ceiling::ENDPOINTS
+                .into_iter()
+                .zip(rates)
+                .map(|(endpoint, rate)| (endpoint, rounds(endpoint, rate, cpu_share)))
+                .collect(),
+            memory: MemoryUse { idle: memory, loaded: memory },
+        }
+    }
+
+    fn report(modes: Vec<ModeRun>, framework: FrameworkCeilingRun, ceiling_tps: f64) -> Report {
         Report {
             date: DateTime::from_timestamp(1_800_000_000, 0).expect("valid timestamp"),
             command: "cargo xtask bench".to_owned(),
@@ -1006,6 +1116,7 @@ mod tests {
                 scrape_interval: Duration::from_secs(1),
             },
             modes,
+            framework,
             ceiling: CeilingRun {
                 result: PgbenchResult {
                     clients: 10,
@@ -1028,8 +1139,9 @@ mod tests {
     fn verdicts_follow_the_targets() {
         let modes =
             three_modes([[1600, 2600, 750, 1200], [1580, 2560, 740, 1190], [1500, 2400, 700, 1150]], [8.0, 9.0, 9.5]);
-        let verdicts = report(modes, 2000.0).verdicts();
-        assert_eq!(verdicts.len(), 5, "{verdicts:?}");
+        // Off's get and list at the ceiling's rates, with 0.5 / 0.4 = 1.25 times its CPU.
+        let verdicts = report(modes, framework([2600, 750], 0.4), 2000.0).verdicts();
+        assert_eq!(verdicts.len(), 6, "{verdicts:?}");
         // 1500 / 2000 = 75 %, the lowest of the three, just meets the target.
         assert!(verdicts[0].met, "{verdicts:?}");
         assert!(verdicts[0].result.contains("75.0 % traced"), "{verdicts:?}");
@@ -1039,25 +1151,29 @@ mod tests {
         // Traced: get again, 1 − 2400/2600 = 7.7 %, within 10 %.
         assert!(verdicts[2].met, "{verdicts:?}");
         assert!(verdicts[3].met, "{verdicts:?}");
-        assert!(verdicts[4].met, "17 MB idle, 40 MB peak: {verdicts:?}");
+        assert!(verdicts[3].result.contains("get 1.25×, list 1.25×"), "{verdicts:?}");
+        assert!(verdicts[4].met, "{verdicts:?}");
+        assert!(verdicts[5].met, "17 MB idle, 40 MB peak: {verdicts:?}");
     }
 
     #[test]
     fn missed_targets_are_reported_as_missed() {
         let modes =
             three_modes([[1600, 2600, 750, 1200], [1500, 2600, 750, 1200], [1600, 2000, 750, 1200]], [8.0, 12.0, 9.0]);
-        let verdicts = report(modes, 4000.0).verdicts();
+        let verdicts = report(modes, framework([2600, 750], 0.25), 4000.0).verdicts();
         assert!(!verdicts[0].met, "37.5 % of the ceiling: {verdicts:?}");
         assert!(!verdicts[1].met, "production create 6.3 % slower: {verdicts:?}");
         assert!(!verdicts[2].met, "traced get 23 % slower: {verdicts:?}");
-        assert!(!verdicts[3].met, "12 ms p99 at the production defaults: {verdicts:?}");
+        assert!(!verdicts[3].met, "twice the framework ceiling's CPU: {verdicts:?}");
+        assert!(!verdicts[4].met, "12 ms p99 at the production defaults: {verdicts:?}");
     }
 
     #[test]
     fn rendering_keeps_the_notes_and_shows_every_endpoint_and_mode() {
         let modes =
             three_modes([[1500, 2600, 750, 1200], [1470, 2400, 740, 1190], [1400, 2300, 700, 1100]], [8.0, 9.0, 9.5]);
-        let text = report(modes, 2000.0).render("Profiled with perf: most time in JSON encoding.");
+        let text = report(modes, framework([2600, 750], 0.4), 2000.0)
+            .render("Profiled with perf: most time in JSON encoding.");
         for route in Endpoint::ALL.map(Endpoint::route) {
             assert!(text.contains(&format!("`{route}`")), "{route} missing");
         }
@@ -1072,6 +1188,7 @@ mod tests {
         assert_eq!(carried_notes(&text), Some("Profiled with perf: most time in JSON encoding."));
         assert!(text.contains("fsync=off"));
         assert!(text.contains("| Telemetry off | 17.0 MB | 40.0 MB | 40.0 MB |"), "{text}");
+        assert!(text.contains("## Framework ceiling"), "{text}");
     }
 
     #[test]

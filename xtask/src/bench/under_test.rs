@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use super::backend::{BackendSpec, Memory, RunningBackend, Telemetry};
+use super::backend::{self, BackendSpec, Telemetry};
 use super::cpu::CpuMeter;
 use super::k6::{Endpoint, K6Runner, Scenario};
 use super::psql::Psql;
 use super::report::{LoadRun, MemoryUse, ModeRun, Rounds, TelemetryEvidence};
+use super::server::{Memory, RunningServer};
 use super::sink::SinkTotals;
 use super::wrk::WrkRunner;
 use crate::interrupt::Interrupt;
@@ -93,7 +94,7 @@ pub struct Launch<'a> {
 pub struct ModeUnderTest<'a> {
     mode: Mode,
     database_url: String,
-    backend: RunningBackend,
+    backend: RunningServer,
     k6: K6Runner<'a>,
     wrk: WrkRunner<'a>,
     log_path: PathBuf,
@@ -124,7 +125,7 @@ impl<'a> ModeUnderTest<'a> {
             telemetry: mode.telemetry(otlp_endpoint)?,
             log_path: log_path.clone(),
         };
-        let backend = RunningBackend::start(spec, interrupt).await?;
+        let backend = backend::start(spec, interrupt).await?;
         // Started and migrated, nothing asked of it yet.
         let idle_memory = backend.memory()?;
         let k6 = K6Runner {
@@ -176,27 +177,31 @@ impl<'a> ModeUnderTest<'a> {
         Ok(())
     }
 
-    /// Settles the database, then runs `scenario` for `duration` with CPU sampled around it: a closed loop on one
-    /// endpoint with wrk, the mixed open loop with k6.
-    pub async fn measure(
+    /// Settles the database, then runs `endpoint` in a closed loop with wrk for `duration`, CPU sampled around it.
+    pub async fn measure_endpoint(
         &mut self,
-        scenario: Scenario,
+        endpoint: Endpoint,
+        duration: Duration,
+        meter: &CpuMeter,
+        psql: &Psql,
+        interrupt: &mut Interrupt,
+    ) -> anyhow::Result<LoadRun> {
+        let measured = self.wrk.measure(endpoint, duration, meter, psql, interrupt).await?;
+        self.requests_sent += measured.filler_requests + measured.run.summary.total_requests;
+        Ok(measured.run)
+    }
+
+    /// Settles the database, then runs the mixed open loop with k6 for `duration`, CPU sampled around it.
+    pub async fn measure_mixed(
+        &mut self,
         duration: Duration,
         meter: &CpuMeter,
         psql: &Psql,
         interrupt: &mut Interrupt,
     ) -> anyhow::Result<LoadRun> {
         psql.settle(&self.database_url).await?;
-        let closed_loop = match scenario {
-            Scenario::Endpoint(endpoint) => Some(self.wrk.prepare(endpoint, duration, psql, interrupt).await?),
-            Scenario::Mixed | Scenario::Warmup => None,
-        };
-        self.requests_sent += closed_loop.as_ref().map_or(0, |prepared| prepared.filler_requests);
         let before = meter.sample()?;
-        let summary = match closed_loop {
-            Some(prepared) => self.wrk.run(prepared, duration, interrupt).await?,
-            None => self.k6.run(scenario, duration, interrupt).await?,
-        };
+        let summary = self.k6.run(Scenario::Mixed, duration, interrupt).await?;
         let cpu = before.shares_until(&meter.sample()?);
         self.requests_sent += summary.total_requests;
         Ok(LoadRun { summary, cpu })

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 
+use super::cpu::CpuMeter;
 use super::k6::{Endpoint, LoadSummary, run_to_summary};
 use super::psql::Psql;
+use super::report::LoadRun;
 use crate::interrupt::Interrupt;
 
 /// wrk stops by itself at the end of its duration; this is only for a wrk that hangs.
@@ -47,14 +49,40 @@ pub struct PreparedRun {
     tasks_path: PathBuf,
     /// Requests the preparation itself sent (tasks created for `complete`): unmeasured, but the backend handled,
     /// logged and traced them.
+    filler_requests: u64,
+}
+
+/// A measured closed loop, and the unmeasured requests its preparation sent.
+#[derive(Debug, Clone)]
+pub struct MeasuredRun {
+    pub run: LoadRun,
     pub filler_requests: u64,
 }
 
 impl WrkRunner<'_> {
+    /// Settles the database, prepares the run, then runs `endpoint` for `duration` with CPU sampled around the
+    /// run alone.
+    pub async fn measure(
+        &self,
+        endpoint: Endpoint,
+        duration: Duration,
+        meter: &CpuMeter,
+        psql: &Psql,
+        interrupt: &mut Interrupt,
+    ) -> anyhow::Result<MeasuredRun> {
+        psql.settle(&self.database_url).await?;
+        let prepared = self.prepare(endpoint, duration, psql, interrupt).await?;
+        let filler_requests = prepared.filler_requests;
+        let before = meter.sample()?;
+        let summary = self.run(prepared, duration, interrupt).await?;
+        let cpu = before.shares_until(&meter.sample()?);
+        Ok(MeasuredRun { run: LoadRun { summary, cpu }, filler_requests })
+    }
+
     /// Lists the tasks `endpoint` works on, outside the measured window. A `complete` run of `duration` first gets
     /// enough open tasks to never complete one twice (a 409 would count as a failed request): unmeasured `create`
     /// runs make up any shortfall.
-    pub async fn prepare(
+    async fn prepare(
         &self,
         endpoint: Endpoint,
         duration: Duration,
@@ -94,7 +122,7 @@ impl WrkRunner<'_> {
     }
 
     /// Runs the closed loop for `duration` (whole seconds, at least one).
-    pub async fn run(
+    async fn run(
         &self,
         prepared: PreparedRun,
         duration: Duration,
