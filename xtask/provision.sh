@@ -7,7 +7,7 @@
 #          Node.js + npm, wrk; the tansu broker, cargo-machete, k6 and the pinned Python tools (the test run
 #          ends with a short bench)
 #   up     apt: Postgres 15, librdkafka's build tools, Prometheus + Alertmanager; the tansu broker
-#   bench  apt: Postgres 15 with pgbench and psql, wrk; k6
+#   bench  apt: Postgres 15 with pgbench and psql, librdkafka's build tools, wrk; the tansu broker, k6
 #
 # Standard output carries only `NAME=VALUE` lines for the caller's environment, one per tool installed here:
 # TASKWATCH_TANSU_BIN, TASKWATCH_MACHETE_DIR, TASKWATCH_K6_BIN, TASKWATCH_PYTHON_TOOLS. Progress goes to standard
@@ -133,7 +133,8 @@ for profile in "$@"; do
             ensure_tansu
             ;;
         bench)
-            apt_install "${APT_PGBENCH[@]}" "${APT_PYTHON[@]}" "${APT_WRK[@]}"
+            apt_install "${APT_PGBENCH[@]}" "${APT_NATIVE_BUILD[@]}" "${APT_PYTHON[@]}" "${APT_WRK[@]}"
+            ensure_tansu
             ensure_k6
             ;;
         *) say "unknown profile '$profile' (expected test, up or bench)"; exit 2 ;;

@@ -137,6 +137,13 @@ impl Api {
         }
     }
 
+    /// The user's open tasks labelled `label` (the first page, up to 100).
+    pub async fn open_tasks_labelled(&self, label: &str) -> Result<Vec<Value>, ApiError> {
+        let page =
+            self.call(Method::GET, &format!("/v1/tasks?status=open&label={label}&limit=100"), None, &[], 200).await?;
+        Ok(page["items"].as_array().cloned().unwrap_or_default())
+    }
+
     /// Open tasks of `series_id`.
     pub async fn open_tasks_in_series(&self, series_id: &str) -> Result<Vec<Value>, ApiError> {
         let open = self.tasks_with_status("open").await?;

@@ -28,6 +28,7 @@ pub mod config_table;
 pub mod grafana;
 pub mod kafka;
 pub mod monitoring;
+pub mod pipeline;
 mod running;
 pub mod settle;
 pub mod signature;

@@ -119,13 +119,20 @@ impl Replica {
 pub struct StackBuilder {
     services: Vec<Service>,
     dedicated_postgres: bool,
+    test_tuning: bool,
     replicas: Vec<(Service, usize)>,
     env: Vec<(Service, String, String)>,
 }
 
 impl Default for StackBuilder {
     fn default() -> Self {
-        Self { services: Service::ALL.to_vec(), dedicated_postgres: false, replicas: Vec::new(), env: Vec::new() }
+        Self {
+            services: Service::ALL.to_vec(),
+            dedicated_postgres: false,
+            test_tuning: true,
+            replicas: Vec::new(),
+            env: Vec::new(),
+        }
     }
 }
 
@@ -139,6 +146,13 @@ impl StackBuilder {
     /// Runs the database on a Postgres server of its own, for [`Stack::stop_postgres`].
     pub fn dedicated_postgres(mut self) -> Self {
         self.dedicated_postgres = true;
+        self
+    }
+
+    /// Runs the services with their documented defaults instead of the test tuning (short polls and backoffs,
+    /// small pools): what a deployment gets, for measuring rather than for healing fast.
+    pub fn untuned(mut self) -> Self {
+        self.test_tuning = false;
         self
     }
 
@@ -177,7 +191,8 @@ impl StackBuilder {
                 replicas.push(Replica { service, port: free_port()?, process: None });
             }
         }
-        let mut stack = Stack { replicas, otlp, smtp, webhook, broker, postgres, env: self.env };
+        let mut stack =
+            Stack { replicas, otlp, smtp, webhook, broker, postgres, test_tuning: self.test_tuning, env: self.env };
         for service in &self.services {
             stack.spawn(*service)?;
         }
@@ -203,6 +218,7 @@ pub struct Stack {
     /// may stop it and start it again with its data.
     pub broker: Broker,
     postgres: Postgres,
+    test_tuning: bool,
     env: Vec<(Service, String, String)>,
 }
 
@@ -251,6 +267,11 @@ impl Stack {
     pub async fn start_service(&mut self, service: Service) -> Result<(), HarnessError> {
         self.spawn(service)?;
         self.wait_until_ready(service).await
+    }
+
+    /// The process ids of `service`'s running replicas.
+    pub fn pids(&self, service: Service) -> Vec<u32> {
+        self.replicas_of(service).filter_map(|replica| replica.process.as_ref()).map(ChildGuard::id).collect()
     }
 
     /// SIGTERM to every replica of `service`: a graceful shutdown (drain, commit, flush), then reaped.
@@ -526,7 +547,9 @@ impl Stack {
             _ => template_service_command(service.name(), database, &kafka, port)?,
         };
         command.env("OTEL_EXPORTER_OTLP_ENDPOINT", self.otlp.endpoint());
-        command.envs(TEST_TUNING.iter().copied()).envs(service_tuning(service).iter().copied());
+        if self.test_tuning {
+            command.envs(TEST_TUNING.iter().copied()).envs(service_tuning(service).iter().copied());
+        }
         for (_, key, value) in self.env.iter().filter(|(target, _, _)| *target == service) {
             command.env(key, value);
         }

@@ -24,7 +24,7 @@ pub enum Profile {
     Test,
     /// `cargo xtask up` and `chaos`: Postgres, the build tools, the monitoring servers and the broker.
     Up,
-    /// `cargo xtask bench`: Postgres with pgbench and psql, and k6.
+    /// `cargo xtask bench`: Postgres with pgbench and psql, the build tools, wrk, the broker and k6.
     Bench,
 }
 

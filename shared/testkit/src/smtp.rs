@@ -48,6 +48,9 @@ pub struct ReceivedMail {
     pub data: String,
     /// The `Subject` header, unfolded; RFC 2047 encoded words are left as they are.
     pub subject: Option<String>,
+    /// When the sink accepted the message (the end of `DATA`, just before its `250`): where a delivery's latency
+    /// ends.
+    pub received_at: std::time::SystemTime,
 }
 
 impl ReceivedMail {
@@ -259,12 +262,14 @@ async fn converse(
                 }
                 reply(writer, "354 End data with <CR><LF>.<CR><LF>").await?;
                 let data = read_data(reader).await?;
+                let received_at = std::time::SystemTime::now();
                 let envelope = std::mem::take(&mut envelope);
                 let mail = ReceivedMail {
                     sender: envelope.sender.unwrap_or_default(),
                     recipients: envelope.recipients,
                     subject: header_value(&data, "Subject"),
                     data,
+                    received_at,
                 };
                 shared.keep(mail).await;
                 reply(writer, "250 OK: queued").await?;

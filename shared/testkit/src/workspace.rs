@@ -10,10 +10,17 @@ pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }
 
-/// A workspace binary built for the current profile, if it is there.
+/// Names a directory of workspace binaries to run instead of the current profile's: the bench's driver, built
+/// for debugging, runs release-built services this way.
+pub const BIN_DIR_ENV: &str = "TASKWATCH_BIN_DIR";
+
+/// A workspace binary built for the current profile (or in [`BIN_DIR_ENV`] when that is set), if it is there.
 pub fn binary(name: &str) -> Result<PathBuf, Error> {
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
-    let path = target_dir().join(profile).join(name);
+    let dir = match std::env::var_os(BIN_DIR_ENV).filter(|dir| !dir.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => target_dir().join(if cfg!(debug_assertions) { "debug" } else { "release" }),
+    };
+    let path = dir.join(name);
     if path.is_file() { Ok(path) } else { Err(Error::MissingBinary { path }) }
 }
 

@@ -16,7 +16,9 @@
 //!    is settled before, and CPU use is sampled around, every measured run; each backend's memory is read idle
 //!    after start and again after its loads;
 //! 4. pgbench with the create transaction as the write ceiling;
-//! 5. the report, keeping BENCHMARKS.md's hand-written notes; raw summaries and logs stay in `target/bench/`.
+//! 5. the pipeline phase (`pipeline-bench`, tests/src/pipeline.rs): the whole system on the release services,
+//!    reminders falling due at a sustained rate and recurring tasks completed, and every service's memory;
+//! 6. the report, keeping BENCHMARKS.md's hand-written notes; raw summaries and logs stay in `target/bench/`.
 
 mod backend;
 mod build;
@@ -25,6 +27,7 @@ mod cpu;
 mod k6;
 mod machine;
 mod pgbench;
+mod pipeline;
 mod psql;
 mod report;
 mod server;
@@ -46,6 +49,7 @@ use self::ceiling::FrameworkCeiling;
 use self::cpu::{CpuMeter, CpuShares};
 use self::k6::Endpoint;
 use self::pgbench::Pgbench;
+use self::pipeline::PipelineLoad;
 use self::psql::Psql;
 use self::report::{CeilingRun, FrameworkCeilingRun, ModeRun, Report, Settings};
 use self::sink::TelemetrySink;
@@ -89,6 +93,15 @@ pub struct Args {
     /// Connections of the closed-loop runs (and k6's users of the warm-up), each acting as its own API user.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(2..=1000))]
     vus: u32,
+    /// Reminders falling due per second in the pipeline phase.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    reminders_per_second: u32,
+    /// Seconds of reminders in the pipeline phase.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=600))]
+    pipeline_seconds: u32,
+    /// Recurring tasks completed in the pipeline phase (five per second).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    completions: u32,
     /// Seconds of the pgbench ceiling run.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=600))]
     pgbench_seconds: u64,
@@ -110,6 +123,11 @@ impl Args {
             rate: self.rate,
             vus: self.vus,
             pgbench_duration: seconds(self.pgbench_seconds, 5),
+            pipeline: PipelineLoad {
+                reminders_per_second: self.reminders_per_second,
+                seconds: if self.quick { 5 } else { self.pipeline_seconds },
+                completions: if self.quick { 10 } else { self.completions },
+            },
             database_connections: backend::DATABASE_CONNECTIONS,
             scrape_interval: SCRAPE_INTERVAL,
         }
@@ -130,7 +148,7 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
     let root = cargo::workspace_root();
 
     let tools = tools::ensure(&mut interrupt).await?;
-    let binaries = build::release_binaries(&mut interrupt).await?;
+    let binaries = build::binaries(&mut interrupt).await?;
     let results_dir = results_dir(&binaries.backend)?;
     // The clock starts after the builds: the report states how long the measuring took.
     let started = Instant::now();
@@ -150,6 +168,8 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
     let measured = bench.measure_all(&mut interrupt).await;
     drop(postgres);
     let Measurements { background, modes, framework, ceiling } = measured?;
+    // Last, on a machine the API phase has left: the whole system has Postgres and the broker of its own.
+    let pipeline = pipeline::run(&binaries, &tools.tansu, settings.pipeline, &mut interrupt).await?;
 
     let report = Report {
         date,
@@ -162,6 +182,7 @@ pub async fn run(args: Args, mut interrupt: Interrupt) -> anyhow::Result<ExitCod
         modes,
         framework,
         ceiling,
+        pipeline,
     };
     let output = args.output(&results_dir);
     let previous = std::fs::read_to_string(&output).unwrap_or_default();

@@ -15,6 +15,9 @@ use super::cpu::{CpuShares, Role};
 use super::k6::{Endpoint, Latencies, LoadSummary};
 use super::machine::{Machine, Versions};
 use super::pgbench::PgbenchResult;
+#[cfg(test)]
+use super::pipeline::ServiceMemory;
+use super::pipeline::{EventLatencies, PipelineLoad, PipelineRun};
 use super::server::Memory;
 use super::sink::SinkTotals;
 use super::under_test::Mode;
@@ -51,6 +54,7 @@ pub struct Settings {
     pub pgbench_duration: Duration,
     pub database_connections: u32,
     pub scrape_interval: Duration,
+    pub pipeline: PipelineLoad,
 }
 
 /// One load run and where the CPU went meanwhile.
@@ -205,6 +209,7 @@ pub struct Report {
     pub modes: Vec<ModeRun>,
     pub framework: FrameworkCeilingRun,
     pub ceiling: CeilingRun,
+    pub pipeline: PipelineRun,
 }
 
 /// A target and whether this run met it.
@@ -351,7 +356,55 @@ impl Report {
                 }),
             });
         }
+        verdicts.extend(self.pipeline_verdicts());
         verdicts
+    }
+
+    fn pipeline_verdicts(&self) -> Vec<Verdict> {
+        let pipeline = &self.pipeline;
+        let memory = &pipeline.memory;
+        let reminders = &pipeline.reminders;
+        let occurrences = &pipeline.next_occurrences;
+        vec![
+            Verdict {
+                target: "every service < 30 MB resident idle, < 100 MB under the pipeline load".to_owned(),
+                result: memory
+                    .iter()
+                    .map(|m| format!("{} {} / {}", m.service, megabytes(m.idle_bytes), megabytes(m.peak_bytes)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                met: !memory.is_empty()
+                    && memory
+                        .iter()
+                        .all(|m| m.idle_bytes < IDLE_MEMORY_MAX_BYTES && m.peak_bytes < LOADED_MEMORY_MAX_BYTES),
+            },
+            Verdict {
+                target: format!(
+                    "reminder due → mail accepted at {} reminders/s sustained: reported, every one delivered once",
+                    pipeline.reminders_per_second
+                ),
+                result: format!(
+                    "p50 {}, p99 {}; {} of {} delivered, {} duplicated, {} planned late",
+                    option(reminders.p50_ms, milliseconds),
+                    option(reminders.p99_ms, milliseconds),
+                    reminders.arrived,
+                    reminders.expected,
+                    pipeline.duplicated_mails,
+                    pipeline.planned_late,
+                ),
+                met: reminders.complete() && pipeline.duplicated_mails == 0 && pipeline.planned_late == 0,
+            },
+            Verdict {
+                target: "task completed → next occurrence readable: p99 reported, every series continued".to_owned(),
+                result: format!(
+                    "p99 {}; {} of {} continued",
+                    option(occurrences.p99_ms, milliseconds),
+                    occurrences.arrived,
+                    occurrences.expected
+                ),
+                met: occurrences.complete(),
+            },
+        ]
     }
 
     /// The whole file; `notes` is the hand-written section to carry over (without its markers).
@@ -365,6 +418,7 @@ impl Report {
         self.render_framework(&mut out);
         self.render_ceiling(&mut out);
         self.render_memory(&mut out);
+        self.render_pipeline(&mut out);
         self.render_cpu(&mut out);
         self.render_evidence(&mut out);
         self.render_analysis(&mut out);
@@ -734,6 +788,56 @@ impl Report {
                 megabytes(mode.memory.idle.resident_bytes),
                 megabytes(mode.memory.loaded.resident_bytes),
                 megabytes(mode.memory.loaded.peak_resident_bytes),
+            );
+        }
+        out.push('\n');
+    }
+
+    fn render_pipeline(&self, out: &mut String) {
+        let pipeline = &self.pipeline;
+        let _ = write!(
+            out,
+            "## The pipeline and every service's memory\n\n\
+             `pipeline-bench` (tests/src/pipeline.rs) starts the whole system on the release builds: every service \
+             with its own defaults (not the test suite's short polls), the chart's sampler, Postgres and the tansu \
+             broker of its own, a local SMTP server. For {seconds} s, {rate} reminders fall due each second, their \
+             tasks created {lead} ahead through the API; a reminder's latency runs from its instant to the moment \
+             the SMTP server accepted its mail. Then {completions} daily tasks are completed, five a second; each \
+             latency runs from the completion's answer to the first listing that shows the next occurrence (listed \
+             every {poll} ms).\n\n\
+             | Flow | Events | Arrived | p50 | p99 | max |\n|---|---:|---:|---:|---:|---:|\n",
+            seconds = pipeline.seconds,
+            rate = pipeline.reminders_per_second,
+            lead = seconds(Duration::from_millis(pipeline.planning_lead_ms)),
+            completions = pipeline.next_occurrences.expected,
+            poll = pipeline.poll_interval_ms,
+        );
+        let row = |out: &mut String, flow: &str, figures: &EventLatencies| {
+            let _ = writeln!(
+                out,
+                "| {flow} | {} | {} | {} | {} | {} |",
+                thousands(figures.expected as f64),
+                thousands(figures.arrived as f64),
+                option(figures.p50_ms, milliseconds),
+                option(figures.p99_ms, milliseconds),
+                option(figures.max_ms, milliseconds),
+            );
+        };
+        row(out, "Reminder due → mail accepted", &pipeline.reminders);
+        row(out, "Completed → next occurrence listed", &pipeline.next_occurrences);
+        let _ = write!(
+            out,
+            "\nDuplicated mails: {}. Reminders whose task was created after their instant: {}.\n\n\
+             | Service | Idle | Peak under the pipeline load |\n|---|---:|---:|\n",
+            pipeline.duplicated_mails, pipeline.planned_late,
+        );
+        for memory in &pipeline.memory {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                memory.service,
+                megabytes(memory.idle_bytes),
+                megabytes(memory.peak_bytes)
             );
         }
         out.push('\n');
@@ -1114,6 +1218,7 @@ mod tests {
                 pgbench_duration: Duration::from_secs(20),
                 database_connections: 10,
                 scrape_interval: Duration::from_secs(1),
+                pipeline: PipelineLoad { reminders_per_second: 50, seconds: 30, completions: 100 },
             },
             modes,
             framework,
@@ -1126,6 +1231,35 @@ mod tests {
                     latency_avg_ms: 2.3,
                 },
                 cpu: cpu(0.0, 0.8, 0.15, 0.02),
+            },
+            pipeline: PipelineRun {
+                reminders_per_second: 50,
+                seconds: 30,
+                planning_lead_ms: 5_000,
+                poll_interval_ms: 20,
+                reminders: EventLatencies {
+                    expected: 1500,
+                    arrived: 1500,
+                    p50_ms: Some(600.0),
+                    p99_ms: Some(1200.0),
+                    max_ms: Some(1300.0),
+                },
+                planned_late: 0,
+                duplicated_mails: 0,
+                next_occurrences: EventLatencies {
+                    expected: 100,
+                    arrived: 100,
+                    p50_ms: Some(150.0),
+                    p99_ms: Some(400.0),
+                    max_ms: Some(450.0),
+                },
+                memory: ["backend", "reminder"]
+                    .map(|service| ServiceMemory {
+                        service: service.to_owned(),
+                        idle_bytes: 15_000_000,
+                        peak_bytes: 25_000_000,
+                    })
+                    .to_vec(),
             },
         }
     }
@@ -1141,7 +1275,7 @@ mod tests {
             three_modes([[1600, 2600, 750, 1200], [1580, 2560, 740, 1190], [1500, 2400, 700, 1150]], [8.0, 9.0, 9.5]);
         // Off's get and list at the ceiling's rates, with 0.5 / 0.4 = 1.25 times its CPU.
         let verdicts = report(modes, framework([2600, 750], 0.4), 2000.0).verdicts();
-        assert_eq!(verdicts.len(), 6, "{verdicts:?}");
+        assert_eq!(verdicts.len(), 9, "{verdicts:?}");
         // 1500 / 2000 = 75 %, the lowest of the three, just meets the target.
         assert!(verdicts[0].met, "{verdicts:?}");
         assert!(verdicts[0].result.contains("75.0 % traced"), "{verdicts:?}");
@@ -1154,6 +1288,9 @@ mod tests {
         assert!(verdicts[3].result.contains("get 1.25×, list 1.25×"), "{verdicts:?}");
         assert!(verdicts[4].met, "{verdicts:?}");
         assert!(verdicts[5].met, "17 MB idle, 40 MB peak: {verdicts:?}");
+        assert!(verdicts[6].met, "15 MB idle, 25 MB peak: {verdicts:?}");
+        assert!(verdicts[7].result.contains("p50 600.0 ms, p99 1200.0 ms; 1500 of 1500 delivered"), "{verdicts:?}");
+        assert!(verdicts[7].met && verdicts[8].met, "{verdicts:?}");
     }
 
     #[test]
