@@ -8,12 +8,13 @@
 
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::trace::{SpanContext, TraceContextExt};
+use tracing::dispatcher::WeakDispatch;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Subscriber};
+use tracing::{Dispatch, Event, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::Context;
@@ -32,6 +33,9 @@ const RESERVED_KEYS: &[&str] =
 pub struct JsonLogLayer<W> {
     service: Arc<str>,
     make_writer: W,
+    /// The subscriber this layer is part of, to ask its OpenTelemetry layer for a span's trace. (Inside an event's
+    /// dispatch, `tracing::dispatcher::get_default` gives the no-op dispatcher: it does not re-enter.)
+    dispatch: OnceLock<WeakDispatch>,
 }
 
 impl<W> fmt::Debug for JsonLogLayer<W> {
@@ -46,7 +50,7 @@ where
 {
     /// A layer stamping `service` on every line and writing each line through `make_writer`.
     pub fn new(service: impl Into<Arc<str>>, make_writer: W) -> Self {
-        Self { service: service.into(), make_writer }
+        Self { service: service.into(), make_writer, dispatch: OnceLock::new() }
     }
 }
 
@@ -59,6 +63,10 @@ where
     S: Subscriber + for<'lookup> LookupSpan<'lookup>,
     W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
 {
+    fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        let _ = self.dispatch.set(subscriber.downgrade());
+    }
+
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let mut finder = RequestIdFinder(None);
         attrs.record(&mut finder);
@@ -85,9 +93,15 @@ where
         let span_request_id = ctx.event_scope(event).and_then(|scope| {
             scope.from_root().filter_map(|span| span.extensions().get::<SpanRequestId>().cloned()).last()
         });
-        // The OpenTelemetry layer attaches the entered span's context to the thread on enter.
-        let otel_context = opentelemetry::Context::current();
-        let span_context = otel_context.span().span_context().clone();
+        // The trace of the event's innermost span, asked of the OpenTelemetry layer (which does not attach it to
+        // the thread: see `telemetry::subscriber`). No extensions of that span are held here, as it requires.
+        let dispatch = self.dispatch.get().and_then(WeakDispatch::upgrade);
+        let span_context = ctx
+            .event_span(event)
+            .zip(dispatch)
+            .and_then(|(span, dispatch)| tracing_opentelemetry::get_otel_context(&span.id(), &dispatch))
+            .map(|otel_context| otel_context.span().span_context().clone())
+            .unwrap_or_else(SpanContext::empty_context);
 
         // Written straight into one buffer, values escaped in place: this runs for every request's access line.
         let mut line = Vec::with_capacity(256 + fields.rest.len());
@@ -322,12 +336,13 @@ mod tests {
         }
     }
 
-    /// Runs `emit` under a JSON layer (with OpenTelemetry spans) and returns the parsed lines.
+    /// Runs `emit` under a JSON layer (with OpenTelemetry spans, whose context is not attached to the thread, as
+    /// `telemetry::subscriber` sets them up) and returns the parsed lines.
     fn capture(emit: impl FnOnce()) -> Vec<Value> {
         let buffer = Buffer::default();
         let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
         let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")))
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")).with_context_activation(false))
             .with(JsonLogLayer::new("unit", buffer.clone()));
         tracing::subscriber::with_default(subscriber, emit);
         let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();

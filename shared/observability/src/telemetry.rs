@@ -118,8 +118,6 @@ where
         tracing_subscriber::filter::filter_fn(|metadata| metadata.target() != crate::http::ACCESS_LOG_TARGET);
     tracing_subscriber::registry()
         .with(settings.log_filter.env_filter())
-        // The OpenTelemetry layer must come before the log layer: it attaches each span's context on
-        // enter, which is where the log layer reads `trace_id`/`span_id` from.
         .with(
             tracing_opentelemetry::layer()
                 .with_tracer(tracer)
@@ -128,6 +126,11 @@ where
                 // (the middleware, the same for every request), and the thread (an async request moves between
                 // threads, and the name is copied into a new String each time).
                 .with_tracked_inactivity(false)
+                // Off too: attaching the span's OpenTelemetry context to the thread on every enter (a request
+                // future enters its span on each poll: a lock, a context clone and a thread-local push and pop
+                // each time). Every reader here asks the span itself (`OpenTelemetrySpanExt::context`, and the log
+                // layer through `get_otel_context`), so nothing reads the thread's context.
+                .with_context_activation(false)
                 .with_location(false)
                 .with_target(false)
                 .with_threads(false)
