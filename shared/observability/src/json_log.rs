@@ -6,6 +6,8 @@
 //! (when inside a sampled-or-not span), `request_id` (when inside a request span), then the
 //! event's own fields. Field values are redacted by name and scrubbed by content ([`crate::redact`]).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
 use std::sync::{Arc, OnceLock};
@@ -191,6 +193,19 @@ impl Visit for RequestIdFinder {
     }
 }
 
+thread_local! {
+    /// [`is_sensitive_name`] of each field name seen on this thread, by the name's address. Field names are the
+    /// `'static` names of callsites, so the map holds at most one entry per distinct field name in the program.
+    static SENSITIVE_FIELDS: RefCell<HashMap<(usize, usize), bool>> = RefCell::new(HashMap::new());
+}
+
+/// [`is_sensitive_name`] of a callsite's field name, worked out once per name and thread: it tests sixteen
+/// fragments, and every field of every line asks (the access line alone has five).
+fn is_sensitive_field(name: &'static str) -> bool {
+    let key = (name.as_ptr() as usize, name.len());
+    SENSITIVE_FIELDS.with(|cache| *cache.borrow_mut().entry(key).or_insert_with(|| is_sensitive_name(name)))
+}
+
 /// One field value, before it is written as JSON.
 enum Scalar<'a> {
     Text(&'a str),
@@ -221,7 +236,7 @@ impl FieldWriter {
             }
             return;
         }
-        let value = if is_sensitive_name(name) { Scalar::Text(REDACTED) } else { value };
+        let value = if is_sensitive_field(name) { Scalar::Text(REDACTED) } else { value };
         if name == "message" {
             self.message = Some(match value {
                 Scalar::Text(text) => scrub(text).into_owned(),
