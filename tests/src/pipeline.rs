@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::json;
+use testkit::process::ResidentMemory;
 use tokio::task::JoinSet;
 
 use crate::time::{rfc3339, seconds_from_now};
@@ -148,7 +149,7 @@ pub async fn run(options: PipelineOptions) -> Result<PipelineReport, PipelineErr
         }
     }
     let stack = builder.start().await?;
-    let idle = memory(&stack, "VmRSS:")?;
+    let idle = memory(&stack, |memory| memory.resident_bytes)?;
 
     eprintln!(
         "pipeline-bench: {} reminders/s for {} s, then {} completions",
@@ -157,7 +158,7 @@ pub async fn run(options: PipelineOptions) -> Result<PipelineReport, PipelineErr
     let reminders = measure_reminders(&stack, options).await?;
     let next_occurrences = measure_next_occurrences(&stack, options.completions).await?;
 
-    let peak = memory(&stack, "VmHWM:")?;
+    let peak = memory(&stack, |memory| memory.peak_resident_bytes)?;
     let memory = idle
         .into_iter()
         .zip(peak)
@@ -285,19 +286,18 @@ async fn next_occurrence_latency(api: &Api, index: u32) -> Result<Option<Duratio
     Ok(None)
 }
 
-/// Each service's figure `field` of `/proc/PID/status` in bytes, summed over its replicas, in start order.
-fn memory(stack: &Stack, field: &str) -> Result<Vec<(&'static str, u64)>, PipelineError> {
+/// Each service's resident memory, summed over its replicas, in start order: `figure` picks what.
+fn memory(stack: &Stack, figure: fn(&ResidentMemory) -> u64) -> Result<Vec<(&'static str, u64)>, PipelineError> {
     let mut figures = Vec::new();
     for service in Service::ALL {
         let mut bytes = 0;
         for pid in stack.pids(*service) {
-            let error = |source| PipelineError::Memory { service: service.name(), pid, source };
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(error)?;
-            let kib = status
-                .lines()
-                .find_map(|line| line.strip_prefix(field)?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
-                .ok_or_else(|| error(std::io::Error::other(format!("no {field} in kB"))))?;
-            bytes += kib * 1024;
+            let memory = ResidentMemory::of(pid).map_err(|source| PipelineError::Memory {
+                service: service.name(),
+                pid,
+                source,
+            })?;
+            bytes += figure(&memory);
         }
         figures.push((service.name(), bytes));
     }

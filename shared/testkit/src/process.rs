@@ -212,3 +212,27 @@ fn capture_lines(pipe: impl Read + Send + 'static, into: Arc<Collected<String>>)
         into.finish();
     });
 }
+
+/// A process's resident memory, read from `/proc/PID/status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResidentMemory {
+    /// Resident now (`VmRSS`).
+    pub resident_bytes: u64,
+    /// The most it was resident at any moment so far (`VmHWM`).
+    pub peak_resident_bytes: u64,
+}
+
+impl ResidentMemory {
+    /// Reads process `pid`'s figures; an error when the process is gone or the kernel reports no such fields.
+    pub fn of(pid: u32) -> std::io::Result<Self> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let bytes = |field: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(field)?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
+                .map(|kib| kib * 1024)
+                .ok_or_else(|| std::io::Error::other(format!("/proc/{pid}/status has no {field} in kB")))
+        };
+        Ok(Self { resident_bytes: bytes("VmRSS:")?, peak_resident_bytes: bytes("VmHWM:")? })
+    }
+}

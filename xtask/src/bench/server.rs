@@ -20,13 +20,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Stopping includes draining requests and flushing the last spans to the sink.
 const STOP_GRACE: Duration = Duration::from_secs(30);
 
-/// Resident memory of a process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Memory {
-    pub resident_bytes: u64,
-    /// The most it was resident at any moment so far (`VmHWM`).
-    pub peak_resident_bytes: u64,
-}
+/// Resident memory of a process (`VmRSS`, and `VmHWM` as the peak).
+pub use testkit::process::ResidentMemory as Memory;
 
 /// A running server, killed if dropped without [`RunningServer::stop`].
 #[derive(Debug)]
@@ -72,15 +67,7 @@ impl RunningServer {
 
     /// Its resident memory now and at its peak so far, from `/proc`.
     pub fn memory(&self) -> anyhow::Result<Memory> {
-        let path = format!("/proc/{}/status", self.pid);
-        let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-        let kib = |field: &str| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix(field)?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok())
-                .with_context(|| format!("{path} has no {field} in kB"))
-        };
-        Ok(Memory { resident_bytes: kib("VmRSS:")? * 1024, peak_resident_bytes: kib("VmHWM:")? * 1024 })
+        Memory::of(self.pid).with_context(|| format!("reading the memory of the {} (pid {})", self.name, self.pid))
     }
 
     pub fn base_url(&self) -> String {
