@@ -53,16 +53,7 @@ impl<'a> FrameworkCeiling<'a> {
         let log_path = launch.results_dir.join("framework-ceiling.log");
         let server = RunningServer::start("framework ceiling", command, address, &log_path, interrupt).await?;
         let idle_memory = server.memory()?;
-        let wrk = WrkRunner {
-            wrk: launch.wrk,
-            script: launch.wrk_script,
-            base_url: server.base_url(),
-            tokens: launch.tokens,
-            connections: launch.vus,
-            results_dir: launch.results_dir,
-            label: LABEL,
-            database_url: database_url.to_owned(),
-        };
+        let wrk = launch.wrk_runner(server.base_url(), LABEL, database_url);
         Ok(Self { server, wrk, idle_memory, endpoints: BTreeMap::new() })
     }
 

@@ -90,6 +90,23 @@ pub struct Launch<'a> {
     pub results_dir: &'a Path,
 }
 
+impl<'a> Launch<'a> {
+    /// wrk's closed loops against the server at `base_url`, whose database is `database_url`; `label` names the
+    /// files.
+    pub fn wrk_runner(&self, base_url: String, label: &'static str, database_url: &str) -> WrkRunner<'a> {
+        WrkRunner {
+            wrk: self.wrk,
+            script: self.wrk_script,
+            base_url,
+            tokens: self.tokens,
+            connections: self.vus,
+            results_dir: self.results_dir,
+            label,
+            database_url: database_url.to_owned(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct ModeUnderTest<'a> {
     mode: Mode,
@@ -138,16 +155,7 @@ impl<'a> ModeUnderTest<'a> {
             results_dir: launch.results_dir,
             label: mode.label(),
         };
-        let wrk = WrkRunner {
-            wrk: launch.wrk,
-            script: launch.wrk_script,
-            base_url: backend.base_url(),
-            tokens: launch.tokens,
-            connections: launch.vus,
-            results_dir: launch.results_dir,
-            label: mode.label(),
-            database_url: database_url.clone(),
-        };
+        let wrk = launch.wrk_runner(backend.base_url(), mode.label(), &database_url);
         Ok(Self {
             mode,
             database_url,
