@@ -17,6 +17,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 use serde_json::json;
 use testkit::process::ResidentMemory;
+use testkit::services::{PRODUCTION_TRACES_SAMPLER, PRODUCTION_TRACES_SAMPLER_RATIO};
 use tokio::task::JoinSet;
 
 use crate::time::{rfc3339, seconds_from_now};
@@ -29,9 +30,9 @@ pub const PLANNING_LEAD: Duration = Duration::from_secs(5);
 pub const POLL_INTERVAL: Duration = Duration::from_millis(20);
 /// Completions started per second.
 const COMPLETIONS_PER_SECOND: u32 = 5;
-/// The sampler the Helm chart ships (`tracesSampler` in helm/taskwatch/values.yaml).
+/// The sampler the Helm chart ships.
 const PRODUCTION_SAMPLER: [(&str, &str); 2] =
-    [("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "0.1")];
+    [("OTEL_TRACES_SAMPLER", PRODUCTION_TRACES_SAMPLER), ("OTEL_TRACES_SAMPLER_ARG", PRODUCTION_TRACES_SAMPLER_RATIO)];
 const REMINDED_USER: &str = "pipeline-bench-reminders";
 const RECURRING_USER: &str = "pipeline-bench-series";
 const EMAIL: &str = "pipeline-bench@example.com";

@@ -90,6 +90,14 @@ impl Service {
     }
 }
 
+/// The trace sampler the Helm chart ships (`tracesSampler` in helm/taskwatch/values.yaml), as the services read it
+/// from `OTEL_TRACES_SAMPLER`: what the benchmarks run as the production defaults. (`cargo xtask bench` has a test
+/// that compares it with the chart.)
+pub const PRODUCTION_TRACES_SAMPLER: &str = "parentbased_traceidratio";
+
+/// The share of new traces [`PRODUCTION_TRACES_SAMPLER`] records in the chart, as `OTEL_TRACES_SAMPLER_ARG`.
+pub const PRODUCTION_TRACES_SAMPLER_RATIO: &str = "0.1";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use testkit::services::{PRODUCTION_TRACES_SAMPLER, PRODUCTION_TRACES_SAMPLER_RATIO};
 use tokio::process::Command;
 
 use super::server::RunningServer;
@@ -19,14 +20,11 @@ pub enum Telemetry {
     /// for its recorder; nothing scrapes them.)
     Off,
     /// The shipped production defaults: JSON logs at `info`, the chart's sampler (`parentbased_traceidratio` at
-    /// [`PRODUCTION_SAMPLER_RATIO`]) exporting over OTLP/HTTP to `otlp_endpoint`, `/metrics` scraped (by the sink).
+    /// [`PRODUCTION_TRACES_SAMPLER_RATIO`]) exporting over OTLP/HTTP to `otlp_endpoint`, `/metrics` scraped (by the sink).
     Production { otlp_endpoint: String },
     /// As [`Telemetry::Production`], but every request traced and exported (`parentbased_always_on`).
     Traced { otlp_endpoint: String },
 }
-
-/// The share of new traces the Helm chart's default sampler records (`tracesSampler.ratio` in its values).
-pub const PRODUCTION_SAMPLER_RATIO: &str = "0.1";
 
 #[derive(Debug, Clone)]
 pub struct BackendSpec<'a> {
@@ -70,7 +68,7 @@ fn environment(spec: &BackendSpec<'_>) -> Vec<(&'static str, String)> {
             return env;
         }
         Telemetry::Production { otlp_endpoint } => {
-            (otlp_endpoint, "parentbased_traceidratio", Some(PRODUCTION_SAMPLER_RATIO))
+            (otlp_endpoint, PRODUCTION_TRACES_SAMPLER, Some(PRODUCTION_TRACES_SAMPLER_RATIO))
         }
         Telemetry::Traced { otlp_endpoint } => (otlp_endpoint, "parentbased_always_on", None),
     };
@@ -96,8 +94,8 @@ mod tests {
         let text = std::fs::read_to_string(&path).expect("the chart's values");
         let values: serde_json::Value = serde_norway::from_str(&text).expect("values.yaml is YAML");
         let sampler = &values["tracesSampler"];
-        assert_eq!(sampler["name"], "parentbased_traceidratio", "{}", path.display());
-        let ratio: f64 = PRODUCTION_SAMPLER_RATIO.parse().expect("a number");
+        assert_eq!(sampler["name"], PRODUCTION_TRACES_SAMPLER, "{}", path.display());
+        let ratio: f64 = PRODUCTION_TRACES_SAMPLER_RATIO.parse().expect("a number");
         assert_eq!(sampler["ratio"].as_f64(), Some(ratio), "{}", path.display());
 
         let spec = BackendSpec {
@@ -110,8 +108,8 @@ mod tests {
         };
         let env = environment(&spec);
         let value = |name: &str| env.iter().find(|(key, _)| *key == name).map(|(_, value)| value.as_str());
-        assert_eq!(value("OTEL_TRACES_SAMPLER"), Some("parentbased_traceidratio"));
-        assert_eq!(value("OTEL_TRACES_SAMPLER_ARG"), Some(PRODUCTION_SAMPLER_RATIO));
+        assert_eq!(value("OTEL_TRACES_SAMPLER"), Some(PRODUCTION_TRACES_SAMPLER));
+        assert_eq!(value("OTEL_TRACES_SAMPLER_ARG"), Some(PRODUCTION_TRACES_SAMPLER_RATIO));
         assert_eq!(value("RUST_LOG"), Some("info"));
     }
 }

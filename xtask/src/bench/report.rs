@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use testkit::services::PRODUCTION_TRACES_SAMPLER_RATIO;
 
-use super::backend::PRODUCTION_SAMPLER_RATIO;
 use super::ceiling;
 use super::cpu::{CpuShares, Role};
 use super::k6::{Endpoint, Latencies, LoadSummary};
@@ -499,7 +499,7 @@ impl Report {
             pgbench = versions.pgbench,
             background = percent(1.0 - self.background.idle),
             connections = settings.database_connections,
-            ratio = PRODUCTION_SAMPLER_RATIO,
+            ratio = PRODUCTION_TRACES_SAMPLER_RATIO,
             scrape = seconds(settings.scrape_interval),
             vus = settings.vus,
             rounds = settings.rounds,
