@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use messaging::MessageHeaders;
 use messaging::headers::names::{TRACEPARENT, TRACESTATE};
 use opentelemetry::trace::TraceContextExt as _;
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// `traceparent` (and `tracestate`) as header name → value; empty when there is no trace to continue.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,7 +22,7 @@ impl TraceContext {
     /// The context of `span` (e.g. the scheduler's span firing one job), `None` when it has none: no
     /// OpenTelemetry layer is installed, so there is no trace to continue beyond what was stored.
     pub fn of_span(span: &tracing::Span) -> Option<Self> {
-        if !span.context().span().span_context().is_valid() {
+        if !observability::edge_sampling::context_of(span).span().span_context().is_valid() {
             return None;
         }
         let headers = observability::trace_headers::of_span(span);

@@ -167,7 +167,7 @@ impl Producer {
             let _ = span.set_parent(carried);
         }
         let mut headers = message.headers;
-        headers.inject_context(&span.context());
+        headers.inject_context(&observability::edge_sampling::context_of(&span));
         let topic = message.topic;
         let generation = self.current();
         let outcome = async {

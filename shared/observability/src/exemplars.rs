@@ -136,10 +136,9 @@ fn help(name: &str) -> &'static str {
     REGISTRY.iter().find(|spec| spec.name == name).map_or("", |spec| spec.help)
 }
 
-/// Records one server request of `seconds` under `labels`, with the trace of `span` as its exemplar when that trace
-/// is recorded.
-pub fn observe_http_server(labels: HttpServerLabels, seconds: f64, span: &tracing::Span) {
-    HTTP_SERVER.observe(&labels, seconds, RecordedTrace::of_span(span));
+/// Records one server request of `seconds` under `labels`, with its recorded trace, if any, as the exemplar.
+pub fn observe_http_server(labels: &HttpServerLabels, seconds: f64, trace: Option<RecordedTrace>) {
+    HTTP_SERVER.observe(labels, seconds, trace);
 }
 
 /// Appends the families in the Prometheus text format (0.0.4: no exemplars, as that format has none).

@@ -22,6 +22,7 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::edge_sampling::UntracedContext;
 use crate::redact::{REDACTED, is_sensitive_name, scrub};
 
 /// The span field whose value every log line inside that span carries as `request_id`.
@@ -92,18 +93,29 @@ where
         let metadata = event.metadata();
         // Events bridged from the `log` crate carry their real target in a field.
         let target = fields.log_target.as_deref().unwrap_or_else(|| metadata.target());
-        let span_request_id = ctx.event_scope(event).and_then(|scope| {
-            scope.from_root().filter_map(|span| span.extensions().get::<SpanRequestId>().cloned()).last()
+        // The innermost request id and untraced request context of the event's spans, if any.
+        let mut span_request_id = None;
+        let mut untraced = None;
+        for span in ctx.event_scope(event).into_iter().flatten() {
+            let extensions = span.extensions();
+            if span_request_id.is_none() {
+                span_request_id = extensions.get::<SpanRequestId>().cloned();
+            }
+            if untraced.is_none() {
+                untraced = extensions.get::<UntracedContext>().map(|context| context.0.clone());
+            }
+        }
+        // An untraced request's own context, or the trace of the event's innermost span, asked of the OpenTelemetry
+        // layer (which does not attach it to the thread: see `telemetry::subscriber`). No extensions of that span are
+        // held here, as it requires.
+        let span_context = untraced.unwrap_or_else(|| {
+            let dispatch = self.dispatch.get().and_then(WeakDispatch::upgrade);
+            ctx.event_span(event)
+                .zip(dispatch)
+                .and_then(|(span, dispatch)| tracing_opentelemetry::get_otel_context(&span.id(), &dispatch))
+                .map(|otel_context| otel_context.span().span_context().clone())
+                .unwrap_or_else(SpanContext::empty_context)
         });
-        // The trace of the event's innermost span, asked of the OpenTelemetry layer (which does not attach it to
-        // the thread: see `telemetry::subscriber`). No extensions of that span are held here, as it requires.
-        let dispatch = self.dispatch.get().and_then(WeakDispatch::upgrade);
-        let span_context = ctx
-            .event_span(event)
-            .zip(dispatch)
-            .and_then(|(span, dispatch)| tracing_opentelemetry::get_otel_context(&span.id(), &dispatch))
-            .map(|otel_context| otel_context.span().span_context().clone())
-            .unwrap_or_else(SpanContext::empty_context);
 
         // Written straight into one buffer, values escaped in place: this runs for every request's access line.
         let mut line = Vec::with_capacity(256 + fields.rest.len());

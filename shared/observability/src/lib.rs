@@ -114,6 +114,7 @@ pub mod backoff;
 pub mod breaker;
 pub mod client;
 pub mod config;
+pub mod edge_sampling;
 pub mod error_chain;
 pub mod error_reporting;
 pub mod exemplars;

@@ -254,7 +254,7 @@ mod tests {
             http_route: "/format-test".to_owned(),
             http_response_status_code: "200".to_owned(),
         };
-        crate::exemplars::observe_http_server(labels, 0.03, &tracing::Span::none());
+        crate::exemplars::observe_http_server(&labels, 0.03, None);
 
         let body = render_openmetrics(&handle.render());
         assert!(body.ends_with("# EOF\n"), "{body}");

@@ -16,6 +16,7 @@ use url::Url;
 
 use crate::ServiceInfo;
 use crate::config::Env;
+use crate::edge_sampling::EdgeIdGenerator;
 
 /// Which spans are recorded, from `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -92,7 +93,8 @@ impl FromStr for SamplerKind {
 }
 
 impl SamplerSetting {
-    fn sampler(self) -> Sampler {
+    /// The SDK sampler this setting names.
+    pub fn sampler(self) -> Sampler {
         match self {
             Self::AlwaysOn => Sampler::AlwaysOn,
             Self::AlwaysOff => Sampler::AlwaysOff,
@@ -262,7 +264,11 @@ impl TraceSettings {
 
     /// The tracer provider: batch OTLP export when configured, id generation only otherwise.
     pub fn tracer_provider(&self) -> Result<SdkTracerProvider, opentelemetry_otlp::ExporterBuildError> {
-        let builder = SdkTracerProvider::builder().with_sampler(self.sampler.sampler()).with_resource(self.resource());
+        // The edge's id generator: a request's server span gets the trace id its sampling was decided on.
+        let builder = SdkTracerProvider::builder()
+            .with_sampler(self.sampler.sampler())
+            .with_id_generator(EdgeIdGenerator::default())
+            .with_resource(self.resource());
         let builder = match &self.export {
             TraceExport::Off => builder,
             TraceExport::Otlp { endpoint } => {

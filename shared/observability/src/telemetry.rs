@@ -22,6 +22,7 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::ServiceInfo;
 use crate::config::{ConfigError, Env};
+use crate::edge_sampling::{EdgeSampler, TracedOnly};
 use crate::error_reporting::{self, ErrorReportingGuard, Reporter, SentryDsn};
 use crate::json_log::JsonLogLayer;
 use crate::metrics::{MetricsError, PrometheusHandle};
@@ -112,12 +113,10 @@ where
     W: for<'writer> MakeWriter<'writer> + Send + Sync + 'static,
 {
     let tracer = provider.tracer("taskwatch");
-    // An access line repeats what its server span already holds (method, route, status, duration); as a span event
-    // it would cost every request an OpenTelemetry event built whether or not the trace is sampled.
-    let spans_and_their_events =
-        tracing_subscriber::filter::filter_fn(|metadata| metadata.target() != crate::http::ACCESS_LOG_TARGET);
     tracing_subscriber::registry()
         .with(settings.log_filter.env_filter())
+        // The HTTP edge asks it whether a request is traced; an untraced request builds no OpenTelemetry span.
+        .with(EdgeSampler::new(settings.traces.sampler.sampler()))
         .with(
             tracing_opentelemetry::layer()
                 .with_tracer(tracer)
@@ -128,13 +127,14 @@ where
                 .with_tracked_inactivity(false)
                 // Off too: attaching the span's OpenTelemetry context to the thread on every enter (a request
                 // future enters its span on each poll: a lock, a context clone and a thread-local push and pop
-                // each time). Every reader here asks the span itself (`OpenTelemetrySpanExt::context`, and the log
+                // each time). Every reader here asks the span itself (`edge_sampling::context_of`, and the log
                 // layer through `get_otel_context`), so nothing reads the thread's context.
                 .with_context_activation(false)
                 .with_location(false)
                 .with_target(false)
                 .with_threads(false)
-                .with_filter(spans_and_their_events),
+                // Neither the access line (its server span holds the same facts) nor an untraced request.
+                .with_filter(TracedOnly),
         )
         .with(JsonLogLayer::new(settings.traces.service_name.clone(), make_writer))
 }

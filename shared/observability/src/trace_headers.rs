@@ -4,12 +4,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-
-/// The trace headers of `span`, through the globally installed propagator. Empty when no propagator is installed
-/// or the span is not recorded by OpenTelemetry: there is no trace to continue.
+/// The trace headers of `span`, through the globally installed propagator: its OpenTelemetry span's, or the
+/// untraced request's it runs in (not sampled, so what continues it does not record it either;
+/// [`crate::edge_sampling`]). Empty when no propagator is installed or the span has no trace context.
 pub fn of_span(span: &tracing::Span) -> BTreeMap<String, String> {
-    let context = span.context();
+    let context = crate::edge_sampling::context_of(span);
     let mut carrier: HashMap<String, String> = HashMap::new();
     opentelemetry::global::get_text_map_propagator(|propagator| propagator.inject_context(&context, &mut carrier));
     carrier.into_iter().collect()
@@ -29,6 +28,7 @@ pub fn extract(headers: &BTreeMap<String, String>) -> opentelemetry::Context {
 #[cfg(test)]
 mod tests {
     use opentelemetry::trace::{TraceContextExt as _, TracerProvider as _};
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     use tracing_subscriber::layer::SubscriberExt as _;
 
     use super::*;

@@ -24,7 +24,6 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tracing::Instrument as _;
 use tracing::field::Empty;
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use url::Url;
 
 use self::breaker::Breaker;
@@ -415,7 +414,7 @@ impl ServiceClient {
             error.type = Empty,
         );
         let mut headers = headers.clone();
-        let context = span.context();
+        let context = crate::edge_sampling::context_of(&span);
         opentelemetry::global::get_text_map_propagator(|propagator| {
             propagator.inject_context(&context, &mut HeaderInjector(&mut headers));
         });

@@ -3,8 +3,9 @@
 //! [`instrument`] adds, outermost first:
 //! 1. request id — accept a sane `x-request-id` or generate a UUIDv7, echo it on the response
 //!    (`request_id`);
-//! 2. observation — a server span named `"{METHOD} {route}"` continuing the caller's `traceparent`,
-//!    RED metrics labelled by route *template*, one access log line (`observe`);
+//! 2. observation — a server span named `"{METHOD} {route}"` continuing the caller's `traceparent` when the
+//!    request's trace is recorded ([`crate::edge_sampling`]), RED metrics labelled by route *template*, one access
+//!    log line, at info when the request failed, was slow or is traced, at debug otherwise (`observe`);
 //! 3. panic → 500 problem+json and an error line, timeout → 504 problem+json, body limit → 413
 //!    problem+json (`guard`);
 //! 4. demo faults on API routes, when a [fault switch](crate::faults) is installed and on: latency and

@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use observability::ServiceInfo;
 use observability::config::Env;
+use observability::edge_sampling::EdgeIdGenerator;
 use observability::http::{HttpConfig, serve};
 use observability::shutdown::Shutdown;
 use observability::telemetry::{TelemetrySettings, install_propagator, subscriber};
@@ -78,12 +79,23 @@ pub struct TestTelemetry {
 /// Installs telemetry for the current thread only. Use with `#[tokio::test]` (current-thread
 /// runtime), so every task of the test runs under it.
 pub fn test_telemetry(log_filter: &str) -> TestTelemetry {
+    test_telemetry_with(log_filter, &[])
+}
+
+/// [`test_telemetry`] with more variables (`OTEL_TRACES_SAMPLER`, say). The provider samples as the settings say
+/// and makes ids as a service's does, so the HTTP edge and the SDK decide alike.
+pub fn test_telemetry_with(log_filter: &str, variables: &[(&str, &str)]) -> TestTelemetry {
     observability::metrics::install().unwrap();
     install_propagator();
-    let env = Env::from_pairs([("RUST_LOG".to_owned(), log_filter.to_owned())]);
-    let settings = env.load(|env| Some(TelemetrySettings::from_env(env, SERVICE))).unwrap();
+    let pairs = std::iter::once(("RUST_LOG".to_owned(), log_filter.to_owned()))
+        .chain(variables.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())));
+    let settings = Env::from_pairs(pairs).load(|env| Some(TelemetrySettings::from_env(env, SERVICE))).unwrap();
     let spans = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder().with_simple_exporter(spans.clone()).build();
+    let provider = SdkTracerProvider::builder()
+        .with_sampler(settings.traces.sampler.sampler())
+        .with_id_generator(EdgeIdGenerator::default())
+        .with_simple_exporter(spans.clone())
+        .build();
     let logs = LogCapture::default();
     let guard = subscriber(&settings, &provider, logs.clone()).set_default();
     TestTelemetry { logs, spans, provider, _guard: guard }
