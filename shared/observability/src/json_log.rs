@@ -6,11 +6,13 @@
 //! (when inside a sampled-or-not span), `request_id` (when inside a request span), then the
 //! event's own fields. Field values are redacted by name and scrubbed by content ([`crate::redact`]).
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
 use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
 
 use opentelemetry::trace::{SpanContext, TraceContextExt};
 use tracing::dispatcher::WeakDispatch;
@@ -22,7 +24,6 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::edge_sampling::UntracedContext;
 use crate::redact::{REDACTED, is_sensitive_name, scrub};
 
 /// The span field whose value every log line inside that span carries as `request_id`.
@@ -59,7 +60,7 @@ where
 
 /// The request id recorded on a span, kept in the span's extensions.
 #[derive(Debug, Clone)]
-struct SpanRequestId(String);
+struct SpanRequestId(Arc<str>);
 
 impl<S, W> Layer<S> for JsonLogLayer<W>
 where
@@ -74,7 +75,7 @@ where
         let mut finder = RequestIdFinder(None);
         attrs.record(&mut finder);
         if let (Some(request_id), Some(span)) = (finder.0, ctx.span(id)) {
-            span.extensions_mut().insert(SpanRequestId(request_id));
+            span.extensions_mut().insert(SpanRequestId(request_id.into()));
         }
     }
 
@@ -82,45 +83,46 @@ where
         let mut finder = RequestIdFinder(None);
         values.record(&mut finder);
         if let (Some(request_id), Some(span)) = (finder.0, ctx.span(id)) {
-            span.extensions_mut().replace(SpanRequestId(request_id));
+            span.extensions_mut().replace(SpanRequestId(request_id.into()));
         }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let mut fields = FieldWriter::default();
+        // Room for a few fields, so the common line grows its buffer once at most.
+        let mut fields = FieldWriter { rest: Vec::with_capacity(128), ..FieldWriter::default() };
         event.record(&mut fields);
 
         let metadata = event.metadata();
         // Events bridged from the `log` crate carry their real target in a field.
         let target = fields.log_target.as_deref().unwrap_or_else(|| metadata.target());
-        // The innermost request id and untraced request context of the event's spans, if any.
-        let mut span_request_id = None;
-        let mut untraced = None;
-        for span in ctx.event_scope(event).into_iter().flatten() {
-            let extensions = span.extensions();
-            if span_request_id.is_none() {
-                span_request_id = extensions.get::<SpanRequestId>().cloned();
-            }
-            if untraced.is_none() {
-                untraced = extensions.get::<UntracedContext>().map(|context| context.0.clone());
-            }
-        }
-        // An untraced request's own context, or the trace of the event's innermost span, asked of the OpenTelemetry
-        // layer (which does not attach it to the thread: see `telemetry::subscriber`). No extensions of that span are
-        // held here, as it requires.
-        let span_context = untraced.unwrap_or_else(|| {
-            let dispatch = self.dispatch.get().and_then(WeakDispatch::upgrade);
-            ctx.event_span(event)
-                .zip(dispatch)
-                .and_then(|(span, dispatch)| tracing_opentelemetry::get_otel_context(&span.id(), &dispatch))
-                .map(|otel_context| otel_context.span().span_context().clone())
-                .unwrap_or_else(SpanContext::empty_context)
+        let span_request_id = ctx.event_scope(event).and_then(|scope| {
+            scope.from_root().filter_map(|span| span.extensions().get::<SpanRequestId>().cloned()).last()
         });
+        // In a request whose trace is dropped (no span; see `edge_sampling`), its own ids; otherwise the trace of the
+        // event's innermost span, asked of the OpenTelemetry layer (which does not attach it to the thread: see
+        // `telemetry::subscriber`). No extensions of that span are held here, as it requires.
+        let untraced = crate::edge_sampling::current_untraced();
+        let span_context = match &untraced {
+            Some(request) => request.context.clone(),
+            None => {
+                let dispatch = self.dispatch.get().and_then(WeakDispatch::upgrade);
+                ctx.event_span(event)
+                    .zip(dispatch)
+                    .and_then(|(span, dispatch)| tracing_opentelemetry::get_otel_context(&span.id(), &dispatch))
+                    .map(|otel_context| otel_context.span().span_context().clone())
+                    .unwrap_or_else(SpanContext::empty_context)
+            }
+        };
+        let request_id = span_request_id
+            .as_ref()
+            .map(|id| &*id.0)
+            .or(untraced.as_deref().map(|request| request.request_id.as_str()));
 
         // Written straight into one buffer, values escaped in place: this runs for every request's access line.
         let mut line = Vec::with_capacity(256 + fields.rest.len());
         line.extend_from_slice(b"{\"timestamp\":");
-        push_str(&mut line, &now_rfc3339());
+        // RFC 3339 in UTC to the microsecond, written in place.
+        let _ = write!(line, "\"{}\"", humantime::format_rfc3339_micros(SystemTime::now()));
         line.extend_from_slice(b",\"level\":\"");
         line.extend_from_slice(level_name(metadata.level()).as_bytes());
         line.extend_from_slice(b"\",\"message\":");
@@ -140,10 +142,10 @@ where
         }
         // Inside a request span its id takes the slot (and an event's own `request_id` field keeps its value under
         // `field.request_id`); outside one (a worker, say), the event's own field does.
-        match (span_request_id, fields.request_id) {
-            (Some(SpanRequestId(request_id)), own) => {
+        match (request_id, fields.request_id) {
+            (Some(request_id), own) => {
                 line.extend_from_slice(b",\"request_id\":");
-                push_str(&mut line, &request_id);
+                push_str(&mut line, request_id);
                 if let Some(own) = own {
                     line.extend_from_slice(b",\"field.request_id\":");
                     line.extend_from_slice(&own);
@@ -181,10 +183,6 @@ fn push_str(buffer: &mut Vec<u8>, text: &str) {
     let _ = serde_json::to_writer(buffer, text);
 }
 
-fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
-
 /// Finds the `request_id` field among a span's fields.
 struct RequestIdFinder(Option<String>);
 
@@ -206,16 +204,31 @@ impl Visit for RequestIdFinder {
 }
 
 thread_local! {
-    /// [`is_sensitive_name`] of each field name seen on this thread, by the name's address. Field names are the
-    /// `'static` names of callsites, so the map holds at most one entry per distinct field name in the program.
-    static SENSITIVE_FIELDS: RefCell<HashMap<(usize, usize), bool>> = RefCell::new(HashMap::new());
+    /// What [`FieldName::of`] found for each field name seen on this thread, by the name's address. Field names are
+    /// the `'static` names of callsites, so the map holds at most one entry per distinct field name in the program.
+    static FIELD_NAMES: RefCell<HashMap<(usize, usize), FieldName>> = RefCell::new(HashMap::new());
 }
 
-/// [`is_sensitive_name`] of a callsite's field name, worked out once per name and thread: it tests sixteen
-/// fragments, and every field of every line asks (the access line alone has five).
-fn is_sensitive_field(name: &'static str) -> bool {
-    let key = (name.as_ptr() as usize, name.len());
-    SENSITIVE_FIELDS.with(|cache| *cache.borrow_mut().entry(key).or_insert_with(|| is_sensitive_name(name)))
+/// What a field's name means for its value in the line, worked out once per name and thread: every field of every
+/// line asks (the access line alone has five), and the checks test sixteen fragments and eight keys.
+#[derive(Debug, Clone, Copy)]
+struct FieldName {
+    /// [`is_sensitive_name`]: the value is replaced by [`REDACTED`].
+    sensitive: bool,
+    /// One of [`RESERVED_KEYS`]: the field is written as `field.{name}`.
+    reserved: bool,
+}
+
+impl FieldName {
+    fn of(name: &'static str) -> Self {
+        let key = (name.as_ptr() as usize, name.len());
+        FIELD_NAMES.with(|cache| {
+            *cache.borrow_mut().entry(key).or_insert_with(|| FieldName {
+                sensitive: is_sensitive_name(name),
+                reserved: RESERVED_KEYS.contains(&name),
+            })
+        })
+    }
 }
 
 /// One field value, before it is written as JSON.
@@ -248,7 +261,8 @@ impl FieldWriter {
             }
             return;
         }
-        let value = if is_sensitive_field(name) { Scalar::Text(REDACTED) } else { value };
+        let kind = FieldName::of(name);
+        let value = if kind.sensitive { Scalar::Text(REDACTED) } else { value };
         if name == "message" {
             self.message = Some(match value {
                 Scalar::Text(text) => scrub(text).into_owned(),
@@ -264,7 +278,7 @@ impl FieldWriter {
             self.request_id = Some(json);
         } else {
             self.rest.push(b',');
-            if RESERVED_KEYS.contains(&name) {
+            if kind.reserved {
                 push_str(&mut self.rest, &format!("field.{name}"));
             } else {
                 push_str(&mut self.rest, name);
@@ -326,7 +340,16 @@ impl Visit for FieldWriter {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.insert(field, Scalar::Text(&format!("{value:?}")));
+        let text = format!("{value:?}");
+        if field.name() == "message" {
+            // Every event's message arrives here (as `format_args!`): keep its text rather than copy it again.
+            self.message = Some(match scrub(&text) {
+                Cow::Borrowed(_) => text,
+                Cow::Owned(scrubbed) => scrubbed,
+            });
+        } else {
+            self.insert(field, Scalar::Text(&text));
+        }
     }
 }
 

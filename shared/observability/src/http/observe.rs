@@ -1,10 +1,11 @@
 //! Per request: its trace decided at the edge (a server span, or none), RED metrics and one access log line.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
-use axum::http::Method;
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use opentelemetry_http::HeaderExtractor;
@@ -13,7 +14,7 @@ use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::request_id::RequestId;
-use crate::edge_sampling::{self, EdgeDecision, EdgeSampler, Untraced};
+use crate::edge_sampling::{self, EdgeDecision, EdgeSampler, Untraced, UntracedRequest};
 use crate::exemplars::{self, HttpServerLabels, RecordedTrace};
 use crate::metric_names::HTTP_SERVER_ACTIVE_REQUESTS;
 
@@ -41,18 +42,18 @@ pub(super) async fn observe_request(request: Request, next: Next) -> Response {
     let request_id = request.extensions().get::<RequestId>().map(|id| id.as_str().to_owned()).unwrap_or_default();
     let quiet = route.as_deref().is_some_and(|route| QUIET_ROUTES.iter().any(|quiet| route.starts_with(quiet)));
     let trace =
-        if quiet { RequestTrace::None } else { RequestTrace::decide(&request, method, route.as_deref(), &request_id) };
+        if quiet { RequestTrace::Quiet } else { RequestTrace::decide(&request, method, route.as_deref(), request_id) };
     let route = route.unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
 
     let _in_flight = InFlight::start(method);
-    let span = trace.span();
     let response = match &trace {
-        RequestTrace::Untraced(_) => {
-            let response = Untraced::new(next.run(request).instrument(span.clone())).await;
+        RequestTrace::Quiet => next.run(request).await,
+        RequestTrace::Traced(span) => next.run(request).instrument(span.clone()).await,
+        RequestTrace::Untraced(untraced) => {
+            let response = Untraced::new(next.run(request), untraced.clone()).await;
             // An SSE stream's sends run as the body is polled, after the handler returned.
-            response.map(|body| Body::new(Untraced::new(body)))
+            response.map(|body| Body::new(Untraced::new(body, untraced.clone())))
         }
-        RequestTrace::None | RequestTrace::Traced(_) => next.run(request).instrument(span.clone()).await,
     };
     let duration = started.elapsed();
 
@@ -67,51 +68,45 @@ pub(super) async fn observe_request(request: Request, next: Next) -> Response {
             }
             RecordedTrace::of_span(span)
         }
-        RequestTrace::None | RequestTrace::Untraced(_) => None,
+        RequestTrace::Quiet | RequestTrace::Untraced(_) => None,
     };
     let labels = HttpServerLabels {
         http_request_method: method,
-        http_route: route.clone(),
+        http_route: route,
         http_response_status_code: status.as_str().to_owned(),
     };
     exemplars::observe_http_server(&labels, duration.as_secs_f64(), recorded);
 
-    let duration_ms = (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0;
-    let status_code = status.as_u16();
-    // Info for what someone may look for: a failed or slow request, and one whose trace is kept (its line links
-    // to it). A fast success of an untraced request is at debug (`RUST_LOG=info,http_access=debug` logs them all):
-    // the RED metrics count it, and at one trace in ten its line was most of the cost of telemetry.
-    if status.is_server_error() {
-        tracing::warn!(target: ACCESS_LOG_TARGET, parent: &span, method, route, status = status_code, duration_ms, "request completed");
-    } else if !quiet
-        && (matches!(trace, RequestTrace::Traced(_)) || status.is_client_error() || duration >= SLOW_REQUEST)
-    {
-        tracing::info!(target: ACCESS_LOG_TARGET, parent: &span, method, route, status = status_code, duration_ms, "request completed");
-    } else {
-        tracing::debug!(target: ACCESS_LOG_TARGET, parent: &span, method, route, status = status_code, duration_ms, "request completed");
+    let line = AccessLine { method, route: &labels.http_route, status, duration };
+    match &trace {
+        RequestTrace::Quiet => line.write(&tracing::Span::none(), Importance::Quiet),
+        RequestTrace::Traced(span) => line.write(span, Importance::Traced),
+        RequestTrace::Untraced(untraced) => {
+            edge_sampling::untraced(untraced, || line.write(&tracing::Span::none(), Importance::Untraced));
+        }
     }
     response
 }
 
-/// A request's span, by what the edge decided about its trace.
+/// A request's trace, as the edge decided it.
 enum RequestTrace {
-    /// A probe or scrape: no span.
-    None,
+    /// A probe or scrape: no trace.
+    Quiet,
     /// A kept trace: the server span, recorded by OpenTelemetry.
     Traced(tracing::Span),
-    /// A dropped trace: a span for its log lines only, carrying its trace context ([`crate::edge_sampling`]).
-    Untraced(tracing::Span),
+    /// A dropped trace: no span, only the request's ids ([`crate::edge_sampling`]).
+    Untraced(Arc<UntracedRequest>),
 }
 
 impl RequestTrace {
-    /// The span of `request`, continuing its caller's `traceparent`, as the subscriber's edge sampler decides.
-    fn decide(request: &Request, method: &'static str, route: Option<&str>, request_id: &str) -> Self {
+    /// The trace of `request`, continuing its caller's `traceparent`, as the subscriber's edge sampler decides.
+    fn decide(request: &Request, method: &'static str, route: Option<&str>, request_id: String) -> Self {
         let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
             propagator.extract(&HeaderExtractor(request.headers()))
         });
         match EdgeSampler::decide_current(&parent) {
             EdgeDecision::Traced { new_trace_id } => {
-                let span = server_span(request, method, route, request_id);
+                let span = server_span(request, method, route, &request_id);
                 // Fails only when no OpenTelemetry layer is installed, in which case there is nothing to link.
                 let _ = span.set_parent(parent);
                 if let Some(trace_id) = new_trace_id {
@@ -119,19 +114,45 @@ impl RequestTrace {
                 }
                 Self::Traced(span)
             }
-            EdgeDecision::Untraced(context) => {
-                let span = edge_sampling::untraced(|| tracing::info_span!("http.server.request", request_id));
-                edge_sampling::attach_untraced(&span, context);
-                Self::Untraced(span)
-            }
+            EdgeDecision::Untraced(context) => Self::Untraced(Arc::new(UntracedRequest { request_id, context })),
         }
     }
+}
 
-    /// The span the request runs in.
-    fn span(&self) -> tracing::Span {
-        match self {
-            Self::None => tracing::Span::none(),
-            Self::Traced(span) | Self::Untraced(span) => span.clone(),
+/// How much a request's access line matters, for its level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Importance {
+    /// A probe or scrape.
+    Quiet,
+    /// A request whose trace is recorded: its line links to it.
+    Traced,
+    /// A request whose trace is dropped.
+    Untraced,
+}
+
+/// The facts of one access line.
+struct AccessLine<'a> {
+    method: &'static str,
+    route: &'a str,
+    status: StatusCode,
+    duration: Duration,
+}
+
+impl AccessLine<'_> {
+    /// Logs the line in `span`. Info for what someone may look for: a failed or slow request, and one whose trace
+    /// is kept. A fast success of an untraced request is at debug (`RUST_LOG=info,http_access=debug` logs them
+    /// all): the RED metrics count it, and at one trace in ten its line was most of what telemetry cost.
+    fn write(&self, span: &tracing::Span, importance: Importance) {
+        let Self { method, route, status, duration } = *self;
+        let duration_ms = (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0;
+        let status_code = status.as_u16();
+        let worth_info = importance == Importance::Traced || status.is_client_error() || duration >= SLOW_REQUEST;
+        if status.is_server_error() {
+            tracing::warn!(target: ACCESS_LOG_TARGET, parent: span, method, route, status = status_code, duration_ms, "request completed");
+        } else if importance != Importance::Quiet && worth_info {
+            tracing::info!(target: ACCESS_LOG_TARGET, parent: span, method, route, status = status_code, duration_ms, "request completed");
+        } else {
+            tracing::debug!(target: ACCESS_LOG_TARGET, parent: span, method, route, status = status_code, duration_ms, "request completed");
         }
     }
 }
