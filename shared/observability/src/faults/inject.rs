@@ -14,7 +14,7 @@ use crate::problem::Problem;
 /// stay reachable to turn the fault off again.
 const EXEMPT_PREFIXES: [&str; 3] = ["/health/", "/metrics", "/admin/"];
 
-/// Middleware (innermost layer of [`crate::instrument`]): a no-op unless a switch is installed, enabled and
+/// The innermost step of [`crate::instrument`]'s server layer: a no-op unless a switch is installed, enabled and
 /// has an HTTP fault on.
 pub(crate) async fn inject_http_faults(request: Request, next: Next) -> Response {
     let Some(fault) = installed().and_then(|faults| faults.http()) else {

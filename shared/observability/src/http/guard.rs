@@ -1,18 +1,17 @@
 //! Turns the ways a request can go wrong outside its handler's control into problem+json responses.
 
 use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::FutureExt as _;
 use http_body_util::Limited;
 
 use crate::problem::{PROBLEM_JSON, Problem};
-
-pub(super) type PanicHandler = fn(Box<dyn Any + Send + 'static>) -> Response;
 
 /// A handler that panicked: the exception its 500 records.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +26,11 @@ struct RequestTimedOut {
 }
 
 /// A panicking handler answers 500 instead of dropping the connection; the panic is logged.
-pub(super) fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+pub(super) async fn catch_panic(response: impl Future<Output = Response>) -> Response {
+    AssertUnwindSafe(response).catch_unwind().await.unwrap_or_else(panic_response)
+}
+
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     let message = panic
         .downcast_ref::<&str>()
         .map(|message| (*message).to_owned())
@@ -39,8 +42,8 @@ pub(super) fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 }
 
 /// Cancels a handler that runs past the deadline and answers 504.
-pub(super) async fn enforce_timeout(State(timeout): State<Duration>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(timeout, next.run(request)).await {
+pub(super) async fn enforce_timeout(timeout: Duration, response: impl Future<Output = Response>) -> Response {
+    match tokio::time::timeout(timeout, response).await {
         Ok(response) => response,
         Err(_) => {
             let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
@@ -55,7 +58,10 @@ pub(super) async fn enforce_timeout(State(timeout): State<Duration>, request: Re
 
 /// Rejects bodies over `limit` bytes: up front when `Content-Length` says so, otherwise while the
 /// handler reads the (streamed) body. Any plain-text 413 from an extractor becomes problem+json.
-pub(super) async fn limit_body(State(limit): State<usize>, request: Request, next: Next) -> Response {
+pub(super) async fn limit_body<F>(limit: usize, request: Request, next: impl FnOnce(Request) -> F) -> Response
+where
+    F: Future<Output = Response>,
+{
     let announced = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -65,7 +71,7 @@ pub(super) async fn limit_body(State(limit): State<usize>, request: Request, nex
         return too_large(limit);
     }
     let request = request.map(|body| Body::new(Limited::new(body, limit)));
-    let response = next.run(request).await;
+    let response = next(request).await;
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)

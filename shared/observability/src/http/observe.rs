@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::Response;
 use opentelemetry_http::HeaderExtractor;
 use tracing::Instrument as _;
@@ -35,7 +34,10 @@ const QUIET_ROUTES: &[&str] = &["/health/", "/metrics"];
 /// (`TaskwatchHighLatency`) fires on.
 const SLOW_REQUEST: Duration = Duration::from_millis(500);
 
-pub(super) async fn observe_request(request: Request, next: Next) -> Response {
+pub(super) async fn observe_request<F>(request: Request, next: impl FnOnce(Request) -> F) -> Response
+where
+    F: Future<Output = Response>,
+{
     let started = Instant::now();
     let method = method_label(request.method());
     let route = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_owned());
@@ -47,10 +49,10 @@ pub(super) async fn observe_request(request: Request, next: Next) -> Response {
 
     let _in_flight = InFlight::start(method);
     let response = match &trace {
-        RequestTrace::Quiet => next.run(request).await,
-        RequestTrace::Traced(span) => next.run(request).instrument(span.clone()).await,
+        RequestTrace::Quiet => next(request).await,
+        RequestTrace::Traced(span) => next(request).instrument(span.clone()).await,
         RequestTrace::Untraced(untraced) => {
-            let response = Untraced::new(next.run(request), untraced.clone()).await;
+            let response = Untraced::new(next(request), untraced.clone()).await;
             // An SSE stream's sends run as the body is polled, after the handler returned.
             response.map(|body| Body::new(Untraced::new(body, untraced.clone())))
         }
@@ -208,18 +210,20 @@ fn protocol_version(request: &Request) -> &'static str {
 /// Counts a request in `http_server_active_requests` for as long as it lives, including when the
 /// client disconnects and the request future is dropped half-way.
 struct InFlight {
-    method: &'static str,
+    /// The method's gauge, looked up once: each lookup builds the labelled key and searches the registry.
+    gauge: metrics::Gauge,
 }
 
 impl InFlight {
     fn start(method: &'static str) -> Self {
-        metrics::gauge!(HTTP_SERVER_ACTIVE_REQUESTS, "http_request_method" => method).increment(1.0);
-        Self { method }
+        let gauge = metrics::gauge!(HTTP_SERVER_ACTIVE_REQUESTS, "http_request_method" => method);
+        gauge.increment(1.0);
+        Self { gauge }
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        metrics::gauge!(HTTP_SERVER_ACTIVE_REQUESTS, "http_request_method" => self.method).decrement(1.0);
+        self.gauge.decrement(1.0);
     }
 }

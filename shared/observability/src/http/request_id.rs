@@ -2,7 +2,6 @@
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
 
 /// The header carrying the request id in both directions.
@@ -39,7 +38,12 @@ impl std::fmt::Display for RequestId {
     }
 }
 
-pub(super) async fn assign_request_id(mut request: Request, next: Next) -> Response {
+/// Gives `request` its id (the caller's when sane, else a new one), runs `next` with it, and echoes it on the
+/// response.
+pub(super) async fn assign_request_id<F>(mut request: Request, next: impl FnOnce(Request) -> F) -> Response
+where
+    F: Future<Output = Response>,
+{
     let request_id = request
         .headers()
         .get(&REQUEST_ID_HEADER)
@@ -52,7 +56,7 @@ pub(super) async fn assign_request_id(mut request: Request, next: Next) -> Respo
         request.headers_mut().insert(REQUEST_ID_HEADER, header.clone());
     }
     request.extensions_mut().insert(request_id);
-    let mut response = next.run(request).await;
+    let mut response = next(request).await;
     if let Some(header) = header {
         response.headers_mut().insert(REQUEST_ID_HEADER, header);
     }
