@@ -4,14 +4,27 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use opentelemetry::propagation::Injector;
+
 /// The trace headers of `span`, through the globally installed propagator: its OpenTelemetry span's, or the
 /// untraced request's it runs in (not sampled, so what continues it does not record it either;
 /// [`crate::edge_sampling`]). Empty when no propagator is installed or the span has no trace context.
 pub fn of_span(span: &tracing::Span) -> BTreeMap<String, String> {
     let context = crate::edge_sampling::context_of(span);
-    let mut carrier: HashMap<String, String> = HashMap::new();
-    opentelemetry::global::get_text_map_propagator(|propagator| propagator.inject_context(&context, &mut carrier));
-    carrier.into_iter().collect()
+    let mut headers = BTreeMap::new();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&context, &mut HeaderMapCarrier(&mut headers));
+    });
+    headers
+}
+
+/// A header map as the propagator's carrier, written into directly: every request that writes an event asks.
+struct HeaderMapCarrier<'a>(&'a mut BTreeMap<String, String>);
+
+impl Injector for HeaderMapCarrier<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
 }
 
 /// The trace headers of the current span; see [`of_span`].

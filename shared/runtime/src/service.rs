@@ -2,15 +2,17 @@
 //! one way it is run ([`Bound::run_until_stopped`]).
 
 use std::collections::HashMap;
-use std::future::Future;
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse as _, Response};
+use futures::future::Either;
 use messaging::{Handler, KafkaConfig, Subscription, TopicSpec};
 use observability::faults::FaultConfig;
 use observability::health::SAMPLE_INTERVAL;
@@ -272,8 +274,7 @@ impl Service {
     /// `/admin/faults`, inside the shared HTTP layer. For `oneshot` tests.
     pub fn router(&self) -> Router {
         let faults = observability::faults::install(&self.faults);
-        let routes =
-            self.routes.clone().layer(axum::middleware::from_fn_with_state(self.health.clone(), refuse_until_started));
+        let routes = self.routes.clone().layer(StartupGateLayer(self.health.clone()));
         let router = routes
             .merge(faults.router())
             .merge(self.health.router())
@@ -290,11 +291,45 @@ impl Service {
 }
 
 /// Until start-up completed, a service route answers 503: its schema, topics or workers are not there yet.
-async fn refuse_until_started(State(health): State<Health>, request: Request, next: Next) -> Response {
-    if health.is_started() {
-        next.run(request).await
-    } else {
-        Problem::service_unavailable("the service is starting").into_response()
+///
+/// A plain service rather than a `from_fn` layer: that would clone every route below it and box its future on every
+/// request, for a check that is one atomic load (BENCHMARKS.md measures what such a layer costs).
+#[derive(Debug, Clone)]
+struct StartupGate<S> {
+    inner: S,
+    health: Health,
+}
+
+/// Puts routes behind a [`StartupGate`] on the service's health.
+#[derive(Debug, Clone)]
+struct StartupGateLayer(Health);
+
+impl<S> tower::Layer<S> for StartupGateLayer {
+    type Service = StartupGate<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        StartupGate { inner, health: self.0.clone() }
+    }
+}
+
+impl<S> tower::Service<Request> for StartupGate<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<Ready<Result<Response, Infallible>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if self.health.is_started() {
+            Either::Right(self.inner.call(request))
+        } else {
+            Either::Left(ready(Ok(Problem::service_unavailable("the service is starting").into_response())))
+        }
     }
 }
 
