@@ -42,7 +42,9 @@ use crate::http::ACCESS_LOG_TARGET;
 /// The layer that holds the process's sampler for the HTTP edge to ask; it handles no span or event itself.
 #[derive(Debug, Clone)]
 pub struct EdgeSampler {
+    /// The sampler the tracer provider samples with.
     sampler: Sampler,
+    /// Trace ids for new traces, span ids for dropped requests.
     ids: RandomIdGenerator,
 }
 
@@ -155,6 +157,7 @@ pub(crate) fn current_untraced() -> Option<Arc<UntracedRequest>> {
 /// Restores the thread's previous request when dropped, also if the poll panics (a panic in a handler is caught
 /// further out).
 struct Polling {
+    /// The request the thread was polling before (an untraced request's body polled inside another's future).
     previous: Option<Arc<UntracedRequest>>,
 }
 
@@ -171,7 +174,7 @@ impl Drop for Polling {
 }
 
 pin_project! {
-    /// A future or response body of an untraced request, polled with [`untraced`].
+    /// A future or response body (`inner`) of an untraced request (`request`), polled with [`untraced`].
     #[derive(Debug)]
     pub struct Untraced<T> {
         #[pin]

@@ -296,7 +296,9 @@ impl Service {
 /// request, for a check that is one atomic load (BENCHMARKS.md measures what such a layer costs).
 #[derive(Debug, Clone)]
 struct StartupGate<S> {
+    /// The routes behind the gate.
     inner: S,
+    /// Whose start-up opens it.
     health: Health,
 }
 

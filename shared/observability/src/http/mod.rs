@@ -87,7 +87,9 @@ where
 /// What [`server_layer`] enforces.
 #[derive(Debug, Clone, Copy)]
 struct Limits {
+    /// [`HttpConfig::request_timeout`].
     request_timeout: Duration,
+    /// [`HttpConfig::body_limit_bytes`].
     body_limit_bytes: usize,
 }
 

@@ -134,9 +134,13 @@ enum Importance {
 
 /// The facts of one access line.
 struct AccessLine<'a> {
+    /// The bounded method label.
     method: &'static str,
+    /// The route template, or [`UNMATCHED_ROUTE`].
     route: &'a str,
+    /// The response's status.
     status: StatusCode,
+    /// From the request's arrival to its response.
     duration: Duration,
 }
 
