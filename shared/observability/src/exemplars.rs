@@ -12,7 +12,7 @@
 //! An exemplar names a trace only when that trace is recorded (its span context is valid and sampled): an
 //! unsampled trace is never exported, and its exemplar would lead nowhere.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::{LazyLock, PoisonError, RwLock};
@@ -29,6 +29,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::metric_names::{HTTP_SERVER_REQUEST_DURATION_SECONDS, REGISTRY};
 use crate::metrics::SECONDS_BUCKETS;
+use crate::trace_headers::HeaderMapReader;
 
 /// The labels of `http_server_request_duration_seconds`: the bounded method, the route template and the status.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -69,8 +70,7 @@ impl RecordedTrace {
     /// recorded. Read with the W3C propagator itself, not the global one: the exemplar names the trace whatever
     /// propagator this process installed.
     pub fn of_headers(headers: &BTreeMap<String, String>) -> Option<Self> {
-        let carrier: HashMap<String, String> = headers.clone().into_iter().collect();
-        Self::of_context(&TraceContextPropagator::new().extract(&carrier))
+        Self::of_context(&TraceContextPropagator::new().extract(&HeaderMapReader(headers)))
     }
 
     /// The 32-hex-digit trace id.

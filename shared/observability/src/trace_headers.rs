@@ -2,9 +2,9 @@
 //! row, a reminder job, a delivery. One home for what the backend, the outbox, reminder and notification each
 //! need: the current span's context written down, and read back as a parent.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use opentelemetry::propagation::Injector;
+use opentelemetry::propagation::{Extractor, Injector};
 
 /// The trace headers of `span`, through the globally installed propagator: its OpenTelemetry span's, or the
 /// untraced request's it runs in (not sampled, so what continues it does not record it either;
@@ -34,8 +34,21 @@ pub fn current() -> BTreeMap<String, String> {
 
 /// The context `headers` carry, as a parent for a span; an empty context when they carry none.
 pub fn extract(headers: &BTreeMap<String, String>) -> opentelemetry::Context {
-    let carrier: HashMap<String, String> = headers.clone().into_iter().collect();
-    opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&carrier))
+    opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&HeaderMapReader(headers)))
+}
+
+/// A header map as the propagator's carrier to read from, in place of a `HashMap` copy of it.
+pub(crate) struct HeaderMapReader<'a>(pub(crate) &'a BTreeMap<String, String>);
+
+impl Extractor for HeaderMapReader<'_> {
+    /// Asked by lower-cased name, as the `HashMap` carrier does: the propagators ask `traceparent`, `tracestate`.
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(&key.to_lowercase()).map(String::as_str)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
 }
 
 #[cfg(test)]
